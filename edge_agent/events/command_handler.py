@@ -20,9 +20,10 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.control import AgentControl, ControlError, ControlResult
@@ -135,6 +136,9 @@ class Reply:
     acted: bool = False  # the command passed every check and reached the agent (done or refused by it)
 
 
+Outcome: TypeAlias = tuple[bool, str, str, dict[str, Any]]  # ok, code, message, data: what a reply says
+
+
 class Refused(ControlError):
     """Refused by the command layer itself (JSON, schema, age, signature), before the agent sees it."""
 
@@ -166,14 +170,50 @@ class CommandHandler:
         self.hmac_key, self.hmac_previous = key, previous
 
     def handle(self, cmd: Command) -> Reply:
+        body, refused = self.check(cmd)
+        if refused is not None:
+            return refused
+        return self._answer(cmd, body, self._outcome(cmd, lambda: self._dispatch(cmd, body)))
+
+    def check(self, cmd: Command) -> tuple[dict[str, Any], Reply | None]:
+        """Parse and check ``cmd`` (JSON, schema, age, signature, replay) without running it: its body, and its
+        refusal when it may not run."""
         body: dict[str, Any] = {}
-        name = quote(cmd.signed_name, 60)
-        acted = False
-        try:
-            body = self._parse(cmd)
+
+        def checked() -> Outcome:
+            body.update(self._parse(cmd))
             self._check(cmd, body)
-            acted = True
-            ok, code, message, data = self._dispatch(cmd, body)
+            return True, "checked", "", {}
+
+        ok, code, message, data = self._outcome(cmd, checked, quiet=True)
+        return body, None if ok else self._reply(cmd, body, ok, code, message, data)
+
+    def set_lists_together(self, held: list[tuple[Command, dict[str, Any]]]) -> list[Reply]:
+        """Checked ``set-lists`` commands applied as one, in the order they came (each list as the last of them to
+        name it says: last writer wins), with one write of ``overrides.yaml``; each answered with its outcome."""
+        allow: list[str] | None = None
+        deny: list[str] | None = None
+        for _, b in held:
+            allow = b["allow"] if "allow" in b else allow
+            deny = b["deny"] if "deny" in b else deny
+
+        def apply() -> Outcome:
+            result = self.control.set_lists(allow, deny)
+            return result.ok, "ok" if result.ok else "refused", result.message, dict(result.data)
+
+        outcome = self._outcome(held[-1][0], apply)
+        return [self._answer(cmd, body, outcome) for cmd, body in held]
+
+    def _answer(self, cmd: Command, body: dict[str, Any], outcome: Outcome) -> Reply:
+        reply = self._reply(cmd, body, *outcome)
+        reply.acted = True  # every check passed: the agent acted (done, or refused by it)
+        return reply
+
+    def _outcome(self, cmd: Command, act: Callable[[], Outcome], quiet: bool = False) -> Outcome:
+        """``act``'s outcome, or the refusal or failure it raised, logged (``quiet``: success is not)."""
+        name = quote(cmd.signed_name, 60)
+        try:
+            ok, code, message, data = act()
         except Refused as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
             self._refusal("command %s refused: %s: %s", name, exc.code, message)
@@ -184,10 +224,9 @@ class CommandHandler:
             log.exception("command %s failed", name)
             ok, code, message, data = False, "internal_error", clip(f"{type(exc).__name__}: {exc}"), {}
         else:
-            log.info("command %s: %s %s", name, code, clip(message))
-        reply = self._reply(cmd, body, ok, code, message, data)
-        reply.acted = acted
-        return reply
+            if not quiet:
+                log.info("command %s: %s %s", name, code, clip(message))
+        return ok, code, message, data
 
     def busy(self, cmd: Command) -> Reply:
         """The reply for a command the full queue dropped: nothing ran, try again later."""

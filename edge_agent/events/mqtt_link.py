@@ -74,6 +74,11 @@ REPLY_BACKLOG = 500
 SNAPSHOTS_WAITING = 16
 DEAR_WAITING = {"snapshot": SNAPSHOTS_WAITING, "set-lists": 4, "reload-config": 4}
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
+# ``set-lists`` that come within this many seconds of the last one written are held, then applied together with one
+# write of ``overrides.yaml`` (the last to name a list wins) and each answered; more than LISTS_HELD held are ``busy``.
+# Why: a flood rewrote the file (fsync, rename) at the rate the command thread served them: an SD card's wear.
+LISTS_EVERY_S = 2.0
+LISTS_HELD = 100
 # At stop, how long the commands already queued may still run (their replies go out before the disconnect): a lock
 # move takes seconds; a service manager's stop waits longer (systemd: 90 s)
 COMMANDS_DRAIN_S = 10.0
@@ -165,6 +170,8 @@ class MqttLink:
         self.heartbeats = 0
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
+        self._held_lists: list[tuple[Command, dict[str, Any]]] = []  # checked set-lists waiting for LISTS_EVERY_S
+        self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
         self._replies: set[int] = set()  # mids of the replies paho may still hold (pruned at each reply)
@@ -628,12 +635,43 @@ class MqttLink:
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
         while True:
-            cmd = self._cmd_q.get(timeout=0.5)
+            if self._held_lists and self._clock.monotonic() >= self._lists_next:
+                self._apply_lists()
+            wait = 0.5 if not self._held_lists else min(0.5, max(0.01, self._lists_next - self._clock.monotonic()))
+            cmd = self._cmd_q.get(timeout=wait)
             if cmd is None:
                 if self._stop.is_set() or self._cmd_q.closed:
+                    if self._held_lists:  # stopping: applied and answered now, before the disconnect
+                        self._apply_lists()
                     return
                 continue
-            self._run(cmd)
+            if cmd.namespace == "cmd" and cmd.name == "set-lists":
+                self._take_lists(cmd)
+            else:
+                self._run(cmd)
+
+    def _take_lists(self, cmd: Command) -> None:
+        """A ``set-lists`` runs at once when none was written within ``LISTS_EVERY_S``; else it is held and applied
+        with the others that come until then, once (``LISTS_EVERY_S``: a flood rewrote ``overrides.yaml`` as fast
+        as they were served)."""
+        body, refused = self.commands.check(cmd)
+        if refused is not None:
+            self._send_reply(refused)
+            return
+        if not self._held_lists and self._clock.monotonic() >= self._lists_next:
+            self._held_lists.append((cmd, body))
+            self._apply_lists()
+        elif len(self._held_lists) >= LISTS_HELD:
+            self.commands_busy += 1
+            self._send_reply(self.commands.busy(cmd))
+        else:
+            self._held_lists.append((cmd, body))
+
+    def _apply_lists(self) -> None:
+        held, self._held_lists = self._held_lists, []
+        for reply in self.commands.set_lists_together(held):
+            self._send_reply(reply)
+        self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
 
     def _run(self, cmd: Command) -> None:
         reply = self.commands.handle(cmd)
