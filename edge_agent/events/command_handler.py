@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 
 
+# The commands that say what a bay's arm should be: each one acted on is that bay's newest word (``_check_order``)
+LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
 # control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
@@ -157,6 +159,8 @@ class CommandHandler:
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
+        # per bay, the ``ts`` of the newest lock command acted on (``_check_order``); the command thread's only
+        self._last_word: dict[str, datetime] = {}
         # too_large runs on the MQTT thread, the rest on the command thread
         self._refusals = LogBudget(log, self.clock.monotonic, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S,
                                    logging.WARNING, "refused command(s)")
@@ -337,12 +341,26 @@ class CommandHandler:
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():
             raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")
+        if cmd.namespace == "cmd" and name in LAST_WORD and isinstance(bay, str):
+            self._check_order(name, bay, sent)
         if name == "set-lists":
             try:
                 for key in ("allow", "deny"):
                     check_plate_list(key, body.get(key) or [])
             except ValueError as exc:
                 raise Refused("bad_plate", str(exc)) from None
+
+    def _check_order(self, name: str, bay: str, sent: datetime) -> None:
+        """A ``lock`` sent before the newest lock command acted on for its bay is refused: delivered out of order
+        (a captured signed ``lock`` that never reached the device, published after the backend's ``unlock``) it
+        raised the arm against the backend's last word. An older ``unlock`` or ``maintenance`` still runs: a
+        lowering is never refused (any doubt leaves the arm down). Forgotten at a restart."""
+        newest = self._last_word.get(bay)
+        if name == "lock" and newest is not None and sent < newest:
+            raise Refused("out_of_order", f"ts is {(newest - sent).total_seconds():.3f} s older than the newest "
+                          f"lock command acted on for bay {quote(bay, 70)}: a lock sent before it is not run")
+        if newest is None or sent > newest:
+            self._last_word[bay] = sent
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

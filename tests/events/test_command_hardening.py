@@ -429,6 +429,29 @@ def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
     assert len(memory) == 0
 
 
+def test_a_lock_older_than_the_bays_last_word_is_refused_out_of_order(setup):
+    """Two signed commands for one bay delivered out of their order (a captured ``lock`` that never reached the
+    device, published after the backend's ``unlock``; or a broker's redelivery): both ran and the bay ended raised,
+    against the backend's last word. A ``lock`` older than the newest lock command acted on for its bay is refused;
+    an older ``unlock`` still lowers (any doubt leaves the arm down)."""
+    make, backend, control, clock = setup
+    make(hmac_secret_env="EDGE_TEST_HMAC")
+    key = KEY.encode()
+    lock = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"}, key)
+    unlock = sign_command("unlock", {"ts": now(clock, 5), "bay": "B2", "reason": "paid", "operator": "alice"}, key)
+    other = sign_command("lock", {"ts": now(clock, 1), "bay": "B1", "reason": "fuel car", "operator": "alice"}, key)
+    clock.advance(5)
+    assert reply_with(backend, send(backend, "unlock", unlock, "backend/r")).json()["ok"]
+    r = reply_with(backend, send(backend, "lock", lock, "backend/r")).json()
+    assert (r["ok"], r["code"]) == (False, "out_of_order")
+    assert reply_with(backend, send(backend, "lock", other, "backend/r")).json()["ok"]  # another bay's word
+    later = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "bob"}, key)
+    older = sign_command("unlock", {"ts": now(clock, -2), "bay": "B2", "reason": "paid", "operator": "bob"}, key)
+    assert reply_with(backend, send(backend, "lock", later, "backend/r")).json()["ok"]
+    assert reply_with(backend, send(backend, "unlock", older, "backend/r")).json()["ok"]  # down: never refused
+    assert [c[:2] for c in control.calls] == [("unlock", "B2"), ("lock", "B1"), ("lock", "B2"), ("unlock", "B2")]
+
+
 def test_a_signed_command_replayed_after_a_restart_with_a_longer_window_is_refused(setup, tmp_path):
     """An operator who widens command_max_age_s (a backend whose clock is minutes off) and restarts must not
     reopen the window for every command captured meanwhile: the memory had let them go after the old 60 s."""
