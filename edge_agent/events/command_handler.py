@@ -21,7 +21,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -45,6 +45,7 @@ REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 
 # The commands that say what a bay's arm should be: each one acted on is that bay's newest word (``_check_order``)
 LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
+REPLY_FIELDS = ("reply_to", "correlation_id", "id")  # what a reply takes from a command's payload
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
 # control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
@@ -192,14 +193,16 @@ class CommandHandler:
         ok, code, message, data = self._outcome(cmd, checked, quiet=True)
         return body, None if ok else self._reply(cmd, body, ok, code, message, data)
 
-    def set_lists_together(self, held: list[tuple[Command, dict[str, Any]]]) -> list[Reply]:
-        """Checked ``set-lists`` commands applied as one, in the order they came (each list as the last of them to
-        name it says: last writer wins), with one write of ``overrides.yaml``; each answered with its outcome."""
-        allow: list[str] | None = None
-        deny: list[str] | None = None
-        for _, b in held:
-            allow = b["allow"] if "allow" in b else allow
-            deny = b["deny"] if "deny" in b else deny
+    @staticmethod
+    def reply_stub(cmd: Command, body: dict[str, Any]) -> tuple[Command, dict[str, Any]]:
+        """What answering ``cmd`` later needs (where, and which ids to echo), without its payload or lists: a
+        held ``set-lists`` of 20 MB kept whole, 100 held would hold 2 GB."""
+        return replace(cmd, payload=b""), {k: body[k] for k in REPLY_FIELDS if k in body}
+
+    def set_lists_together(self, held: list[tuple[Command, dict[str, Any]]], allow: list[str] | None,
+                           deny: list[str] | None) -> list[Reply]:
+        """Checked ``set-lists`` commands (``reply_stub``) applied as one: ``allow`` and ``deny`` as the last of them
+        to name each gave it (last writer wins), one write of ``overrides.yaml``; each answered with its outcome."""
 
         def apply() -> Outcome:
             result = self.control.set_lists(allow, deny)

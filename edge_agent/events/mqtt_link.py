@@ -171,7 +171,11 @@ class MqttLink:
         self.heartbeats = 0
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
-        self._held_lists: list[tuple[Command, dict[str, Any]]] = []  # checked set-lists waiting for LISTS_EVERY_S
+        # checked set-lists waiting for LISTS_EVERY_S: whom to answer (``reply_stub``), and the lists as the last of
+        # them to name each gave it
+        self._held_lists: list[tuple[Command, dict[str, Any]]] = []
+        self._held_allow: list[str] | None = None
+        self._held_deny: list[str] | None = None
         self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
@@ -660,18 +664,20 @@ class MqttLink:
         if refused is not None:
             self._send_reply(refused)
             return
-        if not self._held_lists and self._clock.monotonic() >= self._lists_next:
-            self._held_lists.append((cmd, body))
-            self._apply_lists()
-        elif len(self._held_lists) >= LISTS_HELD:
+        if self._held_lists and len(self._held_lists) >= LISTS_HELD:
             self.commands_busy += 1
             self._send_reply(self.commands.busy(cmd))
-        else:
-            self._held_lists.append((cmd, body))
+            return
+        self._held_lists.append(self.commands.reply_stub(cmd, body))
+        self._held_allow = body["allow"] if "allow" in body else self._held_allow
+        self._held_deny = body["deny"] if "deny" in body else self._held_deny
+        if len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next:
+            self._apply_lists()
 
     def _apply_lists(self) -> None:
-        held, self._held_lists = self._held_lists, []
-        for reply in self.commands.set_lists_together(held):
+        held, allow, deny = self._held_lists, self._held_allow, self._held_deny
+        self._held_lists, self._held_allow, self._held_deny = [], None, None
+        for reply in self.commands.set_lists_together(held, allow, deny):
             self._send_reply(reply)
         self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
 

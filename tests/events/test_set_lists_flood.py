@@ -35,6 +35,8 @@ def test_set_lists_within_the_window_are_written_once_last_writer_wins_and_all_a
         send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00005"]}, "backend/l"),
     ]
     wait_until(lambda: link._cmd_q.qsize() == 0 and len(link._held_lists) == 4, what="the four held")
+    # held, each keeps whom to answer, not its payload or lists (100 held of 20 MB each would be 2 GB)
+    assert all(c.payload == b"" and set(b) <= {"reply_to", "correlation_id", "id"} for c, b in link._held_lists)
     assert len(_lists_calls(control)) == 1  # nothing written yet: the window since the first is open
     clock.advance(LISTS_EVERY_S)
     replies = [reply_with(backend, c).json() for c in later]
