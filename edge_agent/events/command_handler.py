@@ -20,9 +20,10 @@ import logging
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.control import AgentControl, ControlError, ControlResult
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 
 
+# The commands that say what a bay's arm should be: each one acted on is that bay's newest word (``_check_order``)
+LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
+REPLY_FIELDS = ("reply_to", "correlation_id", "id")  # what a reply takes from a command's payload
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
 # control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
@@ -135,6 +139,9 @@ class Reply:
     acted: bool = False  # the command passed every check and reached the agent (done or refused by it)
 
 
+Outcome: TypeAlias = tuple[bool, str, str, dict[str, Any]]  # ok, code, message, data: what a reply says
+
+
 class Refused(ControlError):
     """Refused by the command layer itself (JSON, schema, age, signature), before the agent sees it."""
 
@@ -153,6 +160,8 @@ class CommandHandler:
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
+        # per bay, the ``ts`` of the newest lock command acted on (``_check_order``); the command thread's only
+        self._last_word: dict[str, datetime] = {}
         # too_large runs on the MQTT thread, the rest on the command thread
         self._refusals = LogBudget(log, self.clock.monotonic, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S,
                                    logging.WARNING, "refused command(s)")
@@ -166,14 +175,52 @@ class CommandHandler:
         self.hmac_key, self.hmac_previous = key, previous
 
     def handle(self, cmd: Command) -> Reply:
+        body, refused = self.check(cmd)
+        if refused is not None:
+            return refused
+        return self._answer(cmd, body, self._outcome(cmd, lambda: self._dispatch(cmd, body)))
+
+    def check(self, cmd: Command) -> tuple[dict[str, Any], Reply | None]:
+        """Parse and check ``cmd`` (JSON, schema, age, signature, replay) without running it: its body, and its
+        refusal when it may not run."""
         body: dict[str, Any] = {}
-        name = quote(cmd.signed_name, 60)
-        acted = False
-        try:
-            body = self._parse(cmd)
+
+        def checked() -> Outcome:
+            body.update(self._parse(cmd))
             self._check(cmd, body)
-            acted = True
-            ok, code, message, data = self._dispatch(cmd, body)
+            return True, "checked", "", {}
+
+        ok, code, message, data = self._outcome(cmd, checked, quiet=True)
+        return body, None if ok else self._reply(cmd, body, ok, code, message, data)
+
+    @staticmethod
+    def reply_stub(cmd: Command, body: dict[str, Any]) -> tuple[Command, dict[str, Any]]:
+        """What answering ``cmd`` later needs (where, and which ids to echo), without its payload or lists: a
+        held ``set-lists`` of 20 MB kept whole, 100 held would hold 2 GB."""
+        return replace(cmd, payload=b""), {k: body[k] for k in REPLY_FIELDS if k in body}
+
+    def set_lists_together(self, held: list[tuple[Command, dict[str, Any]]], allow: list[str] | None,
+                           deny: list[str] | None) -> list[Reply]:
+        """Checked ``set-lists`` commands (``reply_stub``) applied as one: ``allow`` and ``deny`` as the last of them
+        to name each gave it (last writer wins), one write of ``overrides.yaml``; each answered with its outcome."""
+
+        def apply() -> Outcome:
+            result = self.control.set_lists(allow, deny)
+            return result.ok, "ok" if result.ok else "refused", result.message, dict(result.data)
+
+        outcome = self._outcome(held[-1][0], apply)
+        return [self._answer(cmd, body, outcome) for cmd, body in held]
+
+    def _answer(self, cmd: Command, body: dict[str, Any], outcome: Outcome) -> Reply:
+        reply = self._reply(cmd, body, *outcome)
+        reply.acted = True  # every check passed: the agent acted (done, or refused by it)
+        return reply
+
+    def _outcome(self, cmd: Command, act: Callable[[], Outcome], quiet: bool = False) -> Outcome:
+        """``act``'s outcome, or the refusal or failure it raised, logged (``quiet``: success is not)."""
+        name = quote(cmd.signed_name, 60)
+        try:
+            ok, code, message, data = act()
         except Refused as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
             self._refusal("command %s refused: %s: %s", name, exc.code, message)
@@ -184,20 +231,18 @@ class CommandHandler:
             log.exception("command %s failed", name)
             ok, code, message, data = False, "internal_error", clip(f"{type(exc).__name__}: {exc}"), {}
         else:
-            log.info("command %s: %s %s", name, code, clip(message))
-        reply = self._reply(cmd, body, ok, code, message, data)
-        reply.acted = acted
-        return reply
+            if not quiet:
+                log.info("command %s: %s %s", name, code, clip(message))
+        return ok, code, message, data
 
     def busy(self, cmd: Command) -> Reply:
         """The reply for a command the full queue dropped: nothing ran, try again later."""
-        body: dict[str, Any] = {}
-        if len(cmd.payload) <= 64 * 1024:  # enough to find reply_to / correlation_id; a flood stays cheap
-            try:
-                body = self._parse(cmd)
-            except Refused:
-                pass
-        return self._reply(cmd, body, False, "busy", "too many commands waiting; nothing done, send it again later", {})
+        return self._reply(cmd, self._cheap_parse(cmd), False, "busy", "too many commands waiting; nothing done, send it again later", {})
+
+    def shutting_down(self, cmd: Command) -> Reply:
+        """The reply for a command that came while the agent stops: nothing ran; send it again once it is back."""
+        return self._reply(cmd, self._cheap_parse(cmd), False, "shutting_down",
+                           "the agent is stopping; nothing done, send it again once it is back online", {})
 
     def too_large(self, cmd: Command, limit: int = COMMAND_MAX_BYTES) -> Reply:
         """The reply for a payload bigger than any command: never parsed, nothing done."""
@@ -205,6 +250,15 @@ class CommandHandler:
                       len(cmd.payload), limit)
         return self._reply(cmd, {}, False, "too_large",
                            f"payload of {len(cmd.payload)} bytes: no command is over {limit} bytes; nothing done", {})
+
+    def _cheap_parse(self, cmd: Command) -> dict[str, Any]:
+        """The payload read for its ``reply_to`` / ``correlation_id`` only when small: a flood stays cheap."""
+        if len(cmd.payload) <= 64 * 1024:
+            try:
+                return self._parse(cmd)
+            except Refused:
+                pass
+        return {}
 
     def _reply(self, cmd: Command, body: dict[str, Any], ok: bool, code: str, message: str,
                data: dict[str, Any]) -> Reply:
@@ -290,12 +344,26 @@ class CommandHandler:
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():
             raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")
+        if cmd.namespace == "cmd" and name in LAST_WORD and isinstance(bay, str):
+            self._check_order(name, bay, sent)
         if name == "set-lists":
             try:
                 for key in ("allow", "deny"):
                     check_plate_list(key, body.get(key) or [])
             except ValueError as exc:
                 raise Refused("bad_plate", str(exc)) from None
+
+    def _check_order(self, name: str, bay: str, sent: datetime) -> None:
+        """A ``lock`` sent before the newest lock command acted on for its bay is refused: delivered out of order
+        (a captured signed ``lock`` that never reached the device, published after the backend's ``unlock``) it
+        raised the arm against the backend's last word. An older ``unlock`` or ``maintenance`` still runs: a
+        lowering is never refused (any doubt leaves the arm down). Forgotten at a restart."""
+        newest = self._last_word.get(bay)
+        if name == "lock" and newest is not None and sent < newest:
+            raise Refused("out_of_order", f"ts is {(newest - sent).total_seconds():.3f} s older than the newest "
+                          f"lock command acted on for bay {quote(bay, 70)}: a lock sent before it is not run")
+        if newest is None or sent > newest:
+            self._last_word[bay] = sent
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

@@ -62,10 +62,13 @@ class CommandQueue:
         return cmd.name if cmd.namespace == "cmd" and cmd.name in self._caps else None
 
     def offer(self, cmd: Command) -> bool:
-        """Queue ``cmd``; False when its room is full (the sender is told ``busy``), or when it is a lock command's
-        payload bigger than any (``lock_kind_too_big``: the link has answered those ``too_large`` already)."""
+        """Queue ``cmd``; False when its room is full (the sender is told ``busy``), when the queue is closed (the
+        link is stopping: ``shutting_down``; queued, it would wait for a command thread that has ended, unanswered),
+        or when it is a lock command's payload bigger than any (``lock_kind_too_big``: answered ``too_large``)."""
         size = len(cmd.payload)
         with self._cv:
+            if self._closed:
+                return False
             if lock_kind(cmd):
                 sim = cmd.namespace == "sim"
                 if len(self._urgent) >= self._max_urgent or size > URGENT_MAX_BYTES \
@@ -107,7 +110,7 @@ class CommandQueue:
             return None
 
     def close(self) -> None:
-        """No more commands: ``get`` returns None once those waiting are taken."""
+        """No more commands (``offer`` refuses them): ``get`` returns None once those waiting are taken."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()

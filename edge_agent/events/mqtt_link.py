@@ -74,6 +74,15 @@ REPLY_BACKLOG = 500
 SNAPSHOTS_WAITING = 16
 DEAR_WAITING = {"snapshot": SNAPSHOTS_WAITING, "set-lists": 4, "reload-config": 4}
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
+# ``set-lists`` that come within this many seconds of the last one written are held, then applied together with one
+# write of ``overrides.yaml`` (the last to name a list wins) and each answered; more than LISTS_HELD held are ``busy``.
+# Why: a flood rewrote the file (fsync, rename) at the rate the command thread served them: an SD card's wear.
+LISTS_EVERY_S = 2.0
+LISTS_HELD = 100
+# At stop, how long the commands already queued may still run (their replies go out before the disconnect): a lock
+# move takes seconds. The command thread was joined this long after the disconnect before, so a stop takes no longer
+# than it did (flush 3 s + this + the disconnect's 3 s) within deploy/edge-agent.service's TimeoutStopSec=15.
+COMMANDS_DRAIN_S = 5.0
 
 
 def _json(obj: Any) -> bytes:
@@ -162,6 +171,12 @@ class MqttLink:
         self.heartbeats = 0
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
+        # checked set-lists waiting for LISTS_EVERY_S: whom to answer (``reply_stub``), and the lists as the last of
+        # them to name each gave it
+        self._held_lists: list[tuple[Command, dict[str, Any]]] = []
+        self._held_allow: list[str] | None = None
+        self._held_deny: list[str] | None = None
+        self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
         self._replies: set[int] = set()  # mids of the replies paho may still hold (pruned at each reply)
@@ -204,10 +219,21 @@ class MqttLink:
         if self.conn.status().connected and not self.pump.flush(flush_s):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
-        self._cmd_q.close()  # the command thread ends once the commands already queued have run
+        self._cmd_q.close()  # the command thread ends once the commands already queued have run …
+        # … and their replies go out before the disconnect, as does ``shutting_down`` to a command that comes
+        # meanwhile: disconnected first, the queued commands ran with their replies lost, and a command that came
+        # after the close waited for a thread that had ended. Never answered, nor redelivered: we connect with
+        # clean start, so the broker forgets a message paho has acknowledged (on receipt) once we are gone.
+        workers = [t for t in self._threads if t is not threading.current_thread()]  # reload-config may stop us
+        for t in workers:
+            if t.name == "mqtt-commands":
+                t.join(COMMANDS_DRAIN_S)
+                if t.is_alive():
+                    log.warning("MQTT stop: a command still running after %.0f s; its reply may be lost",
+                                COMMANDS_DRAIN_S)
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
-        for t in self._threads:
-            if t is not threading.current_thread():  # reload-config may stop us from the command thread
+        for t in workers:
+            if t.name != "mqtt-commands":  # joined above
                 t.join(5)
         self.pump.stop()
         self.outbox.close()
@@ -603,6 +629,9 @@ class MqttLink:
         # bounded in count, in bytes (a flood of big payloads must not eat the memory) and per dear command; a lock
         # command goes first (``command_queue.py``)
         if not self._cmd_q.offer(cmd):  # a flood must not grow memory without bound; the sender still learns it
+            if self._cmd_q.closed:  # stopping: the sender learns it, and sends it again to the next start
+                self._send_reply(self.commands.shutting_down(cmd))
+                return
             self.commands_busy += 1
             if self.commands_busy == 1 or self.commands_busy % 100 == 0:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
@@ -612,12 +641,45 @@ class MqttLink:
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
         while True:
-            cmd = self._cmd_q.get(timeout=0.5)
+            if self._held_lists and self._clock.monotonic() >= self._lists_next:
+                self._apply_lists()
+            wait = 0.5 if not self._held_lists else min(0.5, max(0.01, self._lists_next - self._clock.monotonic()))
+            cmd = self._cmd_q.get(timeout=wait)
             if cmd is None:
                 if self._stop.is_set() or self._cmd_q.closed:
+                    if self._held_lists:  # stopping: applied and answered now, before the disconnect
+                        self._apply_lists()
                     return
                 continue
-            self._run(cmd)
+            if cmd.namespace == "cmd" and cmd.name == "set-lists":
+                self._take_lists(cmd)
+            else:
+                self._run(cmd)
+
+    def _take_lists(self, cmd: Command) -> None:
+        """A ``set-lists`` runs at once when none was written within ``LISTS_EVERY_S``; else it is held and applied
+        with the others that come until then, once (``LISTS_EVERY_S``: a flood rewrote ``overrides.yaml`` as fast
+        as they were served)."""
+        body, refused = self.commands.check(cmd)
+        if refused is not None:
+            self._send_reply(refused)
+            return
+        if self._held_lists and len(self._held_lists) >= LISTS_HELD:
+            self.commands_busy += 1
+            self._send_reply(self.commands.busy(cmd))
+            return
+        self._held_lists.append(self.commands.reply_stub(cmd, body))
+        self._held_allow = body["allow"] if "allow" in body else self._held_allow
+        self._held_deny = body["deny"] if "deny" in body else self._held_deny
+        if len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next:
+            self._apply_lists()
+
+    def _apply_lists(self) -> None:
+        held, allow, deny = self._held_lists, self._held_allow, self._held_deny
+        self._held_lists, self._held_allow, self._held_deny = [], None, None
+        for reply in self.commands.set_lists_together(held, allow, deny):
+            self._send_reply(reply)
+        self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
 
     def _run(self, cmd: Command) -> None:
         reply = self.commands.handle(cmd)

@@ -51,6 +51,9 @@ RATES = {
     # sign-in attempts, before the form is read (the failure limit counts the wrong passwords among them): room
     # for a whole office signing in at once behind one address; a flood past it costs no page and no audit row
     "login": Rate(50, 2.0),
+    # a plate put on the allow / deny list: each rewrites overrides.yaml (fsync, rename) and the agent's lists; one
+    # client wrote the file 82 times in 10 s (SD wear). A reviewer lists a few plates in a row (12 at once measured)
+    "lists": Rate(20, 0.2),
 }
 SAY_EVERY_S = 60.0  # one log line per client and kind at most this often
 # and at most this many in an hour over all clients: many addresses (an IPv6 host's /64s) each got their own line
@@ -70,6 +73,8 @@ def kind_of(method: str, path: str) -> str | None:
         return "camera"
     if path == "/login" and method == "POST":
         return "login"
+    if method == "POST" and path.startswith("/violations/") and path.endswith("/list"):
+        return "lists"
     return None
 
 

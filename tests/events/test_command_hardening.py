@@ -20,7 +20,7 @@ from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import sign_command
 from edge_agent.events.health import no_health
-from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.mqtt_link import LISTS_EVERY_S, build_mqtt
 from edge_agent.events.types import Event, EventType
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
@@ -232,6 +232,32 @@ def test_commands_dropped_by_a_full_queue_get_a_busy_reply(setup, broker, tmp_pa
         control.release.set()
 
 
+def test_at_stop_queued_commands_are_answered_and_a_late_one_is_told_shutting_down(setup):
+    """Stopping disconnected at once: a queued command ran after the disconnect, its reply lost, and one that came
+    after the queue closed was never answered (nor redelivered: clean start). Neither may be left without a word."""
+    make, backend, _, clock = setup
+    control = BlockingControl()
+    link = make(ctl=control)
+    body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+    try:
+        running = send(backend, "charger-status", body, "backend/stop")
+        wait_until(control.entered.is_set, what="the first command to run")
+        queued = send(backend, "charger-status", body, "backend/stop")
+        wait_until(lambda: link._cmd_q.qsize() == 1, what="the second command queued")
+        stopper = threading.Thread(target=link.stop)
+        stopper.start()
+        wait_until(lambda: link._cmd_q.closed, what="the stop to begin")
+        late = send(backend, "charger-status", body, "backend/stop")
+        r = reply_with(backend, late).json()
+        assert (r["ok"], r["code"], r["command"]) == (False, "shutting_down", "charger-status")
+        control.release.set()
+        stopper.join(15)
+        assert [reply_with(backend, c).json()["ok"] for c in (running, queued)] == [True, True]
+        assert len(control.calls) == 2
+    finally:
+        control.release.set()
+
+
 def test_replies_waiting_to_go_out_are_bounded(setup, broker, caplog):
     """Every command gets a reply (a busy or malformed one too) and paho held each in memory until the broker
     acknowledged it: 8,000 garbage commands a second grew a real ``run`` from 197 to 729 MB in 25 s and the outbox's
@@ -309,8 +335,10 @@ def test_big_commands_are_bounded_by_the_bytes_waiting_not_only_by_their_count(s
         small = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B12345"]}, "backend/q")  # still fits
         wait_until(lambda: link._cmd_q.qsize() == 2, what="the small command queued")
         control.release.set()
-        for sent in (first, queued, small):
+        for sent in (first, queued):
             assert reply_with(backend, sent).json()["ok"]
+        clock.advance(LISTS_EVERY_S)  # the second set-lists is held that long after the first was written
+        assert reply_with(backend, small).json()["ok"]
         assert [c[0] for c in control.calls] == ["charger_status", "set_lists", "set_lists"]
         assert link._cmd_q.bytes_waiting() == 0
     finally:
@@ -399,6 +427,29 @@ def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
     clock.advance(COMMAND_MAX_AGE_CAP_S)  # no window a config may set takes them now: their entries go
     memory.prune()
     assert len(memory) == 0
+
+
+def test_a_lock_older_than_the_bays_last_word_is_refused_out_of_order(setup):
+    """Two signed commands for one bay delivered out of their order (a captured ``lock`` that never reached the
+    device, published after the backend's ``unlock``; or a broker's redelivery): both ran and the bay ended raised,
+    against the backend's last word. A ``lock`` older than the newest lock command acted on for its bay is refused;
+    an older ``unlock`` still lowers (any doubt leaves the arm down)."""
+    make, backend, control, clock = setup
+    make(hmac_secret_env="EDGE_TEST_HMAC")
+    key = KEY.encode()
+    lock = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"}, key)
+    unlock = sign_command("unlock", {"ts": now(clock, 5), "bay": "B2", "reason": "paid", "operator": "alice"}, key)
+    other = sign_command("lock", {"ts": now(clock, 1), "bay": "B1", "reason": "fuel car", "operator": "alice"}, key)
+    clock.advance(5)
+    assert reply_with(backend, send(backend, "unlock", unlock, "backend/r")).json()["ok"]
+    r = reply_with(backend, send(backend, "lock", lock, "backend/r")).json()
+    assert (r["ok"], r["code"]) == (False, "out_of_order")
+    assert reply_with(backend, send(backend, "lock", other, "backend/r")).json()["ok"]  # another bay's word
+    later = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "bob"}, key)
+    older = sign_command("unlock", {"ts": now(clock, -2), "bay": "B2", "reason": "paid", "operator": "bob"}, key)
+    assert reply_with(backend, send(backend, "lock", later, "backend/r")).json()["ok"]
+    assert reply_with(backend, send(backend, "unlock", older, "backend/r")).json()["ok"]  # down: never refused
+    assert [c[:2] for c in control.calls] == [("unlock", "B2"), ("lock", "B1"), ("lock", "B2"), ("unlock", "B2")]
 
 
 def test_a_signed_command_replayed_after_a_restart_with_a_longer_window_is_refused(setup, tmp_path):

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from edge_agent.events.mqtt_link import DEAR_WAITING, SNAPSHOTS_WAITING
+from edge_agent.events.mqtt_link import DEAR_WAITING, LISTS_EVERY_S, SNAPSHOTS_WAITING
 from tests.events.helpers import RecordingControl, wait_until
 from tests.events.test_command_hardening import (  # noqa: F401 - setup: the fixture
     PREFIX,
@@ -96,6 +96,8 @@ def test_floods_of_the_other_dear_commands_are_bounded_too(setup, name, body):  
         cap = DEAR_WAITING[name]
         assert (link._cmd_q.qsize(), link.commands_busy) == (cap, 12 - cap)
         control.release.set()
+        reply_with(backend, flood[0])
+        clock.advance(LISTS_EVERY_S)  # set-lists after the first written are held that long, then written once
         codes = [reply_with(backend, s).json()["code"] for s in flood]
         assert codes.count("busy") == 12 - cap
     finally:

@@ -298,3 +298,19 @@ def test_a_known_browsers_cookie_cannot_rotate_ipv6_addresses_past_the_login_rat
 
     codes = asyncio.run(run())
     assert codes[0] == 403 and codes[-1] == 429, codes
+
+
+def test_list_edits_past_a_clients_rate_get_429_and_write_nothing(site):
+    """Each list edit rewrites ``overrides.yaml`` (and the agent's copy): one signed-in client alternating allow and
+    deny on one violation wrote the file 82 times in 10 s over one connection (a real ``edge-agent review``)."""
+    burst = int(RATES["lists"].burst)
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        c, tok = signed_in(srv.url, "127.0.0.2")
+        before = len(site.control.list_calls)
+        codes = [c.post("/violations/1/list", data={"which": ("allow", "deny")[i % 2], "csrf": tok}).status_code
+                 for i in range(burst + 3)]
+        assert codes == [303] * burst + [429] * 3
+        assert len(site.control.list_calls) - before == burst
+        site.clock.advance(1 / RATES["lists"].per_s)
+        assert c.post("/violations/1/list", data={"which": "allow", "csrf": tok}).status_code == 303
+        c.close()

@@ -1,0 +1,68 @@
+"""Over a real mosquitto: a flood of ``set-lists`` rewrote ``{data_dir}/overrides.yaml`` (written durably: fsync,
+rename) as fast as the command thread served them — an SD card's wear at the rate of the flood. Those that come
+within ``LISTS_EVERY_S`` of the last write are held and applied together, once (each list as the last of them to
+name it says), and every one of them is answered with that write's outcome."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.events.mqtt_link import LISTS_EVERY_S, LISTS_HELD
+from tests.events.helpers import wait_until
+from tests.events.test_command_hardening import (  # noqa: F401 - setup: the fixture
+    now,
+    reply_with,
+    send,
+    setup,
+)
+
+pytestmark = pytest.mark.broker
+
+
+def _lists_calls(control) -> list[tuple]:
+    return [c for c in control.calls if c[0] == "set_lists"]
+
+
+def test_set_lists_within_the_window_are_written_once_last_writer_wins_and_all_answered(setup):  # noqa: F811
+    make, backend, control, clock = setup
+    link = make()
+    first = send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"]}, "backend/l")
+    assert reply_with(backend, first).json()["ok"]
+    later = [
+        send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00002"]}, "backend/l"),
+        send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00003"]}, "backend/l"),
+        send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00004"], "deny": []}, "backend/l"),
+        send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00005"]}, "backend/l"),
+    ]
+    wait_until(lambda: link._cmd_q.qsize() == 0 and len(link._held_lists) == 4, what="the four held")
+    # held, each keeps whom to answer, not its payload or lists (100 held of 20 MB each would be 2 GB)
+    assert all(c.payload == b"" and set(b) <= {"reply_to", "correlation_id", "id"} for c, b in link._held_lists)
+    assert len(_lists_calls(control)) == 1  # nothing written yet: the window since the first is open
+    clock.advance(LISTS_EVERY_S)
+    replies = [reply_with(backend, c).json() for c in later]
+    assert [(r["ok"], r["code"], r["command"]) for r in replies] == [(True, "ok", "set-lists")] * 4
+    assert _lists_calls(control) == [("set_lists", ["京AD00001"], None), ("set_lists", ["京AD00004"], ["粤B00005"])]
+
+
+def test_a_held_set_lists_is_applied_and_answered_at_stop(setup):  # noqa: F811
+    make, backend, control, clock = setup
+    link = make()
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": []}, "backend/l")).json()["ok"]
+    held = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00002"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the second held")
+    link.stop()
+    assert reply_with(backend, held).json()["ok"]
+    assert _lists_calls(control)[-1] == ("set_lists", None, ["粤B00002"])
+
+
+def test_a_flood_of_set_lists_writes_at_most_once_a_window_and_answers_every_command(setup):  # noqa: F811
+    make, backend, control, clock = setup
+    link = make()
+    flood = [send(backend, "set-lists", {"ts": now(clock), "allow": [f"京AD{i:05d}"]}, "backend/l") for i in range(300)]
+    wait_until(lambda: link._cmd_q.qsize() == 0 and len(link._held_lists) + link.commands_busy >= 299,
+               what="the flood read")
+    clock.advance(LISTS_EVERY_S)
+    codes = [reply_with(backend, c).json()["code"] for c in flood]
+    assert len(_lists_calls(control)) == 2  # the first at once, the rest held in one window: one more write
+    assert codes.count("ok") + codes.count("busy") == 300 and codes.count("ok") <= 1 + LISTS_HELD
+    assert _lists_calls(control)[-1][1] == [f"京AD{max(i for i, c in enumerate(codes) if c == 'ok'):05d}"]
