@@ -175,7 +175,7 @@ def test_an_undecided_violations_photos_outlive_max_age_until_it_is_decided(tmp_
     from edge_agent.events.types import Event, EventType
     from edge_agent.evidence.violations import ViolationLog
 
-    clock = FakeClock()
+    clock = FakeClock(synced=True)  # NTP vouches for the month: an unsynced clock's is doubted (chaos37)
     store = EvidenceStore(tmp_path / "ev", clock, max_age_days=7)
     vlog = ViolationLog(store.db_path, clock)
     try:
@@ -311,7 +311,7 @@ def unlink_then_die(self, missing_ok=False):
     if self.suffix == ".jpg":
         os._exit(9)  # the process is gone here, as with kill -9 or a power cut
 Path.unlink = unlink_then_die
-s = EvidenceStore(Path(sys.argv[1]), FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc)), max_age_days=7)
+s = EvidenceStore(Path(sys.argv[1]), FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc), synced=True), max_age_days=7)
 s.enforce_retention()
 """
 
