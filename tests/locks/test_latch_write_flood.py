@@ -46,7 +46,7 @@ def test_a_refused_rise_on_a_full_card_is_no_write_and_no_error_line_per_tick(
     assert len(_latch_errors(caplog)) <= 1, [r.getMessage()[:80] for r in _latch_errors(caplog)][:3]
     assert broken.calls <= 20  # the rises the policy tried (10 here), not a rewrite at every decision's end (95-179)
     monkeypatch.undo()
-    rig.step(5)
+    rig.step(latches.RISE_RETRY_MAX_S + 5)  # the rise's next try waits out its back-off (chaos37), then it goes
     assert rig.state == "up" and path.read_bytes() != before
     rig.safe()
 
@@ -68,9 +68,29 @@ def test_a_change_the_full_card_cannot_take_is_said_once_then_written_when_it_ca
     assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
     monkeypatch.undo()
     caplog.clear()
-    rig.step(1)
+    rig.step(latches.UNSAVED_RETRY_MAX_S + 1)  # what only waits is tried within its back-off's cap (chaos37)
     doc = json.loads(path.read_text())
     assert doc["rest"]["L1"]["position"] == "down" and doc["starts"]["L1"]
     again = [r for r in caplog.records if r.name == latches.__name__ and "written again" in r.getMessage()]
     assert len(again) == 1
     rig.safe()
+
+
+def test_a_record_waiting_for_room_is_tried_with_a_back_off_not_at_every_decision(
+    make_rig, kind, tmp_path, monkeypatch
+):
+    """What waits (a rest, a motor start) was tried again at every decision's end: 2,888 silent writes of the whole
+    file, each one a temporary file and an fsync on the full card, in one episode (probe chaos36). A change still
+    tries at once; what only waits backs off, doubling to ``UNSAVED_RETRY_MAX_S`` (chaos37)."""
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    rig.step(1)
+    broken = _broken(errno.ENOSPC)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    assert rig.manager.unlock(BAY, reason="nev", operator="ops").ok
+    rig.step(600, dt=0.25)  # ten minutes on the full card: 2,400 decisions
+    assert rig.state == "down"
+    assert broken.calls <= 160, broken.calls  # 1,937 before: the refused rise retried at 4 s, the rest at 60 s
+    monkeypatch.undo()
+    rig.step(latches.UNSAVED_RETRY_MAX_S + 1)  # room again: written within the back-off's cap
+    assert json.loads(path.read_text())["starts"]["L1"]
