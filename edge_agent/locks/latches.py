@@ -97,9 +97,6 @@ UNWRITTEN_SAY_S = 600  # a latch file that cannot be written is said again this 
 # what only waits to be written (a rest, a motor start: ``_save_unsaved``) is tried again after 1 s, 2 s, 4 s … at most
 # this often while writes fail; a change is tried at once whatever the back-off
 UNSAVED_RETRY_MAX_S = 60.0
-# a rise's record is tried again after 1 s, 2 s, then every this often while writes fail (refused meanwhile without a
-# try: the arm stays down, the safe side); short, as someone waits on the rise once the card has room
-RISE_RETRY_MAX_S = 4.0
 UNREADABLE = "fault_record_unreadable"  # the lock_fault code when the file could not be trusted
 
 
@@ -175,7 +172,6 @@ class Latches:
         self._unwritten_said: float | None = None  # when (monotonic) the failure was last said
         self._failed_tries = 0  # writes failed in a row (a change's, a rise's or a waiting record's): the back-off
         self._failed_at = float("-inf")  # monotonic time of the last of them
-        self._failed_with: OSError | None = None
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -208,9 +204,6 @@ class Latches:
                 del self._rising[lock_id]
                 self._save()
                 return
-            if self._backing_off(RISE_RETRY_MAX_S):  # refused without a try (chaos37): 1,921 a 10-minute episode
-                assert self._failed_with is not None
-                raise OSError(self._failed_with.errno, self._failed_with.strerror or str(self._failed_with))
             self._rising[lock_id] = iso(self.clock.now())
             starts, marks = list(self._starts.get(lock_id, [])), list(self._marks.get(lock_id, []))
             starts_unsaved = self._starts_unsaved
@@ -220,8 +213,8 @@ class Latches:
                 self._write()
                 self._rest_unsaved = self._starts_unsaved = False
                 self._written_again()
-            except OSError as exc:
-                self._write_failed(exc)
+            except OSError:
+                self._write_failed()
                 del self._rising[lock_id]
                 # the rise is refused: the motor did not start, and nothing is left to write. Left flagged unsaved,
                 # every decision's end rewrote the file on the full card and logged it (probe chaos36)
@@ -311,9 +304,9 @@ class Latches:
         wait = min(cap, 2.0 ** min(self._failed_tries - 1, 16))
         return self.clock.monotonic() - self._failed_at < wait
 
-    def _write_failed(self, exc: OSError) -> None:
+    def _write_failed(self) -> None:
         self._failed_tries += 1
-        self._failed_at, self._failed_with = self.clock.monotonic(), exc
+        self._failed_at = self.clock.monotonic()
 
     def starts(self, lock_id: str) -> list[str]:
         """The motor's last starts saved (wall time, oldest first): its duty over a restart (``Interlock.start``)."""
@@ -428,7 +421,7 @@ class Latches:
         except OSError as exc:
             self._unwritten += 1
             now = self.clock.monotonic()
-            self._write_failed(exc)
+            self._write_failed()
             if self._unwritten_said is None or now - self._unwritten_said >= UNWRITTEN_SAY_S:
                 self._unwritten_said = now
                 log.error("saved lock faults %s not written (%s): a restart now would forget what changed (%d "
@@ -444,7 +437,7 @@ class Latches:
         if self._unwritten:
             log.warning("saved lock faults %s written again (%d write(s) had failed)", self.where(), self._unwritten)
             self._unwritten, self._unwritten_said = 0, None
-        self._failed_tries, self._failed_with = 0, None
+        self._failed_tries = 0
 
     def _write(self) -> None:
         """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""
