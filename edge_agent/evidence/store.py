@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
+from edge_agent.evidence.age import AgeClock
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
@@ -263,9 +264,8 @@ class EvidenceStore:
         # or a power cut left are written now
         self.held = HeldRows(self.root / HELD_PHOTOS_FILE, self.db_path, PROTECTED_KINDS)
         self.held.load()
-        # the newest time the index holds at the start, and the monotonic time then: an unsynced clock's bound
-        self._anchor = (self._newest_epoch(), self.clock.monotonic())
-        self._doubted = False  # the last retention pass found the clock ahead of that bound (logged once)
+        # an unsynced clock is believed no further than the newest record at the start plus the uptime (``age.py``)
+        self._age = AgeClock(self.clock, self._newest_epoch(), "evidence retention")
         try:
             self.write_held()
         except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
@@ -709,7 +709,7 @@ class EvidenceStore:
         before ``max_age_days`` have really passed, so a step forward cannot take photos of minutes
         ago. A step backwards only keeps evidence longer."""
         max_age_s = self.max_age_days * 86400
-        cutoff = self._age_now() - max_age_s
+        cutoff = self._age.now() - max_age_s
         mono = self.clock.monotonic()
         removed, self.behind = 0, False
         with self._lock:
@@ -757,27 +757,6 @@ class EvidenceStore:
         except sqlite3.Error:
             return None
         return float(row[0]) if row and row[0] is not None else None
-
-    def _age_now(self) -> float:
-        """The time retention measures age against. A synchronised clock's own; otherwise (the kernel says not
-        synchronised, or nobody can tell) no later than the newest record the index held at the start plus the time
-        the monotonic clock has counted since. Why: a restart on a clock 40 days ahead (a wrong RTC, a hand-set
-        clock, before NTP) deleted the photos and plates of 3 visits minutes old (probe chaos37); records this
-        process saved are timed on the monotonic clock, those of the runs before have only their stamps. The cost
-        of doubt: after a real stop of N days on an unsynced clock, photos are kept up to N days longer (until NTP
-        syncs); ``max_mb`` and a full disk still take them. A clock behind keeps them longer, as before."""
-        now = self.clock.now().timestamp()
-        newest, mono0 = self._anchor
-        if newest is None or self.clock.synced() is True:
-            return now
-        bound = newest + max(0.0, self.clock.monotonic() - mono0)
-        doubted = now > bound + 86400  # a day: ordinary downtime is not worth a line
-        if doubted and not self._doubted:
-            log.warning("evidence retention: the wall clock (%s) is %.1f days past the newest photo plus this run's "
-                        "uptime and is not synchronised: ages are measured from that photo until NTP syncs",
-                        iso(self.clock.now()), (now - bound) / 86400)
-        self._doubted = doubted
-        return min(now, bound)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

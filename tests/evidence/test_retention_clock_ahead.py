@@ -58,3 +58,25 @@ def test_a_clock_behind_keeps_photos_longer_as_before(tmp_path, clock):
     assert store.enforce_retention() == 0  # its clock reads 29 days after them
     later.advance(2 * DAY)
     assert store.enforce_retention() == 3
+
+
+@pytest.mark.parametrize("synced", [False, True])
+def test_a_clock_40_days_ahead_takes_no_plate_out_of_recent_visits_unless_synced(tmp_path, clock, synced):
+    """The plates in the events (``unname`` at ``plate_days``, the photos' age) went with the photos."""
+    from edge_agent.events.types import Event, EventType
+    from edge_agent.evidence.violations import ViolationLog
+
+    log = ViolationLog(tmp_path / "evidence.db", clock)
+    for i in range(3):
+        log.record(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id=f"v{i}",
+                              data={"plate": "粤BD12345", "nev": True}))
+        clock.advance(600)
+        log.record(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id=f"v{i}", data={}))
+    log.close()
+    later = _restart(clock, 40 * DAY, synced)
+    log = ViolationLog(tmp_path / "evidence.db", later)
+    try:
+        assert log.unname(30) == (3 if synced else 0)
+        assert log.prune(30) == (6 if synced else 0)  # history_days set as short: the events themselves
+    finally:
+        log.close()
