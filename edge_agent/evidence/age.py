@@ -38,8 +38,12 @@ class AgeClock:
         bound = self._newest + max(0.0, self._clock.monotonic() - self._mono0)
         doubted = now > bound + DOUBT_SAID_S
         if doubted and not self._doubted:
-            log.warning("%s: the wall clock (%s) is %.1f days past the newest record plus this run's uptime and is not "
-                        "synchronised: ages are measured from that record until NTP syncs", self._what,
-                        iso(self._clock.now()), (now - bound) / 86400)
+            log.warning(
+                "%s: the wall clock (%s) is %.1f days past the newest record plus this run's uptime and is not "
+                "synchronised: ages are measured from that record until NTP syncs",
+                self._what,
+                iso(self._clock.now()),
+                (now - bound) / 86400,
+            )
         self._doubted = doubted
         return min(now, bound)

@@ -68,8 +68,15 @@ def test_a_clock_40_days_ahead_takes_no_plate_out_of_recent_visits_unless_synced
 
     log = ViolationLog(tmp_path / "evidence.db", clock)
     for i in range(3):
-        log.record(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id=f"v{i}",
-                              data={"plate": "粤BD12345", "nev": True}))
+        log.record(
+            Event.make(
+                EventType.VEHICLE_IDENTIFIED,
+                clock,
+                bay_id="A",
+                visit_id=f"v{i}",
+                data={"plate": "粤BD12345", "nev": True},
+            )
+        )
         clock.advance(600)
         log.record(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id=f"v{i}", data={}))
     log.close()
