@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
+from edge_agent.evidence.age import AgeClock
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
@@ -263,6 +264,8 @@ class EvidenceStore:
         # or a power cut left are written now
         self.held = HeldRows(self.root / HELD_PHOTOS_FILE, self.db_path, PROTECTED_KINDS)
         self.held.load()
+        # an unsynced clock is believed no further than the newest record at the start plus the uptime (``age.py``)
+        self._age = AgeClock(self.clock, self._newest_epoch(), "evidence retention")
         try:
             self.write_held()
         except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
@@ -706,7 +709,7 @@ class EvidenceStore:
         before ``max_age_days`` have really passed, so a step forward cannot take photos of minutes
         ago. A step backwards only keeps evidence longer."""
         max_age_s = self.max_age_days * 86400
-        cutoff = self.clock.now().timestamp() - max_age_s
+        cutoff = self._age.now() - max_age_s
         mono = self.clock.monotonic()
         removed, self.behind = 0, False
         with self._lock:
@@ -747,6 +750,13 @@ class EvidenceStore:
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
+
+    def _newest_epoch(self) -> float | None:
+        try:
+            row = self._db.execute("SELECT MAX(epoch) FROM evidence").fetchone()
+        except sqlite3.Error:
+            return None
+        return float(row[0]) if row and row[0] is not None else None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

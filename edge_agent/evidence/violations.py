@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import read_small
 from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.age import AgeClock
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
@@ -268,6 +269,8 @@ class ViolationLog:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # retention's deleted plates overwritten, not left in free pages
         self._db.executescript(_SCHEMA)
+        # retention's cutoffs: an unsynced clock believed no further than the newest event plus the uptime (``age.py``)
+        self._age = AgeClock(clock, self._newest_epoch(), "event history retention")
         # the page's reads: a connection of their own, so that none queues behind a write (the recorder's, waiting up
         # to 10 s for another connection's lock while holding ``_lock``): in WAL a write lock holds up no reader
         self._read_lock = threading.Lock()
@@ -641,10 +644,17 @@ class ViolationLog:
             (e.ts, _epoch(e.ts), e.evidence_id, *args),
         )
 
+    def _newest_epoch(self) -> float | None:
+        try:
+            row = self._db.execute("SELECT MAX(ts_epoch) FROM events").fetchone()
+        except sqlite3.Error:
+            return None
+        return float(row[0]) if row and row[0] is not None else None
+
     def prune(self, max_age_days: float) -> int:
         """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's
         events and the bay's lock moves during that visit stay as long as the violation row."""
-        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        cutoff = self._age.now() - max_age_days * 86400
         with self._lock, self._db:
             spans: dict[str, list[tuple[float, float]]] = {}
             for bay, lo, hi in self._db.execute(
@@ -683,7 +693,7 @@ class ViolationLog:
         (0.24 s per batch of 100 at 400 000 events here, the same for each hourly pass after). A row written
         behind that place (an older time, or a plate for a visit whose departure it passed) sends the next pass
         back to the start (``_unname_again``)."""
-        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        cutoff = self._age.now() - max_age_days * 86400
         with self._lock, self._db:
             after_ts, after_row = self._unnamed_upto
             departures = self._db.execute(
@@ -720,7 +730,7 @@ class ViolationLog:
         keeps for a dispute window, not for the device's life). A violation still ``open`` is never forgotten
         by the calendar: nobody has judged it yet (its photos wait for the decision too). Once its row is gone,
         its visit's events are no longer a violation's story and ``prune`` forgets them by ``history_days``."""
-        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        cutoff = self._age.now() - max_age_days * 86400
         with self._lock, self._db:
             doomed = [(r["id"],) for r in self._db.execute(
                 "SELECT id, started_epoch, ended_epoch, decided_at FROM violations"
@@ -755,7 +765,7 @@ class ViolationLog:
         expiry is younger than ``max_age_days`` by the wall clock (a step back keeps them longer)."""
         max_age_s = max_age_days * 86400
         now = self._clock.now()
-        cutoff = now.timestamp() - max_age_s
+        cutoff = self._age.now() - max_age_s
         mono = self._clock.monotonic()
         with self._lock, self._db:
             self._opened_at = {k: t for k, t in self._opened_at.items() if mono - t < max_age_s}

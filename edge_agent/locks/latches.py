@@ -94,6 +94,9 @@ LATCH_FILE = "lock-latches.json"
 LATCH_FILE_MAX_BYTES = 1 << 20
 VERSION = 1
 UNWRITTEN_SAY_S = 600  # a latch file that cannot be written is said again this often (seconds) while it lasts
+# what only waits to be written (a rest, a motor start: ``_save_unsaved``) is tried again after 1 s, 2 s, 4 s … at most
+# this often while writes fail; a change is tried at once whatever the back-off
+UNSAVED_RETRY_MAX_S = 60.0
 UNREADABLE = "fault_record_unreadable"  # the lock_fault code when the file could not be trusted
 
 
@@ -167,6 +170,8 @@ class Latches:
         self._told: set[str] = set()
         self._unwritten = 0  # writes failed since the last one that went through (a full or read-only card)
         self._unwritten_said: float | None = None  # when (monotonic) the failure was last said
+        self._failed_tries = 0  # writes failed in a row (a change's, a rise's or a waiting record's): the back-off
+        self._failed_at = float("-inf")  # monotonic time of the last of them
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -209,6 +214,7 @@ class Latches:
                 self._rest_unsaved = self._starts_unsaved = False
                 self._written_again()
             except OSError:
+                self._write_failed()
                 del self._rising[lock_id]
                 # the rise is refused: the motor did not start, and nothing is left to write. Left flagged unsaved,
                 # every decision's end rewrote the file on the full card and logged it (probe chaos36)
@@ -283,9 +289,24 @@ class Latches:
         """A rest noted at a move's end, or a motor start, whose record's write changed nothing (``_lock`` held): a
         lowering record that stands on (a fault that doubts the down switch keeps it) carried no rest to the file — a
         faulted arm driven down, its rest left ``up`` there, was lowered again at every restart (review49); a lowering
-        owed before it started (a reversal's, a retry, one waiting for the duty) carried no start."""
-        if self._rest_unsaved or self._starts_unsaved:
+        owed before it started (a reversal's, a retry, one waiting for the duty) carried no start.
+
+        While writes fail, backed off (``UNSAVED_RETRY_MAX_S``): nothing changed since the last try, and each try is a
+        temporary file and an fsync on a full or failing card — 2,888 silent tries in one episode (probe chaos36). A
+        kill meanwhile loses what a kill during the failure lost anyway; the write after room returns waits ≤ 60 s."""
+        if (self._rest_unsaved or self._starts_unsaved) and not self._backing_off(UNSAVED_RETRY_MAX_S):
             self._save()
+
+    def _backing_off(self, cap: float) -> bool:
+        """Writes have failed and the next try is not due: 1 s after the first failure, then 2 s, 4 s … ``cap``."""
+        if not self._failed_tries:
+            return False
+        wait = min(cap, 2.0 ** min(self._failed_tries - 1, 16))
+        return self.clock.monotonic() - self._failed_at < wait
+
+    def _write_failed(self) -> None:
+        self._failed_tries += 1
+        self._failed_at = self.clock.monotonic()
 
     def starts(self, lock_id: str) -> list[str]:
         """The motor's last starts saved (wall time, oldest first): its duty over a restart (``Interlock.start``)."""
@@ -400,6 +421,7 @@ class Latches:
         except OSError as exc:
             self._unwritten += 1
             now = self.clock.monotonic()
+            self._write_failed()
             if self._unwritten_said is None or now - self._unwritten_said >= UNWRITTEN_SAY_S:
                 self._unwritten_said = now
                 log.error("saved lock faults %s not written (%s): a restart now would forget what changed (%d "
@@ -415,6 +437,7 @@ class Latches:
         if self._unwritten:
             log.warning("saved lock faults %s written again (%d write(s) had failed)", self.where(), self._unwritten)
             self._unwritten, self._unwritten_said = 0, None
+        self._failed_tries = 0
 
     def _write(self) -> None:
         """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""

@@ -9,6 +9,7 @@ which components there are and in which order.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -51,7 +52,7 @@ from edge_agent.runtime.models import classifier_fingerprint, default_classifier
 from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.outlines import OutlineStore, grounds_to_watch, was_named
 from edge_agent.runtime.reload import ConfigReload
-from edge_agent.sqlite_damage import expire_aside
+from edge_agent.sqlite_damage import expire_aside, is_unavailable
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # evidence retention: hourly…
@@ -319,6 +320,11 @@ class Agent:
                 self.evidence.sweep_orphans()
             expire_aside(self._damaged_folders(), self.cfg.evidence.max_age_days * 86400,
                          self.clock.now().timestamp())
+        except sqlite3.OperationalError as exc:
+            if not is_unavailable(exc):
+                log.exception("evidence retention failed; retrying in an hour")
+            else:  # a backup or a shell holding the index: nobody need act, nothing is lost (probe chaos37)
+                log.warning("evidence retention put off an hour: the index is locked or read-only (%s)", exc)
         except Exception:  # noqa: BLE001 - see above
             log.exception("evidence retention failed; retrying in an hour")
 

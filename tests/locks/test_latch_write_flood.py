@@ -11,6 +11,7 @@ import json
 import logging
 import os
 
+from edge_agent.events.types import EventType
 from edge_agent.locks import latches
 from edge_agent.locks.latches import LATCH_FILE
 from tests.locks.conftest import BAY
@@ -68,9 +69,30 @@ def test_a_change_the_full_card_cannot_take_is_said_once_then_written_when_it_ca
     assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
     monkeypatch.undo()
     caplog.clear()
-    rig.step(1)
+    rig.step(latches.UNSAVED_RETRY_MAX_S + 1)  # what only waits is tried within its back-off's cap (chaos37)
     doc = json.loads(path.read_text())
     assert doc["rest"]["L1"]["position"] == "down" and doc["starts"]["L1"]
     again = [r for r in caplog.records if r.name == latches.__name__ and "written again" in r.getMessage()]
     assert len(again) == 1
+    rig.safe()
+
+
+def test_a_record_waiting_for_room_is_tried_with_a_back_off_not_at_every_decision(
+    make_rig, kind, tmp_path, monkeypatch
+):
+    """What waits (a rest, a motor start) was tried again at every decision's end: 2,888 silent writes of the whole
+    file, each one a temporary file and an fsync on the full card, in one episode (probe chaos36). A change still
+    tries at once; what only waits backs off, doubling to ``UNSAVED_RETRY_MAX_S`` (chaos37)."""
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    rig.step(1)
+    broken = _broken(errno.ENOSPC)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    assert rig.manager.unlock(BAY, reason="nev", operator="ops").ok
+    rig.step(110, dt=0.25)  # under the admit window (120 s): 440 decisions, the arm at rest down
+    assert rig.state == "down" and not rig.of(EventType.LOCK_REFUSED)  # no rise tried meanwhile
+    assert broken.calls <= 15, broken.calls  # 443 (gpio) and 881 (sim) before
+    monkeypatch.undo()
+    rig.step(latches.UNSAVED_RETRY_MAX_S + 1)  # room again: written within the back-off's cap (the policy may raise)
+    assert json.loads(path.read_text())["starts"]["L1"]
     rig.safe()
