@@ -288,8 +288,9 @@ class Pipeline:
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         if yellowed and colour.colour in GREENS:
             colour = replace(colour, colour="yellow")
-        if complete and not double and _hueless_civil(text, colour) and not nev_toned(crop):
-            colour = replace(colour, colour="yellow")  # a yellow plate washed out: one colour, top to bottom
+        if complete and _hueless_civil(text, colour) and (double or not nev_toned(crop)):
+            # a yellow plate washed out: one colour top to bottom, or two rows (GA 36's NEV plates have one)
+            colour = replace(colour, colour="yellow")
         v = decide(text, colour, self.lists if listed else None)
         if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
                 and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):

@@ -153,3 +153,14 @@ def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeli
     """Before: ``皖AL1166`` / ``皖AD1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99."""
     for r in pipeline.process(_real_covered(slot, kind)):
         assert r.nev is not False, (r.text, r.colour, r.nev_reason)
+
+
+@pytest.mark.parametrize("wash", [0.85, 0.7])
+def test_a_washed_out_double_row_yellow_plate_stays_fuel(pipeline, wash):
+    """GA 36's NEV plates have one row: a two-row plate left without hue under a civil text is a yellow truck's, read
+    whole — "not NEV", whatever its gradient (the lower row is no white-to-green)."""
+    plate = _washed(render_plate("京EA5331", "yellow_double"), wash)
+    reads = [r for r in pipeline.process(render_scene(plate, seed=5, plate_width=200)[0]) if r.complete]
+    assert reads and all((r.colour, r.nev) == ("yellow", False) for r in reads), [
+        (r.text, r.colour, r.nev, r.nev_reason) for r in reads
+    ]
