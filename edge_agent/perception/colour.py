@@ -167,7 +167,8 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     band = _left_band(vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1]), vote & (h >= HUE_GREEN[0]) & (h < HUE_GREEN[1]),
                       np.nonzero(background)[1], inner.shape[1], gray[background])
     scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes),
-                  yellow_left=band)
+                  yellow_left=band, yellow_thirds=_poorest_third(vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1]),
+                                                              np.nonzero(background)[1], inner.shape[1]))
     # a two-tone whose yellow is no left band is a green plate with a stain (``YELLOW_BAND``)
     two_tone = shares["yellow"] > shares["green"] or band >= YELLOW_BAND_MIN
     if chroma >= CHROMA_MIN:
@@ -195,6 +196,19 @@ def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
     h, s, v = (hsv[:, i].astype(np.int32) for i in range(3))
     red = ((h < HUE_RED[0]) | (h >= HUE_RED[1])) & (s >= VOTE_S) & (v >= VOTE_V)
     return round(float(red.mean()), 4)
+
+
+def _poorest_third(votes: np.ndarray, cols: np.ndarray, width: int) -> float:
+    """A hue's share of the background pixels (``votes``: one per pixel, ``cols`` their columns) in the third of the
+    plate that has least of it: a plate's paint is in all three, mud or a stain over one character (an eighth of the
+    plate) in at most two."""
+    shares = []
+    for k in range(3):
+        part = (cols >= k * width / 3) & (cols < (k + 1) * width / 3)
+        if not part.any():
+            return 0.0
+        shares.append(float(votes[part].mean()))
+    return round(min(shares), 4)
 
 
 def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int, gray: np.ndarray) -> float:

@@ -29,6 +29,13 @@ These guards keep the NEV verdict exactly as safe as the pixels made it:
   price is a yellow plate turned lime by a cold white balance, undecided instead of "not NEV" (as
   such plates with no yellow left at all already were) — unless the frame's light says it is cold and the
   plate corrected for it is yellow (``cast.cold_yellow``, asked by the pipeline);
+- a 7-character civil text with dark characters makes a plate yellow — a hue-less one too, which the text alone
+  made yellow before — only where yellow is measured in each third of it (``THIRDS_MIN``): the palest real NEV
+  plate (皖AD11166, white top, 0.02–0.08 green) with brown mud over one character read ``皖AD1166`` with yellow
+  votes under the mud alone (0.15–0.24 in its half, 0 in the other; rendered mud on a paler plate made yellow its top
+  colour), and with a bar over one read with no yellow at all — "yellow", "not NEV": an EV fined. It is white (no
+  hue), where the text's 7 characters judge nothing (``verdict``) and the pipeline asks the plate's gradient
+  (``gradient.nev_toned``): a washed-out yellow plate is one colour top to bottom, and yellow again;
 - polarity measured weaker than ``POLARITY_MIN`` restricts nothing (and, above, moves nothing off green);
 - a green or yellow-green plate whose text is a complete NEV one keeps its hue under a "white"
   polarity: the text and the hue agree, and blur on a small plate makes its dark characters
@@ -66,6 +73,10 @@ EVIDENCE_MIN = 0.03  # leaving a hue: the new colour needs at least this much pi
 # 96 % of plates and removed 5 of the 6 wrong polarities (clean and blurred alike).
 POLARITY_MIN = 0.05
 HUES = ("blue", "green", "yellow", "yellow_green")
+#: Yellow's share of the background in the poorest third of the plate (``colour._poorest_third``) from which a civil
+#: text makes a plate yellow: a yellow plate's paint is in all three thirds, mud or rust over one character in at most
+#: two (plates-dev's 皖AD11166 under rendered mud: 0 in the others).
+THIRDS_MIN = EVIDENCE_MIN
 
 
 def consistent(kind: str | None, dark_chars: bool | None) -> frozenset[str]:
@@ -88,6 +99,10 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     kind = parse_plate(text, res.colour).kind if complete and text else None
     dark = res.dark_chars if res.scores.get("polarity", 1.0) >= POLARITY_MIN else None
     allowed = consistent(kind, dark)
+    if kind in CIVIL and dark is True and res.colour in ("yellow", "white", "black") \
+            and res.scores.get("yellow_thirds", 1.0) < THIRDS_MIN:
+        # no yellow across the plate under a civil text: a stain's, or none — white, no hue (module doc)
+        return res if res.colour != "yellow" else replace(res, colour="white", scores=dict(res.scores, rule_changed=1.0))
     if res.colour in allowed:
         return res
     top = res.colour

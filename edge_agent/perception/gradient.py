@@ -80,3 +80,18 @@ def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
     if len(changes) < STRIPS_MIN or np.median(lights) < np.log(SHADED):
         return None
     return float(np.median(changes))
+
+
+#: A change at or above this is a small NEV plate's white-to-green, however faint (``nev_toned``): half the bar at which
+#: the change says NEV (``nev_shape.GRADIENT_MIN``), as it is asked only to withhold "not NEV". Measured: plates-dev's
+#: yellow plates washed to no hue (desaturated, hazy; 44 reads) −0.035 … 0.021; its palest NEV plate, 皖AD11166,
+#: with rendered mud or a bar over one character and read one short (5 reads) 0.098 … 0.21.
+TONED_MIN = 0.05
+
+
+def nev_toned(crop_bgr: np.ndarray | None) -> bool:
+    """Whether a plate whose pixels show no hue (white or black) shows a small NEV plate's white-to-green change:
+    a yellow plate washed out is one colour, the palest NEV plate's top is white and its bottom still green. Not
+    measurable (clipped, dark, the top shaded) is no sign of one."""
+    change = top_to_bottom(crop_bgr)
+    return change is not None and change >= TONED_MIN

@@ -15,10 +15,11 @@ import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.cast import cold_yellow, warm_green
-from edge_agent.perception.colour import classify_colour
-from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colour
+from edge_agent.perception.colour import ColourResult, classify_colour
+from edge_agent.perception.colour_rules import CIVIL, GREENS, POLARITY_MIN, choose_colour
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
+from edge_agent.perception.gradient import nev_toned
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.lowlight import brightened
 from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, nev_shaped
@@ -287,6 +288,9 @@ class Pipeline:
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         if yellowed and colour.colour in GREENS:
             colour = replace(colour, colour="yellow")
+        if complete and _hueless_civil(text, colour) and (double or not nev_toned(crop)):
+            # a yellow plate washed out: one colour top to bottom, or two rows (GA 36's NEV plates have one)
+            colour = replace(colour, colour="yellow")
         v = decide(text, colour, self.lists if listed else None)
         if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
                 and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):
@@ -317,6 +321,14 @@ class Pipeline:
             province_confidence=prov.confidence if prov is not None else None,
             colour_confidence=colour.confidence,
         )
+
+
+def _hueless_civil(text: str, colour: ColourResult) -> bool:
+    """A 7-character civil read with dark characters on a plate the pixels and the colour rules left white or black
+    (``colour_rules``: no yellow across it). A washed-out yellow plate — or the palest NEV plate read one character
+    short, which ``gradient.nev_toned`` tells apart; the verdict on white leaves it undecided."""
+    return (colour.colour in ("white", "black") and colour.dark_chars is True
+            and colour.scores.get("polarity", 0.0) >= POLARITY_MIN and parse_plate(text).kind in CIVIL)
 
 
 def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:

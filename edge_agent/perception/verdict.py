@@ -24,7 +24,8 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
   so a dropped or wrong province changes nothing.
 - Infrared / monochrome frames have no colour: the 8-character format decides alone. White and
   black are no hue either (night, glare, over-exposure, fading take it away): they exclude only
-  what the text excludes — an NEV serial on them, or a partial read, is undecided.
+  what the text excludes — an NEV serial on them, or a partial read, is undecided. So is a 7-character civil text
+  with dark characters: a plate with one character under mud reads one short, and the palest NEV plate is white.
 - Red characters at the plate's end (``colour._red_end`` ≥ ``RED_END_MIN``) are 警 or 应急, white
   plates: an NEV text there (an emergency plate's 应急 misread into an NEV serial) is undecided.
 - Only a verdict of NEV, or a complete valid NEV text, carries an NEV kind / type code (51, 52):
@@ -79,6 +80,7 @@ WHITE_ON_GREEN = ("civil_aviation", "agricultural")
 # 7 digits, is what an NEV serial misread A→4, D→0 looks like: it needs white characters.)
 CIVIL_AVIATION_PREFIX = "民航"
 _NEV_KINDS = ("small_nev", "large_nev")
+_CIVIL = ("small", "large")  # the 7-character ordinary plates, blue or yellow: what an NEV read one short looks like
 # Share of the strokes in the plate's last quarter that are red (``colour._red_end``) from which the
 # plate has red characters — 警 or 应急, never an NEV plate. Measured: NEV plates 0–0.008 (plates-dev,
 # 26 reads) and 0–0.022 (rendered, 61 reads under casts, blur, night, JPEG, 60–200 px); emergency
@@ -198,6 +200,12 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         # small NEV plate's: the large one is a yellow-green two-tone, and the one white plate with
         # 8 characters is the emergency plate (京X1234应急), whose red 应急 misread as two serial
         # characters makes a large NEV serial (京X12349A) — undecided, never NEV by its format
+        if dark is True and strength >= POLARITY_MIN and not partial and info.valid and info.kind in _CIVIL:
+            # dark characters on no hue under a 7-character civil text: no GA 36 plate. A yellow plate washed out,
+            # or the palest NEV plate (white top) read one character short under mud or a bolt — whose 7
+            # characters are exactly this text. Only the plate's colour tells them apart (``colour_rules``,
+            # ``gradient.nev_toned``): undecided, not "not NEV" (an EV fined)
+            return Verdict(None, "conflict", info.type_code, info.kind, None)
         if nev_format and c == "white" and dark is not False and kind == "small_nev":
             return Verdict(True, "format", code, kind, energy)
         if tail is not None:
