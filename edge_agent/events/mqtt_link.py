@@ -228,7 +228,13 @@ class MqttLink:
             if t.name == "mqtt-commands":
                 t.join(max(0.0, min(COMMANDS_DRAIN_S, ends - time.monotonic())))
                 if t.is_alive():
-                    log.warning("MQTT stop: a command still running at the stop's end; its reply may be lost")
+                    # those not begun are answered, never run: run after the disconnect (the thread goes on), a
+                    # lock move met a lock stage already stopped, and no reply told the backend whether it ran
+                    left = self._cmd_q.take_all()
+                    for cmd in left:
+                        self._send_reply(self.commands.shutting_down(cmd))
+                    log.warning("MQTT stop: a command still running at the stop's end, its reply may be lost; "
+                                "%d queued answered shutting_down, not run", len(left))
         # the bus is heard until the drain is over: the events of the commands it ran go into the outbox (unheard,
         # they were lost: the recorder had stopped too, so not even the next start's ``put_missing`` found them)
         for unsub in self._unsubscribe:

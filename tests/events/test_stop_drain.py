@@ -94,3 +94,31 @@ def test_a_command_still_running_does_not_keep_the_stop_past_its_time(setup):  #
         assert offline[-1]["clean"] is True
     finally:
         control.release.set()
+
+
+def test_commands_the_stop_had_no_time_to_run_are_answered_shutting_down_and_never_run(setup):  # noqa: F811
+    """Those still queued when the stop's time ran out were run after the disconnect (the command thread goes on):
+    a lock move against a lock stage already stopped, with no reply, so the backend could not tell it ran."""
+    make, backend, _, clock = setup
+    bus = EventBus()
+    control = EventfulControl(bus)
+    link = make(bus=bus, ctl=control)
+    try:
+        send(backend, "charger-status", {"ts": now(clock), "bay": "B1", "status": "charging"}, "b/s")
+        wait_until(control.entered.is_set, what="a command to run (a lock's move, a slow card)")
+        queued = [
+            send(backend, "unlock", {"ts": now(clock), "bay": "B2", "reason": "paid", "operator": "op"}, "b/s"),
+            send(backend, "charger-status", {"ts": now(clock), "bay": "B2", "status": "idle"}, "b/s"),
+        ]
+        wait_until(lambda: link._cmd_q.qsize() == 2, what="two commands queued behind it")
+        link.stop(flush_s=1.0)
+        for sent in queued:
+            r = reply_with(backend, sent).json()
+            assert (r["ok"], r["code"]) == (False, "shutting_down")
+        control.release.set()
+        worker = next(t for t in link._threads if t.name == "mqtt-commands")
+        worker.join(5)
+        assert not worker.is_alive()
+        assert [c[0] for c in control.calls] == ["charger_status"]  # the one running; the queued never ran
+    finally:
+        control.release.set()
