@@ -83,6 +83,7 @@ LISTS_HELD = 100
 # At stop, how long the commands already queued may still run (their replies go out before the disconnect): a lock
 # move takes seconds. At most: the stop's own ``flush_s`` bounds the drain and the flush together (``stop``).
 COMMANDS_DRAIN_S = 5.0
+FLUSH_KEPT_S = 0.5  # of the stop's time, kept for the outbox's flush (the drained commands' events among it)
 
 
 def _json(obj: Any) -> bytes:
@@ -226,7 +227,7 @@ class MqttLink:
         workers = [t for t in self._threads if t is not threading.current_thread()]  # reload-config may stop us
         for t in workers:
             if t.name == "mqtt-commands":
-                t.join(max(0.0, min(COMMANDS_DRAIN_S, ends - time.monotonic())))
+                t.join(max(0.0, min(COMMANDS_DRAIN_S, ends - FLUSH_KEPT_S - time.monotonic())))
                 if t.is_alive():
                     # those not begun are answered, never run: run after the disconnect (the thread goes on), a
                     # lock move met a lock stage already stopped, and no reply told the backend whether it ran
@@ -240,7 +241,7 @@ class MqttLink:
         for unsub in self._unsubscribe:
             unsub()
         self._unsubscribe = []
-        if self.conn.status().connected and not self.pump.flush(max(0.5, ends - time.monotonic())):
+        if self.conn.status().connected and not self.pump.flush(max(FLUSH_KEPT_S, ends - time.monotonic())):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
         for t in workers:
