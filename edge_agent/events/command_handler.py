@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+import sqlite3
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -160,8 +161,10 @@ class CommandHandler:
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
-        # per bay, the ``ts`` of the newest lock command acted on (``_check_order``); the command thread's only
-        self._last_word: dict[str, datetime] = {}
+        # per bay, the ``ts`` of the newest lock command acted on (µs since the epoch) and whether a lowering was
+        # among those of that ``ts`` (``_check_order``); the command thread's only. Kept over a restart where the
+        # replay memory is (signed commands: unsigned, anyone may send a fresh lock anyway)
+        self._last_word: dict[str, tuple[int, bool]] = self.replay.last_words() if self.replay is not None else {}
         # too_large runs on the MQTT thread, the rest on the command thread
         self._refusals = LogBudget(log, self.clock.monotonic, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S,
                                    logging.WARNING, "refused command(s)")
@@ -345,7 +348,7 @@ class CommandHandler:
         if bay is not None and bay not in self.control.bay_ids():
             raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")
         if cmd.namespace == "cmd" and name in LAST_WORD and isinstance(bay, str):
-            self._check_order(name, bay, sent)
+            self._check_order(name, bay, sent, name == "unlock" or (name == "maintenance" and body.get("on") is True))
         if name == "set-lists":
             try:
                 for key in ("allow", "deny"):
@@ -353,17 +356,33 @@ class CommandHandler:
             except ValueError as exc:
                 raise Refused("bad_plate", str(exc)) from None
 
-    def _check_order(self, name: str, bay: str, sent: datetime) -> None:
+    def _check_order(self, name: str, bay: str, sent: datetime, lowering: bool) -> None:
         """A ``lock`` sent before the newest lock command acted on for its bay is refused: delivered out of order
         (a captured signed ``lock`` that never reached the device, published after the backend's ``unlock``) it
-        raised the arm against the backend's last word. An older ``unlock`` or ``maintenance`` still runs: a
-        lowering is never refused (any doubt leaves the arm down). Forgotten at a restart."""
-        newest = self._last_word.get(bay)
-        if name == "lock" and newest is not None and sent < newest:
-            raise Refused("out_of_order", f"ts is {(newest - sent).total_seconds():.3f} s older than the newest "
-                          f"lock command acted on for bay {quote(bay, 70)}: a lock sent before it is not run")
-        if newest is None or sent > newest:
-            self._last_word[bay] = sent
+        raised the arm against the backend's last word. So is one of the same ``ts`` as an ``unlock`` or a
+        ``maintenance`` on (``lowering``) acted on: which came first cannot be told (a backend stamping whole
+        seconds), and any doubt leaves the arm down. An older ``unlock`` or ``maintenance`` still runs: a lowering
+        is never refused. Kept over a restart with the replay memory."""
+        at = ReplayMemory.micros(sent)
+        newest, lowered = self._last_word.get(bay, (None, False))
+        if name == "lock" and newest is not None and (at < newest or (at == newest and lowered)):
+            raise Refused("out_of_order", f"ts is {(newest - at) / 1e6:.3f} s older than the newest lock command "
+                          f"acted on for bay {quote(bay, 70)}" + (" (an unlock or maintenance of the same ts)"
+                                                                  if at == newest else "")
+                          + ": a lock sent before it is not run")
+        if newest is None or at > newest:
+            word = (at, lowering)
+        elif at == newest and lowering and not lowered:
+            word = (at, True)
+        else:
+            return
+        self._last_word[bay] = word
+        if self.replay is not None:
+            try:
+                self.replay.note_word(bay, *word)
+            except sqlite3.Error as exc:  # kept in memory: a full card must not stop a lowering
+                log.error("bay %s: the newest lock command's ts not kept on disk (%s): a restart forgets it",
+                          quote(bay, 70), exc)
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

@@ -115,6 +115,13 @@ class CommandQueue:
             self._closed = True
             self._cv.notify_all()
 
+    def take_all(self) -> list[Command]:
+        """Every command still waiting, taken (lock commands first): at the stop's end, answered unrun."""
+        taken: list[Command] = []
+        while (cmd := self.get(0)) is not None:
+            taken.append(cmd)
+        return taken
+
     @property
     def closed(self) -> bool:
         return self._closed

@@ -20,6 +20,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -80,9 +81,9 @@ REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 LISTS_EVERY_S = 2.0
 LISTS_HELD = 100
 # At stop, how long the commands already queued may still run (their replies go out before the disconnect): a lock
-# move takes seconds. The command thread was joined this long after the disconnect before, so a stop takes no longer
-# than it did (flush 3 s + this + the disconnect's 3 s) within deploy/edge-agent.service's TimeoutStopSec=15.
+# move takes seconds. At most: the stop's own ``flush_s`` bounds the drain and the flush together (``stop``).
 COMMANDS_DRAIN_S = 5.0
+FLUSH_KEPT_S = 0.5  # of the stop's time, kept for the outbox's flush (the drained commands' events among it)
 
 
 def _json(obj: Any) -> bytes:
@@ -209,28 +210,39 @@ class MqttLink:
         self.conn.start()
 
     def stop(self, flush_s: float = 3.0) -> None:
-        """Deliver what the outbox holds (up to ``flush_s``), publish ``offline``, disconnect.
-        Undelivered rows stay on disk for the next start. Safe to call twice."""
+        """Let the commands already queued run and answer them, deliver what the outbox holds, all within
+        ``flush_s``; publish ``offline``, disconnect. Undelivered rows stay on disk for the next start. Safe to call
+        twice."""
         if self._stop.is_set():
             return
-        for unsub in self._unsubscribe:
-            unsub()
-        self._unsubscribe = []
-        if self.conn.status().connected and not self.pump.flush(flush_s):
-            log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
+        ends = time.monotonic() + flush_s  # real time: the threads are joined in it, whatever clock is injected
         self._cmd_q.close()  # the command thread ends once the commands already queued have run …
         # … and their replies go out before the disconnect, as does ``shutting_down`` to a command that comes
         # meanwhile: disconnected first, the queued commands ran with their replies lost, and a command that came
         # after the close waited for a thread that had ended. Never answered, nor redelivered: we connect with
         # clean start, so the broker forgets a message paho has acknowledged (on receipt) once we are gone.
+        # Within ``flush_s`` (``run``'s stop plan gives the link what is left of ``ops.stop_timeout_s``): a fixed
+        # 5 s here outlasted the plan's step, which moved on, and the process ended without the clean ``offline``.
         workers = [t for t in self._threads if t is not threading.current_thread()]  # reload-config may stop us
         for t in workers:
             if t.name == "mqtt-commands":
-                t.join(COMMANDS_DRAIN_S)
+                t.join(max(0.0, min(COMMANDS_DRAIN_S, ends - FLUSH_KEPT_S - time.monotonic())))
                 if t.is_alive():
-                    log.warning("MQTT stop: a command still running after %.0f s; its reply may be lost",
-                                COMMANDS_DRAIN_S)
+                    # those not begun are answered, never run: run after the disconnect (the thread goes on), a
+                    # lock move met a lock stage already stopped, and no reply told the backend whether it ran
+                    left = self._cmd_q.take_all()
+                    for cmd in left:
+                        self._send_reply(self.commands.shutting_down(cmd))
+                    log.warning("MQTT stop: a command still running at the stop's end, its reply may be lost; "
+                                "%d queued answered shutting_down, not run", len(left))
+        # the bus is heard until the drain is over: the events of the commands it ran go into the outbox (unheard,
+        # they were lost: the recorder had stopped too, so not even the next start's ``put_missing`` found them)
+        for unsub in self._unsubscribe:
+            unsub()
+        self._unsubscribe = []
+        if self.conn.status().connected and not self.pump.flush(max(FLUSH_KEPT_S, ends - time.monotonic())):
+            log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
         for t in workers:
             if t.name != "mqtt-commands":  # joined above
@@ -646,7 +658,8 @@ class MqttLink:
             wait = 0.5 if not self._held_lists else min(0.5, max(0.01, self._lists_next - self._clock.monotonic()))
             cmd = self._cmd_q.get(timeout=wait)
             if cmd is None:
-                if self._stop.is_set() or self._cmd_q.closed:
+                # closed and nothing left (one offered between a timed-out ``get`` and the close is still run)
+                if self._cmd_q.closed and not self._cmd_q.qsize():
                     if self._held_lists:  # stopping: applied and answered now, before the disconnect
                         self._apply_lists()
                     return

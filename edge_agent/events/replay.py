@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from edge_agent.clock import Clock
@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (sig TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
+CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
 """
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class ReplayMemory:
@@ -83,6 +85,28 @@ class ReplayMemory:
         with self._lock:
             return self._db.execute("SELECT 1 FROM seen WHERE sig = ? AND expires >= ?",
                                     (key, self._now())).fetchone() is not None
+
+    def last_words(self) -> dict[str, tuple[int, bool]]:
+        """Per bay, the newest lock command's ``ts`` acted on (microseconds since the epoch, exact) and whether a
+        lowering (``unlock``, ``maintenance`` on) was among those of that ``ts`` (``CommandHandler._check_order``)."""
+        with self._lock:
+            return {bay: (int(ts), bool(low))
+                    for bay, ts, low in self._db.execute("SELECT bay, ts_us, lowering FROM last_word")}
+
+    def note_word(self, bay: str, ts_us: int, lowering: bool) -> None:
+        """Keep ``bay``'s newest word over a restart: kept in memory only, a captured older ``lock`` published after
+        a restart (within the freshness window) raised the arm against the ``unlock`` before it. Words no window
+        any config may set still takes commands before go (``COMMAND_MAX_AGE_CAP_S``)."""
+        oldest = (self._clock.now() - _EPOCH) // timedelta(microseconds=1) - int(COMMAND_MAX_AGE_CAP_S * 2e6)
+        with self._lock:
+            self._db.execute("DELETE FROM last_word WHERE ts_us < ?", (oldest,))
+            self._db.execute("INSERT OR REPLACE INTO last_word (bay, ts_us, lowering) VALUES (?, ?, ?)",
+                             (bay, ts_us, int(lowering)))
+
+    @staticmethod
+    def micros(ts: datetime) -> int:
+        """``ts`` (aware) as whole microseconds since the epoch: exact, unlike a float timestamp."""
+        return (ts - _EPOCH) // timedelta(microseconds=1)
 
     def prune(self) -> int:
         with self._lock:
