@@ -39,12 +39,13 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
-from edge_agent.evidence.age import AgeClock
+from edge_agent.evidence.age import AgeClock, keep_mark, saved_mark
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, is_unavailable, prune_aside, salvage_from
 
+AGE_MARK = "evidence"  # retention's row in ``age_marks`` (``age.py``)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
     id TEXT PRIMARY KEY,
@@ -265,7 +266,7 @@ class EvidenceStore:
         self.held = HeldRows(self.root / HELD_PHOTOS_FILE, self.db_path, PROTECTED_KINDS)
         self.held.load()
         # an unsynced clock is believed no further than the newest record at the start plus the uptime (``age.py``)
-        self._age = AgeClock(self.clock, self._newest_epoch(), "evidence retention")
+        self._age = AgeClock(self.clock, self._newest_epoch(), "evidence retention", self._keep_age)
         try:
             self.write_held()
         except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
@@ -749,14 +750,21 @@ class EvidenceStore:
                 total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
+        self._age.keep()  # the time measured, for the next start's bound (``age.py``)
         return removed
 
     def _newest_epoch(self) -> float | None:
+        """The newest record's time or the time an earlier run's retention measured, whichever is later."""
         try:
             row = self._db.execute("SELECT MAX(epoch) FROM evidence").fetchone()
         except sqlite3.Error:
-            return None
-        return float(row[0]) if row and row[0] is not None else None
+            row = None
+        times = [t for t in (row[0] if row else None, saved_mark(self._db, AGE_MARK)) if t is not None]
+        return float(max(times)) if times else None
+
+    def _keep_age(self, epoch: float) -> None:
+        with self._lock:
+            keep_mark(self._db, AGE_MARK, epoch)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

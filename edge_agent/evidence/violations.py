@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import read_small
 from edge_agent.events.types import Event, EventType
-from edge_agent.evidence.age import AgeClock
+from edge_agent.evidence.age import AgeClock, keep_mark, saved_mark
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
@@ -64,6 +64,7 @@ HELD_FILE_MAX_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
 
+AGE_MARK = "events"  # the passes' row in ``age_marks`` (``age.py``): the evidence store keeps its own
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY, type TEXT NOT NULL, ts TEXT NOT NULL, ts_epoch REAL NOT NULL,
@@ -270,7 +271,7 @@ class ViolationLog:
         self._db.execute("PRAGMA secure_delete=ON")  # retention's deleted plates overwritten, not left in free pages
         self._db.executescript(_SCHEMA)
         # retention's cutoffs: an unsynced clock believed no further than the newest event plus the uptime (``age.py``)
-        self._age = AgeClock(clock, self._newest_epoch(), "event history retention")
+        self._age = AgeClock(clock, self._newest_epoch(), "event history retention", self._keep_age)
         # the page's reads: a connection of their own, so that none queues behind a write (the recorder's, waiting up
         # to 10 s for another connection's lock while holding ``_lock``): in WAL a write lock holds up no reader
         self._read_lock = threading.Lock()
@@ -645,11 +646,17 @@ class ViolationLog:
         )
 
     def _newest_epoch(self) -> float | None:
+        """The newest event's time or the time an earlier run's passes measured, whichever is later."""
         try:
             row = self._db.execute("SELECT MAX(ts_epoch) FROM events").fetchone()
         except sqlite3.Error:
-            return None
-        return float(row[0]) if row and row[0] is not None else None
+            row = None
+        times = [t for t in (row[0] if row else None, saved_mark(self._db, AGE_MARK)) if t is not None]
+        return float(max(times)) if times else None
+
+    def _keep_age(self, epoch: float) -> None:
+        with self._lock:
+            keep_mark(self._db, AGE_MARK, epoch)
 
     def prune(self, max_age_days: float) -> int:
         """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's
@@ -668,6 +675,7 @@ class ViolationLog:
                 " OR visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL))", (cutoff,))
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
+        self._age.keep()
         return len(doomed)
 
     def unname(self, max_age_days: float, limit: int = -1) -> int:
@@ -719,6 +727,7 @@ class ViolationLog:
             if departures:
                 self._unnamed_upto = (departures[-1]["ts_epoch"], departures[-1]["rowid"])
             self.unname_more = 0 <= limit <= len(departures)
+        self._age.keep()
         return unnamed
 
     def forget_decided(self, max_age_days: float) -> tuple[int, int]:
@@ -746,6 +755,7 @@ class ViolationLog:
                     break
                 old_audit.append((r["id"],))
             self._db.executemany("DELETE FROM audit WHERE id=?", old_audit)
+        self._age.keep()
         return len(doomed), len(old_audit)
 
     def expire_open(self, max_age_days: float) -> list[int]:
@@ -776,6 +786,7 @@ class ViolationLog:
                 if r["event_id"] not in self._opened_at
                 and (r["decided_at"] is None or _epoch_or(r["decided_at"], float("inf")) < cutoff)]
             if not ids:
+                self._age.keep()
                 return []
             at = iso(now)
             reason = f"undecided for {max_age_days:g} days (evidence.open_days)"
@@ -788,6 +799,7 @@ class ViolationLog:
             self._db.execute("INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
                              (at, RETENTION_USER, "violations_expired", f"violations:{len(ids)}",
                               f"{reason}: {named}{more}", ""))
+        self._age.keep()
         return ids
 
     def count(self, decision: str) -> int:

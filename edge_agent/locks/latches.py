@@ -172,6 +172,8 @@ class Latches:
         self._unwritten_said: float | None = None  # when (monotonic) the failure was last said
         self._failed_tries = 0  # writes failed in a row (a change's, a rise's or a waiting record's): the back-off
         self._failed_at = float("-inf")  # monotonic time of the last of them
+        # a motor start noted since the last try: a change, tried at once whatever the back-off (review69)
+        self._start_untried = False
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -293,8 +295,12 @@ class Latches:
 
         While writes fail, backed off (``UNSAVED_RETRY_MAX_S``): nothing changed since the last try, and each try is a
         temporary file and an fsync on a full or failing card — 2,888 silent tries in one episode (probe chaos36). A
-        kill meanwhile loses what a kill during the failure lost anyway; the write after room returns waits ≤ 60 s."""
-        if (self._rest_unsaved or self._starts_unsaved) and not self._backing_off(UNSAVED_RETRY_MAX_S):
+        kill meanwhile loses what a kill during the failure lost anyway; the write after room returns waits ≤ 60 s.
+        A start noted since the last try is no such wait: it is tried at once (a new start of an owed lowering, backed
+        off, reached the file up to 60 s after the card had room, and a kill then left the next start's duty short of
+        it: review69); the duty bounds those tries to ``max_moves`` a window."""
+        if (self._rest_unsaved or self._starts_unsaved) and (
+                self._start_untried or not self._backing_off(UNSAVED_RETRY_MAX_S)):
             self._save()
 
     def _backing_off(self, cap: float) -> bool:
@@ -306,6 +312,7 @@ class Latches:
 
     def _write_failed(self) -> None:
         self._failed_tries += 1
+        self._start_untried = False  # the failed write carried it: it waits with the rest now
         self._failed_at = self.clock.monotonic()
 
     def starts(self, lock_id: str) -> list[str]:
@@ -344,7 +351,7 @@ class Latches:
         mark = StartMark(self.boot_id, self.clock.monotonic()) if self.boot_id else None
         self._starts[lock_id] = (starts + [iso(self.clock.now())])[-keep:]
         self._marks[lock_id] = (marks + [mark])[-keep:]
-        self._starts_unsaved = True
+        self._starts_unsaved = self._start_untried = True
 
     def unclaimed_move(self, lock_id: str) -> str | None:
         """Once per lock: the unfinished rises and owed lowerings the start dropped for locks no longer configured,
@@ -438,6 +445,7 @@ class Latches:
             log.warning("saved lock faults %s written again (%d write(s) had failed)", self.where(), self._unwritten)
             self._unwritten, self._unwritten_said = 0, None
         self._failed_tries = 0
+        self._start_untried = False
 
     def _write(self) -> None:
         """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""
