@@ -272,6 +272,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lm_nev": ("新能源车 {plate} 已识别", "NEV {plate} identified"),
     "lm_free": ("车位空闲 {s} 秒", "bay free for {s} s"),
     "lm_start": ("启动时按限位开关读取位置", "position read from the limit switches at start-up"),
+    "lm_fault_reset": ("地锁故障已复位", "lock fault reset"),  # which fault: the line above it, and the tooltip
+    "lm_after_fault": ("故障后降到安全位置", "lowered to the safe position after a fault"),
+    "lm_after_abort": ("升起中止，降下", "rise stopped, lowering"),
     "ev_camera_lost": ("摄像头离线", "camera lost"),
     "ev_camera_restored": ("摄像头恢复", "camera restored"),
     "ev_camera_moved": ("摄像头移动", "camera moved"),
@@ -560,8 +563,8 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-# The lock controller's reasons (``locks/controller.py``: ``_warn``, ``_admit``, ``_free_reason``; the start-up read
-# in ``interlock.py``), matched whole: anything else — an operator's reason, a fault's message — is shown as sent.
+# The lock controller's reasons (``locks/controller.py``: ``_warn``, ``_admit``, ``_free_reason``; the start-up read,
+# a fault's reset and the lowerings after a fault or a stopped rise in ``interlock.py``), matched whole: anything else — an operator's reason, a fault's message — is shown as sent.
 _LOCK_REASONS = (
     (re.compile(r"fuel vehicle"), "lw_fuel"),
     (re.compile(r"unidentified vehicle"), "lw_unidentified"),
@@ -569,6 +572,9 @@ _LOCK_REASONS = (
     (re.compile(r"NEV (?P<plate>\S+) identified"), "lm_nev"),
     (re.compile(r"bay free for (?P<s>[0-9.]+)s"), "lm_free"),
     (re.compile(r"position read from limit switches at start-up"), "lm_start"),
+    (re.compile(r"fault (?P<code>[a-z_]+) reset"), "lm_fault_reset"),
+    (re.compile(r"safe position after fault"), "lm_after_fault"),
+    (re.compile(r"lowering after aborted rise"), "lm_after_abort"),
 )
 
 
