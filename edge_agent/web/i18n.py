@@ -69,6 +69,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "expired_note": ("{n} 条违规超过 {days} 天无人处理，已自动关闭为「已过期」", "{n} violation(s) nobody decided within "
                      "{days} days were closed as expired"),
     "no_violations": ("没有符合条件的违规记录", "No violations match"),
+    # no filter set: "nothing matches" sent a new site's manager looking for a filter to clear (newuser35)
+    "no_violations_yet": ("还没有违规记录。燃油车或无法识别的车辆在充电车位停放超过宽限时间后，会出现在这里。",
+                          "No violations yet. A fuel car or an unidentified vehicle parked in a charging bay past its "
+                          "grace time shows up here."),
     "total": ("共 {n} 条", "{n} in total"),
     "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
     "prev": ("上一页", "Previous"),

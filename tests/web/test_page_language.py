@@ -505,3 +505,20 @@ def test_the_plate_type_is_named_in_the_pages_language_with_its_code(browser, se
     assert page.locator("dt:has-text('Plate type') + dd#plate-type").inner_text() == "small vehicle (02)"
     assert "· 02" not in page.inner_text("main")
     ctx.close()
+
+
+def test_a_site_with_no_violations_yet_says_so_not_that_nothing_matches(tmp_path, monkeypatch):
+    """A new site's manager, no filter set, read "没有符合条件的违规记录" (no violations match) and looked for a filter
+    to clear (newuser35). With a filter the page still says nothing matches."""
+    import tests.web.conftest as web_conftest
+
+    monkeypatch.setattr(web_conftest, "VIOLATIONS", [])
+    gen = web_conftest.site.__wrapped__(tmp_path)
+    empty = next(gen)
+    try:
+        html = logged_in(empty).get("/violations").text
+        assert "还没有违规记录" in html and "没有符合条件" not in html
+        html = logged_in(empty).get("/violations?plate=粤B").text
+        assert "没有符合条件的违规记录" in html and "还没有违规记录" not in html
+    finally:
+        gen.close()
