@@ -43,6 +43,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Wrong user name or password"),
     "login_limited": ("登录失败次数过多，请稍后再试", "Too many failed logins, try again later"),
+    "login_unsaved": ("登录已过期，刚才的操作没有保存。请重新登录，再做一次。",
+                      "Your session ended: what you just did was not saved. Sign in and do it again."),
     "login_busy": ("登录请求过多，请稍后再试", "Too many logins at once, try again in a moment"),
     "bay": ("车位", "Bay"),
     "all": ("全部", "All"),
