@@ -208,7 +208,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "language": ("English", "中文"),
     "evidence": ("证据", "Evidence"),
-    "new_tab": ("在新标签页打开", "opens in a new tab"),
+    "new_tab": ("（在新标签页打开）", " (opens in a new tab)"),  # the brackets the language's own (newuser35)
     # audit actions (the code stays in the cell's title, for support and scripts)
     "au_login": ("登录", "signed in"),
     "au_logout": ("退出登录", "signed out"),
