@@ -527,3 +527,11 @@ def test_a_site_with_no_violations_yet_says_so_not_that_nothing_matches(tmp_path
         assert "没有符合条件的违规记录" in html and "还没有违规记录" not in html
     finally:
         gen.close()
+
+
+def test_the_live_page_says_the_verdict_beside_its_reason(site):
+    """A fuel car in bay A1: the live page showed "粤B99999 蓝牌 车牌格式 + 车牌颜色" — the grounds without the verdict,
+    and only an NEV's green plate had a word ("新能源"). It says "非新能源车 · 车牌格式 + 车牌颜色", as the violation's page."""
+    html = logged_in(site).get("/bays").text
+    card = html.split('粤B99999')[1].split("</dd>")[0]
+    assert "非新能源车" in card and "车牌格式 + 车牌颜色" in card, card
