@@ -25,11 +25,22 @@ WHY = {  # a violation's reason
     "unidentified": ("无法识别车牌", "plate not readable"),
     "deny_list": ("黑名单车辆", "deny-listed plate"),
 }
-COLOUR = {"blue": ("蓝牌", "blue plate"), "green": ("绿牌", "green plate"), "yellow": ("黄牌", "yellow plate"),
-          "yellow_green": ("黄绿牌", "yellow-green plate"), "white": ("白牌", "white plate"),
-          "black": ("黑牌", "black plate")}
-WORDS = {"bay": ("车位 {bay}", "Bay {bay}"), "all_bays": ("全部车位", "all bays"), "no_plate": ("未读出车牌", "no plate read"),
-         "nev": ("新能源车", "NEV"), "not_nev": ("非新能源车", "not an NEV"), "sep": ("：", ": ")}
+COLOUR = {
+    "blue": ("蓝牌", "blue plate"),
+    "green": ("绿牌", "green plate"),
+    "yellow": ("黄牌", "yellow plate"),
+    "yellow_green": ("黄绿牌", "yellow-green plate"),
+    "white": ("白牌", "white plate"),
+    "black": ("黑牌", "black plate"),
+}
+WORDS = {
+    "bay": ("车位 {bay}", "Bay {bay}"),
+    "all_bays": ("全部车位", "all bays"),
+    "no_plate": ("未读出车牌", "no plate read"),
+    "nev": ("新能源车", "NEV"),
+    "not_nev": ("非新能源车", "not an NEV"),
+    "sep": ("：", ": "),
+}
 
 
 def language(lang: str, models_dir: str | Path | None) -> str:

@@ -14,19 +14,28 @@ from edge_agent.sim.scenario import EMPTY, FUEL, Scene, drive, hold
 from edge_agent.sim.synthetic import W
 from tests.bays.scenario import play
 
-CODES = re.compile(r"violation_started|vehicle_identified|fuel_vehicle|format|colour\b|\bNEV \(|snapshot|all bays|\.\d{3}")
+CODES = re.compile(
+    r"violation_started|vehicle_identified|fuel_vehicle|format|colour\b|\bNEV \(|snapshot|all bays|\.\d{3}"
+)
 
 
 def test_what_happened_in_words_in_either_language():
     data = {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue", "parked_s": 20.0}
     ts = "2026-12-07T13:50:34.123+08:00"
-    assert event_lines("violation_started", "B", data, False, ts, "zh") == \
-        ["车位 B  京A12345  蓝牌  非新能源车", "违规占用充电车位：燃油车占用", "2026-12-07 13:50:34 UTC+08:00"]
-    assert event_lines("violation_started", "B", data, False, ts, "en") == \
-        ["Bay B  京A12345  blue plate  not an NEV", "Charging bay blocked: fuel car in the bay",
-         "2026-12-07 13:50:34 UTC+08:00"]
-    assert event_lines("violation_started", "B", {"reason": "unidentified"}, None, ts, "en")[:2] == \
-        ["Bay B  no plate read", "Charging bay blocked: plate not readable"]
+    assert event_lines("violation_started", "B", data, False, ts, "zh") == [
+        "车位 B  京A12345  蓝牌  非新能源车",
+        "违规占用充电车位：燃油车占用",
+        "2026-12-07 13:50:34 UTC+08:00",
+    ]
+    assert event_lines("violation_started", "B", data, False, ts, "en") == [
+        "Bay B  京A12345  blue plate  not an NEV",
+        "Charging bay blocked: fuel car in the bay",
+        "2026-12-07 13:50:34 UTC+08:00",
+    ]
+    assert event_lines("violation_started", "B", {"reason": "unidentified"}, None, ts, "en")[:2] == [
+        "Bay B  no plate read",
+        "Charging bay blocked: plate not readable",
+    ]
     assert snapshot_lines(None, ts, "zh") == ["现场快照  全部车位", "2026-12-07 13:50:34 UTC+08:00"]
     assert when("not a time") == "not a time"  # bad input shown as it came, never a crash
 
