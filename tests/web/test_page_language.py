@@ -535,3 +535,11 @@ def test_the_live_page_says_the_verdict_beside_its_reason(site):
     html = logged_in(site).get("/bays").text
     card = html.split('粤B99999')[1].split("</dd>")[0]
     assert "非新能源车" in card and "车牌格式 + 车牌颜色" in card, card
+
+
+def test_the_timeline_says_what_the_identification_decided(site):
+    """"车牌识别 粤B12345 · 车牌格式 + 车牌颜色": the grounds, not the verdict (newuser35)."""
+    html = logged_in(site).get("/violations/1").text
+    timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
+    ident = timeline.split('class="ev vehicle_identified"')[1].split("</li>")[0]
+    assert "粤B12345 · 非新能源车 · 车牌格式 + 车牌颜色" in " ".join(ident.split()), ident
