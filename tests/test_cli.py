@@ -177,3 +177,11 @@ def test_a_stop_signal_while_a_command_starts_ends_it_as_once_it_runs(tmp_path, 
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     expected = 128 + getattr(signal, sig) if stopped == "128+" else stopped
     assert (out.returncode, out.stderr) == (expected, "")
+
+
+@pytest.mark.parametrize("argv", [["run"], ["doctor"], ["review"], ["users", "list"], ["users", "add", "li"],
+                                  ["stats"], ["evidence", "forget", "粤BD12345"]])
+def test_every_command_on_the_agents_config_takes_dash_c(argv):
+    """``run`` took ``-c`` (the demo prints ``edge-agent run -c …``), ``doctor``, ``review``, ``users`` and ``stats``
+    refused it: "the following arguments are required: --config" to an operator who had just typed one (newuser35)."""
+    assert cli.build_parser().parse_args([*argv, "-c", "site.yaml"]).config == "site.yaml"

@@ -39,6 +39,7 @@ from edge_agent.control import IDENTITY, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.annotate import annotate, around_bay, encode_jpeg
+from edge_agent.evidence.caption import event_lines, language, snapshot_lines
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead, Region
@@ -985,8 +986,8 @@ class BayMonitor:
             m = self.machines.get(bay_id) if bay_id else None
             polygon = shape.polygon.tolist() if shape else None
             visit = m.visit.visit_id if m and m.visit else None
-            lines = [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())]
-        models_dir = self.cfg.perception.models_dir
+            models_dir = self.cfg.perception.models_dir
+            lines = snapshot_lines(bay_id, iso(self.clock.now()), language(self.cfg.web.language, models_dir))
 
         def take() -> str:
             img = annotate(frame, polygon, None, lines, models_dir=models_dir) if caption else frame
@@ -1149,10 +1150,8 @@ class BayMonitor:
         plate = d.get("plate")
         m = self.machines[bay]
         vd = m.visit.verdict if m.visit else None
-        nev = f"{'NEV' if vd.nev else 'not NEV'} ({vd.reason})" if vd is not None and vd.nev is not None else ""
-        lines = [f"{bay}  {plate or '(no plate read)'}  {d.get('colour', '')}  {nev}".rstrip(),
-                 f"{ev.type}{'  ' + d['reason'] if d.get('reason') else ''}",
-                 ev.ts]
+        lines = event_lines(ev.type, bay, d, vd.nev if vd is not None else None, ev.ts,
+                            language(self.cfg.web.language, self.cfg.perception.models_dir))
         shape = next(s for s in self.shapes if s.bay_id == bay)
         polygon: list[list[float]] = shape.polygon.tolist()
         marks: Sequence[Sequence[float]] | None = corners

@@ -995,12 +995,22 @@ class ViolationLog:
         return [dict(r) for r in rows]
 
     def last_evidence(self, bay_id: str) -> str | None:
-        """The newest evidence id any event of ``bay_id`` points at (the live page's picture)."""
+        """The live page's picture of ``bay_id``: the newest of the evidence its events point at and the snapshots
+        taken of it. A snapshot is no event: "take snapshot" on the live page stored one and the page went on
+        showing the last visit's photo — a car in a bay it called free, and the button seemed to do nothing
+        (newuser35)."""
         with self._reading() as db:
             row = db.execute(
-                "SELECT evidence_id FROM events WHERE bay_id=? AND evidence_id IS NOT NULL"
+                "SELECT evidence_id, ts_epoch FROM events WHERE bay_id=? AND evidence_id IS NOT NULL"
                 " ORDER BY ts_epoch DESC LIMIT 1", (bay_id,),
             ).fetchone()
+            try:  # the evidence store's table, in the same file (absent where the log runs without a store)
+                snap = db.execute("SELECT id, epoch FROM evidence WHERE kind='snapshot' AND bay_id=?"
+                                  " ORDER BY epoch DESC LIMIT 1", (bay_id,)).fetchone()
+            except sqlite3.OperationalError:
+                snap = None
+        if snap is not None and (row is None or snap["epoch"] > row["ts_epoch"]):
+            return str(snap["id"])
         return row["evidence_id"] if row else None
 
     def bay_ids(self) -> list[str]:

@@ -11,7 +11,7 @@ from edge_agent.ops.logging_setup import load_config_in_site_zone
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check camera, models, broker, web page, GPIO, disk, service sandbox and clock on this device")
-    p.add_argument("--config", required=True, help="the agent's YAML config")
+    p.add_argument("--config", "-c", required=True, help="the agent's YAML config")
     p.add_argument("--json", action="store_true", help="one JSON object per check instead of a table")
     skip = p.add_argument("--skip", action="append", default=[], metavar="CHECK",
                           help="leave out a check (%(checks)s); repeatable")

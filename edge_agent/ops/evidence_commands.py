@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = es.add_parser("forget", help="delete one plate's photos, violations and undelivered messages, and take it "
                                      "out of the events and the audit log (the agent stopped); audited")
     f.add_argument("plate", help="the plate, e.g. 粤BD12345 (spaces, dots and full-width characters are ignored)")
-    f.add_argument("--config", required=True, help="agent YAML config (names the data folder)")
+    f.add_argument("--config", "-c", required=True, help="agent YAML config (names the data folder)")
     f.add_argument("--by", help="who asks, for the audit log (default: the login name)")
     f.add_argument("--partial", action="append", default=[], metavar="VISIT",
                    help="also forget this visit of a partial read the plate fills (listed by a run without it; "

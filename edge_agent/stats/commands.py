@@ -20,7 +20,7 @@ COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "unknown_s", "charging_
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="per bay and day: occupancy, charging, visits, violations (site time)")
-    p.add_argument("--config", required=True, help="agent YAML config (data dir, bays, time zone)")
+    p.add_argument("--config", "-c", required=True, help="agent YAML config (data dir, bays, time zone)")
     p.add_argument("--from", dest="start", help="first day, YYYY-MM-DD (default: 6 days before --to: a week)")
     p.add_argument("--to", dest="end", help="last day, YYYY-MM-DD, inclusive (default: today)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")

@@ -212,10 +212,13 @@ def redate(rows: Iterable[Row]) -> list[Row]:
 
 
 def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float,
-            runs: list[tuple[float, float]] | None = None) -> Stats:
+            runs: list[tuple[float, float]] | None = None, since: float | None = None) -> Stats:
     """Figures for local days ``start``..``end`` (inclusive); ``rows`` sorted by time, from before
     ``start`` as far back as a visit can last (the caller loads a margin). ``runs``: when the agent ran
-    (None: not known); the time between two runs (a power cut, a device switched off) is unknown."""
+    (None: not known); the time between two runs (a power cut, a device switched off) is unknown.
+    ``since``: the first thing the store knows (its first run's start or first event, whichever is earlier);
+    the time before it is unknown too — a device installed on the 20th did not watch the 1st to the 19th, and a
+    30-day window showed its bays free for 19 days (newuser34)."""
     rows = redate(rows)
     bounds = day_bounds(start, end, tz)
     w0, w1 = bounds[0], min(bounds[-1], now)
@@ -224,6 +227,8 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
     # left open there); not after the last run: a running agent marks itself alive only once a minute, and
     # a clock stepped by NTP puts the mark far behind "now" until the next
     gaps = [(a, b) for (_, a), (b, _) in zip(ran, ran[1:])]
+    if since is not None and since > w0:
+        gaps.insert(0, (w0, since))  # before the device was there (clipped to the window by ``spread``)
     visits: dict[str, _Visit] = {}
     open_by_bay: dict[str, str] = {}
     kinds: dict[str, str] = {}  # visit -> its last identification's kind

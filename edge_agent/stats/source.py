@@ -115,10 +115,12 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
     path = Path(db_path)
     rows: list[Row] = []
     runs = None
+    since = None
     if path.exists():
         db = open_read_only(path)
         try:
             runs = load_runs(db)
+            since = first_known(db, bays, runs)
             for bay in bays:
                 rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
         except sqlite3.OperationalError as exc:
@@ -126,7 +128,20 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
                 raise  # a store without events yet has no table: empty figures, not an error
         finally:
             db.close()
-    return compute(rows, bays, start, end, tz, now, runs)
+    return compute(rows, bays, start, end, tz, now, runs, since)
+
+
+def first_known(db: sqlite3.Connection, bays: list[str], runs: list[tuple[float, float]] | None) -> float | None:
+    """The earliest instant the store knows of: its first run's start (the run ledger) or its bays' first event
+    (a store from before the ledger holds older events), whichever is earlier. Before it the device was not
+    there. None without a ledger (a store from before it, or a damaged one): its events alone cannot say
+    when watching began (an empty bay sends none), and such a store's figures stay as they were. One indexed
+    ``MIN`` per bay."""
+    if not runs:
+        return None
+    firsts = [db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id = ?", (bay,)).fetchone()[0] for bay in bays]
+    known = [float(t) for t in firsts if t is not None] + [t0 for t0, _ in runs]
+    return min(known) if known else None
 
 
 def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_before: float) -> date | None:

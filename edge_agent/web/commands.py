@@ -29,7 +29,7 @@ def _bind_address(text: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
-    p.add_argument("--config", required=True, help="agent YAML config")
+    p.add_argument("--config", "-c", required=True, help="agent YAML config")
     p.add_argument("--host", type=_bind_address, help="bind address (default: web.host from the config)")
     p.add_argument("--port", type=whole_number(0, 65535, "a port is"),
                    help="port, 0-65535 (default: web.port from the config)")
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     u = sub.add_parser("users", help="manage review page users (argon2 hashes in web.users_file)")
     us = u.add_subparsers(dest="users_cmd", metavar="ACTION", required=True)
     cfg = argparse.ArgumentParser(add_help=False)
-    cfg.add_argument("--config", required=True, help="agent YAML config (names the users file)")
+    cfg.add_argument("--config", "-c", required=True, help="agent YAML config (names the users file)")
     a = us.add_parser("add", parents=[cfg], help="add a user or set a new password (prompts unless --password-file)")
     a.add_argument("name")
     a.add_argument("--password-file", help="read the password from the first line of this file ('-': stdin)")

@@ -43,6 +43,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Wrong user name or password"),
     "login_limited": ("登录失败次数过多，请稍后再试", "Too many failed logins, try again later"),
+    "login_unsaved": ("登录已过期，刚才的操作没有保存。请重新登录，再做一次。",
+                      "Your session ended: what you just did was not saved. Sign in and do it again."),
     "login_busy": ("登录请求过多，请稍后再试", "Too many logins at once, try again in a moment"),
     "bay": ("车位", "Bay"),
     "all": ("全部", "All"),
@@ -69,6 +71,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "expired_note": ("{n} 条违规超过 {days} 天无人处理，已自动关闭为「已过期」", "{n} violation(s) nobody decided within "
                      "{days} days were closed as expired"),
     "no_violations": ("没有符合条件的违规记录", "No violations match"),
+    # no filter set: "nothing matches" sent a new site's manager looking for a filter to clear (newuser35)
+    "no_violations_yet": ("还没有违规记录。燃油车或无法识别的车辆在充电车位停放超过宽限时间后，会出现在这里。",
+                          "No violations yet. A fuel car or an unidentified vehicle parked in a charging bay past its "
+                          "grace time shows up here."),
     "total": ("共 {n} 条", "{n} in total"),
     "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
     "prev": ("上一页", "Previous"),
@@ -202,7 +208,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "language": ("English", "中文"),
     "evidence": ("证据", "Evidence"),
-    "new_tab": ("在新标签页打开", "opens in a new tab"),
+    "new_tab": ("（在新标签页打开）", " (opens in a new tab)"),  # the brackets the language's own (newuser35)
     # audit actions (the code stays in the cell's title, for support and scripts)
     "au_login": ("登录", "signed in"),
     "au_logout": ("退出登录", "signed out"),
@@ -272,6 +278,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lm_nev": ("新能源车 {plate} 已识别", "NEV {plate} identified"),
     "lm_free": ("车位空闲 {s} 秒", "bay free for {s} s"),
     "lm_start": ("启动时按限位开关读取位置", "position read from the limit switches at start-up"),
+    "lm_fault_reset": ("地锁故障已复位", "lock fault reset"),  # which fault: the line above it, and the tooltip
+    "lm_after_fault": ("故障后降到安全位置", "lowered to the safe position after a fault"),
+    "lm_after_abort": ("升起中止，降下", "rise stopped, lowering"),
     "ev_camera_lost": ("摄像头离线", "camera lost"),
     "ev_camera_restored": ("摄像头恢复", "camera restored"),
     "ev_camera_moved": ("摄像头移动", "camera moved"),
@@ -564,8 +573,8 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-# The lock controller's reasons (``locks/controller.py``: ``_warn``, ``_admit``, ``_free_reason``; the start-up read
-# in ``interlock.py``), matched whole: anything else — an operator's reason, a fault's message — is shown as sent.
+# The lock controller's reasons (``locks/controller.py``: ``_warn``, ``_admit``, ``_free_reason``; the start-up read,
+# a fault's reset and the lowerings after a fault or a stopped rise in ``interlock.py``), matched whole: anything else — an operator's reason, a fault's message — is shown as sent.
 _LOCK_REASONS = (
     (re.compile(r"fuel vehicle"), "lw_fuel"),
     (re.compile(r"unidentified vehicle"), "lw_unidentified"),
@@ -573,6 +582,9 @@ _LOCK_REASONS = (
     (re.compile(r"NEV (?P<plate>\S+) identified"), "lm_nev"),
     (re.compile(r"bay free for (?P<s>[0-9.]+)s"), "lm_free"),
     (re.compile(r"position read from limit switches at start-up"), "lm_start"),
+    (re.compile(r"fault (?P<code>[a-z_]+) reset"), "lm_fault_reset"),
+    (re.compile(r"safe position after fault"), "lm_after_fault"),
+    (re.compile(r"lowering after aborted rise"), "lm_after_abort"),
 )
 
 

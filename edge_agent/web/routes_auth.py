@@ -29,8 +29,8 @@ REFUSAL_ROWS_PER_HOUR = 60
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None):
-    return render(request, "login.html", next=safe_next(next), error=None)
+def login_form(request: Request, next: str | None = None, unsaved: str | None = None):
+    return render(request, "login.html", next=safe_next(next), error=None, unsaved=bool(unsaved))
 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])

@@ -396,3 +396,40 @@ def test_charging_time_is_the_same_whether_charger_status_names_the_visit_or_not
                 (b.occupied_s, b.charging_s, b.parked_not_charging_s), (start, end, day)
     _, rows = figures(story, date(2026, 3, 2), date(2026, 3, 2), now=local(5, 0))
     assert rows[("2026-03-02", "A")].charging_s == 22 * 3600  # 00:00-01:00 and 03:00-24:00
+
+
+def test_the_days_before_the_device_was_installed_are_not_free(story):
+    """A device installed on the 5th at 10:00 (its first run). The page's default 30 days reached back before it,
+    and the bay chart showed bay B free for four and a half days nobody watched (newuser34): a manager read an
+    unused bay. Before the first run those hours are unknown, on the heat map too."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(5, 10))
+    run = RunLedger(story.log.db_path, story.clock)
+    run.begin()
+    story.visit("A", local(5, 11), local(5, 12), nev=True)
+    story.at(local(6, 0))
+    run.mark_alive()
+    run.close()
+    s, by = figures(story, date(2026, 3, 1), date(2026, 3, 5), now=local(6, 0))
+    assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in range(1, 6)] == [86400] * 4 + [10 * 3600]
+    bay_b = s.per_bay()[1]
+    assert (bay_b["unknown_s"], bay_b["free_s"]) == (4 * 86400 + 10 * 3600, 14 * 3600)
+    thursday = s.heat[3]  # the 5th is a Thursday
+    assert thursday[9] is None and thursday[10] == 0.0 and thursday[11] == 0.5  # A parked 11-12, B free
+    assert all(v is None for day in (0, 1, 2, 6) for v in s.heat[day])  # the 1st to the 4th: not watched
+
+
+def test_a_store_from_before_the_run_ledger_counts_from_its_first_event(story):
+    """Upgraded: an older release recorded the 3rd's visit, the ledger's first run began on the 4th."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.visit("A", local(3, 9), local(3, 10), nev=True)
+    story.at(local(4, 8))
+    run = RunLedger(story.log.db_path, story.clock)
+    run.begin()
+    story.at(local(5, 0))
+    run.mark_alive()
+    run.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 4), now=local(5, 0))
+    assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4)] == [86400, 9 * 3600, 0]

@@ -448,7 +448,8 @@ def test_a_link_that_opens_a_new_tab_says_so(browser, server, site, lang):  # no
     if lang == "en":
         page.click("header.top button:has-text('English')")
         page.wait_for_selector("html[lang=en]")
-    says = "在新标签页打开" if lang == "zh" else "opens in a new tab"
+    # each language's own brackets: the English name read "（opens in a new tab）", full-width (newuser35)
+    says = "（在新标签页打开）" if lang == "zh" else " (opens in a new tab)"
     silent, seen = [], 0
     for path in PAGES:
         page.goto(server.url + path)

@@ -632,3 +632,21 @@ def test_a_known_browsers_cookie_cannot_rotate_ipv6_addresses_past_its_failure_l
         codes.append(_login(thief, f"guess{i}"))
     assert codes[:3] == [401, 401, 401] and set(codes[3:]) == {429}, codes
     assert _login(TestClient(app, client=("2001:db8:1:3::5", 50000)), PASSWORD) == 303  # the name is not locked
+
+
+def test_a_snapshot_taken_on_the_live_page_is_the_bays_picture_there(site):
+    """"Take snapshot" stored the picture and the live page went on showing the bay's last visit's photo (a car, in
+    a bay the page called free): a snapshot is no event, and the picture was the newest an event pointed at
+    (newuser35). The newest of the two is shown; a later event's photo takes over again."""
+    c = logged_in(site)
+    before = site.log.last_evidence("A1")
+    assert before is not None and f"/evidence/{before}/frame.jpg" in c.get("/bays").text
+    site.clock.advance(60)
+    assert c.post("/bays/A1/snapshot", data={"csrf": token(c, "/bays")}).status_code == 200
+    snap = site.log.last_evidence("A1")
+    assert snap != before and site.store.get(snap).kind == "snapshot"
+    html = c.get("/bays").text
+    assert f"/evidence/{snap}/frame.jpg" in html and f"/evidence/{before}/frame.jpg" not in html
+    site.clock.advance(60)
+    publish_visit(site, "A1", "粤B12121", "blue", False, "colour", "fuel_vehicle")
+    assert site.log.last_evidence("A1") not in (snap, before)

@@ -28,13 +28,17 @@ INTERLOCK = CONTROLLER.with_name("interlock.py")
     ("bay free for 1.5s", "车位空闲 1.5 秒", "bay free for 1.5 s"),
     ("position read from limit switches at start-up", "启动时按限位开关读取位置",
      "position read from the limit switches at start-up"),
+    # the recovery from a fault (newuser35: still English on the Chinese timeline)
+    ("fault switch_early reset", "地锁故障已复位", "lock fault reset"),
+    ("safe position after fault", "故障后降到安全位置", "lowered to the safe position after a fault"),
+    ("lowering after aborted rise", "升起中止，降下", "rise stopped, lowering"),
 ])
 def test_the_controllers_reasons_have_words(reason, zh, en):
     assert translator("zh").lock_why({"reason": reason}) == zh
     assert translator("en").lock_why({"reason": reason}) == en
 
 
-@pytest.mark.parametrize("reason", ["NEV confirmed by phone", "fault stall reset", "violation: 1; drop"])
+@pytest.mark.parametrize("reason", ["NEV confirmed by phone", "fault reset by Li", "violation: 1; drop"])
 def test_any_other_reason_is_shown_as_sent(reason):
     """An operator's words, a fault's message: never rewritten."""
     assert translator("zh").lock_why({"reason": reason}) == reason
@@ -46,7 +50,10 @@ def test_the_words_follow_the_controllers_own_texts():
     for text in ('"fuel vehicle"', '"unidentified vehicle"', '"violation: "', 'f"NEV {plate} identified"',
                  'f"bay free for {self.cfg.auto_raise_delay_s:g}s"'):
         assert text in source, text
-    assert '"position read from limit switches at start-up"' in INTERLOCK.read_text(encoding="utf-8")
+    interlock = INTERLOCK.read_text(encoding="utf-8")
+    for text in ('"position read from limit switches at start-up"', 'f"fault {old} reset"',
+                 '"safe position after fault"', '"lowering after aborted rise"'):
+        assert text in interlock, text
 
 
 def test_the_timeline_says_them_in_chinese(site):

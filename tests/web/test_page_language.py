@@ -118,11 +118,15 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_login_and_back(site):
     c.post("/logout", data={"csrf": tok})
     r = c.post("/violations/5/decide", data={"decision": "confirmed", "seen": "open", "csrf": tok},
                headers={**HTML, "referer": "http://testserver/violations/5"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/violations/5"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/violations/5&unsaved=1"
     assert site.log.get(5).decision == "open"
+    # the login says the action was not saved (newuser35: a manager who signed in again read an open violation
+    # as their dismissal lost somewhere); a plain visit's login says nothing of the kind
+    assert "刚才的操作没有保存" in c.get(r.headers["location"]).text
+    assert "刚才的操作没有保存" not in c.get("/login?next=/violations/5").text
     r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok},
                headers={**HTML, "referer": "http://evil.example/violations/5"}, follow_redirects=False)
-    assert r.headers["location"] == "/login?next=/violations"  # another site's page is not where it goes back
+    assert r.headers["location"] == "/login?next=/violations&unsaved=1"  # another site's page is not where it goes back
     assert c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok}).status_code == 401
 
 
@@ -193,8 +197,9 @@ def test_an_expired_page_in_chromium_leads_back_after_login(browser, server, sit
     other.click("header.top button:has-text('退出')")
     other.wait_for_url("**/login")
     page.click("#confirm")
-    page.wait_for_url("**/login?next=/violations/5")
+    page.wait_for_url("**/login?next=/violations/5&unsaved=1")
     assert site.log.get(5).decision == "open"
+    assert "刚才的操作没有保存" in page.inner_text("[role=alert]")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
@@ -505,3 +510,36 @@ def test_the_plate_type_is_named_in_the_pages_language_with_its_code(browser, se
     assert page.locator("dt:has-text('Plate type') + dd#plate-type").inner_text() == "small vehicle (02)"
     assert "· 02" not in page.inner_text("main")
     ctx.close()
+
+
+def test_a_site_with_no_violations_yet_says_so_not_that_nothing_matches(tmp_path, monkeypatch):
+    """A new site's manager, no filter set, read "没有符合条件的违规记录" (no violations match) and looked for a filter
+    to clear (newuser35). With a filter the page still says nothing matches."""
+    import tests.web.conftest as web_conftest
+
+    monkeypatch.setattr(web_conftest, "VIOLATIONS", [])
+    gen = web_conftest.site.__wrapped__(tmp_path)
+    empty = next(gen)
+    try:
+        html = logged_in(empty).get("/violations").text
+        assert "还没有违规记录" in html and "没有符合条件" not in html
+        html = logged_in(empty).get("/violations?plate=粤B").text
+        assert "没有符合条件的违规记录" in html and "还没有违规记录" not in html
+    finally:
+        gen.close()
+
+
+def test_the_live_page_says_the_verdict_beside_its_reason(site):
+    """A fuel car in bay A1: the live page showed "粤B99999 蓝牌 车牌格式 + 车牌颜色" — the grounds without the verdict,
+    and only an NEV's green plate had a word ("新能源"). It says "非新能源车 · 车牌格式 + 车牌颜色", as the violation's page."""
+    html = logged_in(site).get("/bays").text
+    card = html.split('粤B99999')[1].split("</dd>")[0]
+    assert "非新能源车" in card and "车牌格式 + 车牌颜色" in card, card
+
+
+def test_the_timeline_says_what_the_identification_decided(site):
+    """"车牌识别 粤B12345 · 车牌格式 + 车牌颜色": the grounds, not the verdict (newuser35)."""
+    html = logged_in(site).get("/violations/1").text
+    timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
+    ident = timeline.split('class="ev vehicle_identified"')[1].split("</li>")[0]
+    assert "粤B12345 · 非新能源车 · 车牌格式 + 车牌颜色" in " ".join(ident.split()), ident

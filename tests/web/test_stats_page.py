@@ -82,3 +82,57 @@ def test_statistics_page_draws_three_charts_under_the_strict_csp(browser, server
     js = page.request.get(server.url + "/static/vendor/echarts/echarts.min.js")
     assert js.ok and js.headers["cache-control"] == "public, max-age=86400" and len(js.body()) > 900_000
     ctx.close()
+
+
+# Every text ECharts drew on a chart's canvas, with its box in the chart's pixels (the canvas has no DOM to measure)
+_TEXTS = """id => {
+  const c = echarts.getInstanceByDom(document.getElementById(id));
+  const out = [];
+  c.getZr().storage.getDisplayList(true).forEach(e => {
+    if (!e.style || typeof e.style.text !== 'string' || !e.style.text || e.invisible || e.ignore) { return; }
+    const r = e.getBoundingRect().clone();
+    if (e.transform) { r.applyTransform(e.transform); }
+    out.push({text: e.style.text, x: r.x, y: r.y, w: r.width, h: r.height});
+  });
+  return {texts: out, width: c.getWidth(), height: c.getHeight()};
+}"""
+
+
+def _apart(a: dict, b: dict) -> bool:
+    return a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"] or a["y"] + a["height"] <= b["y"] \
+        or b["y"] + b["height"] <= a["y"]
+
+
+@pytest.mark.parametrize("width", [375, 1366])
+def test_the_legends_stay_clear_of_the_charts_and_take_the_keyboard(browser, server, width):  # noqa: F811
+    """At 375 px the bay chart's legend (five entries) wrapped onto its axis name, the top tick and the bars, and on
+    the violations chart the right axis name sat by the legend (newuser34). The legends are buttons above each
+    canvas now: measured, each button lies above its canvas and inside the screen, no two overlap, and Enter on one
+    hides its series. The axis names drawn on the canvas keep clear of every other text there."""
+    ctx, page = login(browser, server.url, "phone" if width < 600 else "laptop")
+    page.set_viewport_size({"width": width, "height": 844})
+    page.goto(server.url + "/stats")
+    page.wait_for_selector("body[data-charts-ready='3']")
+    for chart in ("chart-violations", "chart-bays"):
+        names = page.get_attribute(f"#{chart}", "data-series").split("|")
+        canvas = page.locator(f"#{chart} canvas").first.bounding_box()
+        buttons = page.locator(f"#{chart} >> xpath=preceding-sibling::div[@class='chart-legend'][1]//button")
+        boxes = [buttons.nth(i).bounding_box() for i in range(buttons.count())]
+        assert len(boxes) >= 2 and all(b["width"] >= 24 and b["height"] >= 24 for b in boxes), (chart, boxes)
+        for k, b in enumerate(boxes):
+            assert b["y"] + b["height"] <= canvas["y"] and 0 <= b["x"] and b["x"] + b["width"] <= width, (chart, b)
+            assert all(_apart(b, o) for o in boxes[k + 1:]), (chart, boxes)
+        drawn = page.evaluate(_TEXTS, chart)
+        assert not [t for t in drawn["texts"] if t["text"] in names], drawn  # no second legend in the canvas
+        texts = [{**t, "width": t["w"], "height": t["h"]} for t in drawn["texts"]]
+        for k, a in enumerate(texts):
+            assert all(_apart(a, o) for o in texts[k + 1:]), (chart, width, a)
+    first = page.locator("#chart-violations >> xpath=preceding-sibling::div[@class='chart-legend'][1]//button").first
+    first.focus()
+    page.keyboard.press("Enter")
+    assert first.get_attribute("aria-pressed") == "false"
+    name = first.inner_text().strip()
+    shown = page.evaluate("n => echarts.getInstanceByDom(document.getElementById('chart-violations'))"
+                          ".getOption().legend[0].selected[n]", name)
+    assert shown is False
+    ctx.close()

@@ -9,22 +9,52 @@
   var hours = function (s) { return s == null ? null : Math.round(s / 360) / 10; };
   var names = function (el) { return el.getAttribute("data-series").split("|"); };
   var narrow = window.matchMedia("(max-width: 600px)").matches;
-  var grid = { left: 44, right: narrow ? 44 : 56, top: 36, bottom: 56 };
+  var grid = { left: 44, right: narrow ? 44 : 56, top: 28, bottom: 56 };
 
   function draw(id, option) {
     var el = document.getElementById(id);
-    if (!el) { return; }
+    if (!el) { return null; }
     var chart = window.echarts.init(el, null, { renderer: "canvas" });
     chart.setOption(option);
     charts.push(chart);
+    return chart;
+  }
+
+  // The legend as buttons above the canvas, not drawn in it: on a phone the canvas legend wrapped onto the axis
+  // names and the plot (newuser34), and a screen reader or a keyboard never reached it. Each button shows or
+  // hides its series (aria-pressed); ECharts keeps its own legend hidden to do the hiding.
+  function legend(id, chart, items) {
+    var el = document.getElementById(id);
+    if (!el || !chart) { return; }
+    var box = document.createElement("div");
+    box.className = "chart-legend";
+    box.setAttribute("role", "group");
+    var title = el.closest("section").querySelector("h2");
+    if (title) { box.setAttribute("aria-label", title.textContent); }
+    items.forEach(function (it) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("aria-pressed", "true");
+      var sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.backgroundColor = it.color;  // CSSOM, which the Content-Security-Policy allows (no style attribute)
+      b.appendChild(sw);
+      b.appendChild(document.createTextNode(it.name));
+      b.addEventListener("click", function () {
+        chart.dispatchAction({ type: "legendToggleSelect", name: it.name });
+        b.setAttribute("aria-pressed", String(b.getAttribute("aria-pressed") !== "true"));
+      });
+      box.appendChild(b);
+    });
+    el.parentNode.insertBefore(box, el);
   }
 
   var vEl = document.getElementById("chart-violations");
   var vn = names(vEl);
-  draw("chart-violations", {
+  var vChart = draw("chart-violations", {
     animation: false,
     tooltip: { trigger: "axis" },
-    legend: { data: vn, top: 0 },
+    legend: { data: vn, show: false },
     grid: grid,
     dataZoom: narrow ? [{ type: "inside" }] : [],
     xAxis: { type: "category", data: data.days.map(function (d) { return d.day.slice(5); }) },
@@ -34,6 +64,7 @@
       { name: vn[1], type: "line", yAxisIndex: 1, data: data.days.map(function (d) { return Math.round(d.violation_s / 60); }), itemStyle: { color: "#b45309" } }
     ]
   });
+  legend("chart-violations", vChart, [{ name: vn[0], color: "#c2410c" }, { name: vn[1], color: "#b45309" }]);
 
   var bn = names(document.getElementById("chart-bays"));
   var fed = data.bays.some(function (b) { return b.charging_s != null; });
@@ -50,17 +81,18 @@
     { name: bn[2], color: "#cbd5e1", get: function (b) { return hours(b.free_s); } },
     { name: bn[4], color: "#fcd34d", get: function (b) { return hours(b.unknown_s); } }
   ];
-  draw("chart-bays", {
+  var bChart = draw("chart-bays", {
     animation: false,
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-    legend: { top: 0 },
-    grid: { left: 44, right: 16, top: 36, bottom: 30 },
+    legend: { show: false },
+    grid: { left: 44, right: 16, top: 28, bottom: 30 },
     xAxis: { type: "category", data: data.bays.map(function (b) { return b.bay; }) },
     yAxis: { type: "value", name: "h" },
     series: stack.map(function (s) {
       return { name: s.name, type: "bar", stack: "all", itemStyle: { color: s.color }, data: data.bays.map(s.get) };
     })
   });
+  legend("chart-bays", bChart, stack);
 
   var hEl = document.getElementById("chart-heat");
   var wd = hEl.getAttribute("data-weekdays").split(",");

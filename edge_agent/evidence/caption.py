@@ -1,0 +1,87 @@
+"""The words burned into an evidence photo: what happened, in the site's language (``web.language``).
+
+The photo is what a property manager forwards to a tow company or shows a driver, outside the page: its caption
+said ``violation_started  fuel_vehicle`` and ``not NEV (format+colour)``, the agent's codes, and a timestamp
+with milliseconds (newuser34). It now says it as the page does ("违规占用充电车位：燃油车占用", the bay, the plate
+and its colour, NEV or not) with the site time to the second and its UTC offset. A device without a CJK font
+draws ASCII only, so its captions stay English (Chinese words would come out as ``?``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_agent.clock import parse_iso
+from edge_agent.fonts import FontMissing, cjk_font_path
+
+_ZH, _EN = 0, 1
+WHAT = {  # the photo's event
+    "violation_started": ("违规占用充电车位", "Charging bay blocked"),
+    "vehicle_identified": ("车辆已识别", "Vehicle identified"),
+    "snapshot": ("现场快照", "Snapshot"),
+}
+WHY = {  # a violation's reason
+    "fuel_vehicle": ("燃油车占用", "fuel car in the bay"),
+    "unidentified": ("无法识别车牌", "plate not readable"),
+    "deny_list": ("黑名单车辆", "deny-listed plate"),
+}
+COLOUR = {
+    "blue": ("蓝牌", "blue plate"),
+    "green": ("绿牌", "green plate"),
+    "yellow": ("黄牌", "yellow plate"),
+    "yellow_green": ("黄绿牌", "yellow-green plate"),
+    "white": ("白牌", "white plate"),
+    "black": ("黑牌", "black plate"),
+}
+WORDS = {
+    "bay": ("车位 {bay}", "Bay {bay}"),
+    "all_bays": ("全部车位", "all bays"),
+    "no_plate": ("未读出车牌", "no plate read"),
+    "nev": ("新能源车", "NEV"),
+    "not_nev": ("非新能源车", "not an NEV"),
+    "sep": ("：", ": "),
+}
+
+
+def language(lang: str, models_dir: str | Path | None) -> str:
+    """``lang``, or English where Chinese cannot be drawn (no CJK font on this device)."""
+    if lang != "zh":
+        return "en"
+    try:
+        cjk_font_path(models_dir)
+    except FontMissing:
+        return "en"
+    return "zh"
+
+
+def _w(table: dict[str, tuple[str, str]], key: str | None, lang: str) -> str:
+    pair = table.get(key or "")
+    return pair[_ZH if lang == "zh" else _EN] if pair else (key or "")
+
+
+def when(ts: str) -> str:
+    """``2026-12-07T13:50:34.123+08:00`` as ``2026-12-07 13:50:34 UTC+08:00`` (the site's time, to the second)."""
+    try:
+        t = parse_iso(ts)
+    except ValueError:
+        return ts
+    off = t.strftime("%z")
+    return t.strftime("%Y-%m-%d %H:%M:%S") + (f" UTC{off[:3]}:{off[3:]}" if off else "")
+
+
+def event_lines(event_type: str, bay: str, data: dict, nev: bool | None, ts: str, lang: str) -> list[str]:
+    """Three lines: the bay, the plate, its colour and the verdict; what happened (and why); when."""
+    first = [_w(WORDS, "bay", lang).format(bay=bay), str(data.get("plate") or _w(WORDS, "no_plate", lang))]
+    if data.get("colour"):
+        first.append(_w(COLOUR, str(data["colour"]), lang))
+    if nev is not None:
+        first.append(_w(WORDS, "nev" if nev else "not_nev", lang))
+    what = _w(WHAT, event_type, lang)
+    if event_type == "violation_started" and data.get("reason"):
+        what += _w(WORDS, "sep", lang) + _w(WHY, str(data["reason"]), lang)
+    return ["  ".join(first), what, when(ts)]
+
+
+def snapshot_lines(bay: str | None, ts: str, lang: str) -> list[str]:
+    where = _w(WORDS, "bay", lang).format(bay=bay) if bay else _w(WORDS, "all_bays", lang)
+    return [f"{_w(WHAT, 'snapshot', lang)}  {where}", when(ts)]

@@ -1,0 +1,70 @@
+"""The evidence photo's caption in words (probe newuser35): a property manager forwards the photo outside the
+page, and it said ``violation_started  fuel_vehicle``, ``not NEV (format+colour)`` and a millisecond stamp."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from edge_agent.bays import monitor as monitor_module
+from edge_agent.evidence.caption import event_lines, language, snapshot_lines, when
+from edge_agent.fonts import FontMissing, cjk_font_path
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, drive, hold
+from edge_agent.sim.synthetic import W
+from tests.bays.scenario import play
+
+CODES = re.compile(
+    r"violation_started|vehicle_identified|fuel_vehicle|format|colour\b|\bNEV \(|snapshot|all bays|\.\d{3}"
+)
+
+
+def test_what_happened_in_words_in_either_language():
+    data = {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue", "parked_s": 20.0}
+    ts = "2026-12-07T13:50:34.123+08:00"
+    assert event_lines("violation_started", "B", data, False, ts, "zh") == [
+        "车位 B  京A12345  蓝牌  非新能源车",
+        "违规占用充电车位：燃油车占用",
+        "2026-12-07 13:50:34 UTC+08:00",
+    ]
+    assert event_lines("violation_started", "B", data, False, ts, "en") == [
+        "Bay B  京A12345  blue plate  not an NEV",
+        "Charging bay blocked: fuel car in the bay",
+        "2026-12-07 13:50:34 UTC+08:00",
+    ]
+    assert event_lines("violation_started", "B", {"reason": "unidentified"}, None, ts, "en")[:2] == [
+        "Bay B  no plate read",
+        "Charging bay blocked: plate not readable",
+    ]
+    assert snapshot_lines(None, ts, "zh") == ["现场快照  全部车位", "2026-12-07 13:50:34 UTC+08:00"]
+    assert when("not a time") == "not a time"  # bad input shown as it came, never a crash
+
+
+def test_a_device_without_a_cjk_font_writes_english(monkeypatch):
+    def missing(models_dir=None):  # noqa: ANN001, ANN202
+        raise FontMissing("none")
+
+    monkeypatch.setattr("edge_agent.evidence.caption.cjk_font_path", missing)
+    assert language("zh", None) == "en" and language("en", None) == "en"
+
+
+def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, monkeypatch):
+    """Through the real agent: a fuel car parked past its grace."""
+    try:
+        cjk_font_path("models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    drawn: list[list[str]] = []
+    real = monitor_module.annotate
+
+    def seen(image, polygon, marks, lines, *args, **kwargs):  # noqa: ANN001, ANN202
+        drawn.append(list(lines))
+        return real(image, polygon, marks, lines, *args, **kwargs)
+
+    monkeypatch.setattr(monitor_module, "annotate", seen)
+    segments = hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, 5.0) + hold(24, Scene(cars=(FUEL,)))
+    run = play(segments, pipeline, tmp_path, perception={"models_dir": "models"})
+    run.one("violation_started", "B")
+    assert ["车位 B  京A12345  蓝牌  非新能源车", "违规占用充电车位：燃油车占用"] in [c[:2] for c in drawn], drawn
+    assert ["车位 B  京A12345  蓝牌  非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
+    assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
