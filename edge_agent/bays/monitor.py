@@ -29,7 +29,7 @@ from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
-from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
+from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision, vouching
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.camera.masks import MaskFill, covered_shares, under_masks
 from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch, fill
@@ -775,7 +775,7 @@ class BayMonitor:
         occ = self.cfg.occupancy
         problems = self._view_problems()
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since,
-                                      bay_shown, self._empty.changed()).items():
+                                      bay_shown, self._empty.changed(), exit_p=occ.exit_p).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
@@ -852,6 +852,7 @@ class BayMonitor:
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
         unseen: dict[str, str] = {}
         probs = self.classifier.classify(image, due, unseen)
+        shipped: dict[str, float] = getattr(self.classifier, "shipped", None) or {}  # calibrated: the shipped head's
         self.classified += len(due) - len(unseen)
         # A crop that lost its fine detail with nothing moving in it (a drop on the lens) is still classified, but
         # its view vouches for no empty bay (bays.blur)
@@ -872,8 +873,8 @@ class BayMonitor:
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
-                                                 self._moved_at.get(b, float("-inf")))
-            self._empty.see(grey, b, v if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
+                                                 self._moved_at.get(b, float("-inf")), shipped.get(b))
+            self._empty.see(grey, b, vouching(v, occ.exit_p) if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
                             occ.still_confirm_s)
             self.gate.reset(grey, b)
             if v.occupied is False:

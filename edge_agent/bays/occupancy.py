@@ -11,7 +11,7 @@ resize and a few array operations per frame, plus one classification per bay eve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
@@ -61,6 +61,9 @@ class Verdict:
     p_occupied: float | None = None
     measured_at: float | None = None  # monotonic time of the last classification
     confident: bool = False
+    # with a site calibration (``bays.calibration``), the shipped head's p of the same reading; None without one (then
+    # p_occupied is the shipped head's). The verdict is the site head's; the lock's raise asks both (``bays.vision``)
+    p_shipped: float | None = None
 
 
 class Hysteresis:
@@ -122,13 +125,14 @@ class Hysteresis:
         return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
 
     def update(self, p: float, now: float, moved_at: float | None = None,
-               slight_moved_at: float | None = None) -> Verdict:
+               slight_moved_at: float | None = None, p_shipped: float | None = None) -> Verdict:
         """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
         (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
         changes the verdict. ``slight_moved_at``: when it last changed at all (``moved_at`` then
         counts only a change of ``FIRM_CHANGE`` of it): a slight change — a shadow's edge, a
         neighbour's bumper, the light alone — backs a reading the classifier is sure of (beyond
-        ``SURE_P``), not one just past a threshold, which is then light on still pixels."""
+        ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
+        the shipped head's p of the same crop where ``p`` is a site calibration's, kept in the verdict only."""
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
@@ -190,7 +194,8 @@ class Hysteresis:
             self._doubted = False
             self._backed_at = now
             self._streak_since = None
-        self.verdict = Verdict(occupied, float(p), now, bool(confident))
+        self.verdict = Verdict(occupied, float(p), now, bool(confident),
+                               None if p_shipped is None else float(p_shipped))
         return self.verdict
 
     def car_left(self) -> None:
@@ -239,8 +244,7 @@ class Hysteresis:
         self._doubted = True
         if read and held is True and not changed and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
             self._still_empty_at = now
-        v = self.verdict
-        self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
+        self.verdict = replace(self.verdict, confident=False)
 
     def no_motion_until(self, now: float, held: bool | None) -> None:
         """Nothing moved in the bay up to monotonic ``now`` whatever the change gate saw (a cut in the picture that
@@ -253,8 +257,7 @@ class Hysteresis:
         self._vouched_at = now if self._vouched_at is None else max(self._vouched_at, now)
         if held is True and self.verdict.occupied is False:
             self._still_empty_at = now
-            v = self.verdict
-            self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
+            self.verdict = replace(self.verdict, confident=False)
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and

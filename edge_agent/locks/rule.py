@@ -73,6 +73,9 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
         return "bay_changed", "the bay does not look as it did when last seen empty (a person or a thing in it?)"
     if v.occupied is None or not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
         p_txt = "" if v.p_occupied is None else f", p_occupied {v.p_occupied:.2f}"
+        if v.p_shipped is not None:  # a site calibration: its verdict needs the shipped head's word too
+            p_txt += (f" by the site calibration, {v.p_shipped:.2f} by the shipped model (a raise needs both to read "
+                      "the bay empty, at most exit_p)")
         return "occupancy_unsure", f"the camera is not sure the bay is empty{p_txt}"
     last = evidence.last_read_at
     if last is not None and now - last < cfg.recent_read_s:

@@ -383,3 +383,22 @@ def test_labels_from_one_hour_of_the_day_are_not_usable_and_the_command_warns(tm
     assert fit.span_h == pytest.approx(9.0) and verdict(fit.cal, fit.span_h).usable
     assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0
     assert "of the day" not in capsys.readouterr().err
+
+
+def test_a_calibrated_classify_keeps_the_shipped_heads_p_of_the_same_run(tmp_path):
+    """The bays stage carries the shipped head's p in each calibrated verdict (the lock's raise asks both heads):
+    it is the uncalibrated model's p of the same crops; uncalibrated, there is none."""
+    from edge_agent.sim.synthetic import BAYS, render
+
+    frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
+    plain = BayClassifier.load(SITE_MODEL)
+    shipped = plain.classify(frame, BAYS)
+    assert plain.shipped == {}
+    flipped = Head(tuple(-v for v in plain.head().w), -plain.head().b)
+    SiteCalibration(flipped, plain.model_sha256, 10, 10, 0.5, 0.6).save(tmp_path / "cal.json")
+    calibrated = BayClassifier.load(SITE_MODEL, calibration=tmp_path / "cal.json")
+    p = calibrated.classify(frame, BAYS)
+    assert shipped["A"] > 0.9 and p["A"] < 0.1  # the car; the flipped head reads it empty
+    assert calibrated.shipped.keys() == shipped.keys()
+    assert all(abs(calibrated.shipped[b] - shipped[b]) < 1e-5 for b in shipped)
+    assert np.allclose(calibrated.predict_both([])[1], [])

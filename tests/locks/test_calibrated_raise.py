@@ -1,0 +1,81 @@
+"""A site calibration may make the agent more accurate, never make a lock rise on weaker evidence than the shipped
+model gives: the bay's verdict is the calibrated head's, but an empty verdict vouches for a raise only while the
+shipped head reads the same crop empty too (at most ``exit_p``). DOWN never waits for it.
+
+The real agent and bay monitor, simulated locks (``tests/locks/test_vision_paths.Rig``); the first test runs the real
+calibratable model with a site head that reads every bay p 0.1, the second a classifier of two given heads."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edge_agent.bays.calibration import Head, SiteCalibration
+from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+from edge_agent.sim.scenario import EMPTY
+from edge_agent.sim.synthetic import Car, Scene, render
+from tests.bays.test_vision import Frames
+from tests.locks.test_vision_paths import Rig, _never_up
+
+PARKED = Scene(cars=(Car(x=250.0, plate=None),))  # a car without a plate in bay A
+
+
+def _reads_everything(p: float, tmp_path) -> BayClassifier:  # noqa: ANN001
+    """The site model with a calibration whose head reads every crop ``p`` (a fit gone wrong on a few frames)."""
+    site = BayClassifier.load(SITE_MODEL)
+    head = Head((0.0,) * site.n_features, math.log(p / (1 - p)))
+    SiteCalibration(head, site.model_sha256, 10, 10, 0.9, 0.95, model=SITE_MODEL.name).save(tmp_path / "cal.json")
+    return BayClassifier.load(SITE_MODEL, calibration=tmp_path / "cal.json")
+
+
+def test_a_car_the_calibration_reads_empty_raises_no_arm_while_the_shipped_head_sees_it(tmp_path, clock):  # noqa: ANN001
+    rig = Rig(tmp_path, clock, Frames(clock), _reads_everything(0.1, tmp_path), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = render(PARKED)
+        rig.run(60, lambda: _never_up(manager, "UP driven under a car only the calibration reads empty"))
+        v = agent.monitor.verdicts()["A"]
+        assert v.occupied is False and v.p_occupied == pytest.approx(0.1, abs=1e-3)  # the verdict is the site head's
+        assert v.p_shipped is not None and v.p_shipped > 0.9  # the shipped head of the same run sees the car
+        assert agent.bus.states()["A"].state == "free"  # events and the page keep the calibrated verdict
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_unsure", res
+        assert "by the shipped model" in res.message, res
+        assert manager.state("A") == "down"
+        # the car leaves: both heads read the bay empty, and the arm rises as before (auto_raise_delay_s 20 s)
+        rig.src.next = render(EMPTY)
+        rig.run(40)
+        assert agent.monitor.verdicts()["A"].p_shipped < 0.3
+        assert manager.state("A") == "up"
+    finally:
+        agent.stop()
+
+
+class _TwoHeads:
+    """A calibrated classifier: bay A's site head reads ``p``, the shipped head ``shipped`` (the other bays 0.05)."""
+
+    def __init__(self, p: float, shipped: float) -> None:
+        self.p, self.p_shipped = p, shipped
+        self.shipped: dict[str, float] = {}
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        self.shipped = {b: self.p_shipped if b == "A" else 0.05 for b in polygons}
+        return {b: self.p if b == "A" else 0.05 for b in polygons}
+
+
+@pytest.mark.parametrize(("shipped", "rises"), [(0.6, False), (0.31, False), (float("nan"), False), (0.1, True),
+                                                (0.3, True)])
+def test_a_raise_needs_both_heads_at_or_below_exit_p(tmp_path, clock, shipped, rises):  # noqa: ANN001
+    rig = Rig(tmp_path, clock, Frames(clock), _TwoHeads(0.1, shipped), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = render(EMPTY)
+        rig.run(40, None if rises else lambda: _never_up(manager, f"UP driven with the shipped head at {shipped}"))
+        assert agent.bus.states()["A"].state == "free"
+        assert manager.state("A") == ("up" if rises else "down")
+        if not rises:
+            res = agent.lock("A", "close the bay", "ops")
+            assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    finally:
+        agent.stop()
