@@ -1170,14 +1170,23 @@ class Interlock:
         return self._motion is not None and self._motion.target == "up"
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
+        """A vehicle possible while the arm rises: motor off, lowered after ``reverse_delay_s``. That lowering is saved
+        as asked (``latches.Asked``), as an NEV's is: the start that finds it owed drives it at once, once, not held by
+        the motor's duty. The interlock's own before, a kill while it waited out ``reverse_delay_s`` (or during its
+        stroke) left the arm part way up under the car that stopped it until the duty let the start drive (probe
+        lock38)."""
         self._motor_stop()
         m, self._motion = self._motion, None
-        self._reverse("vehicle possible while rising", safety=True)
+        self._reverse("vehicle possible while rising", safety=True,
+                      then=None if self.fault else _Motion("down", 0.0, f"rise stopped: {why[1]}; lowering",
+                                                           recovery=True, asked=not self._starting))
         self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
                   operator=m.operator if m else None)
 
-    def _reverse(self, reason: str, safety: bool = False) -> None:
-        self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
+    def _reverse(self, reason: str, safety: bool = False, then: _Motion | None = None) -> None:
+        """Lower after ``reverse_delay_s`` (``then``: the lowering to start then, its reason and whose it is)."""
+        self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+        self._deferred = replace(then, started=self._reverse_at) if then is not None else None
         if not self.fault:
             self._set_state("reversing", reason, direction="down", safety=safety or None)
         if self.cfg.reverse_delay_s == 0:
