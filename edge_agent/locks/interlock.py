@@ -223,6 +223,9 @@ class Interlock:
                 # the agent's start — the arm in front of the NEV whose lowering the start was driving (review66)
                 log.warning("lock %s: start-up lowering: the motor line write failed (%s): tried again at the next "
                             "tick", self.cfg.id, exc)
+                # the edges ``_start_up`` did not get to ask for: without them a car over a rising arm stopped it at
+                # the next tick only, for the rest of the run (probe lock38)
+                self.driver.on_input_change(self._input_changed)
             finally:
                 self._starting = False
 
