@@ -223,6 +223,9 @@ class Interlock:
                 # the agent's start — the arm in front of the NEV whose lowering the start was driving (review66)
                 log.warning("lock %s: start-up lowering: the motor line write failed (%s): tried again at the next "
                             "tick", self.cfg.id, exc)
+                # the edges ``_start_up`` did not get to ask for: without them a car over a rising arm stopped it at
+                # the next tick only, for the rest of the run (probe lock38)
+                self.driver.on_input_change(self._input_changed)
             finally:
                 self._starting = False
 
@@ -355,17 +358,21 @@ class Interlock:
         now, wall, window = self.clock.monotonic(), self.clock.now(), self.cfg.max_moves_window_s
         saved = self.latches.starts(self.cfg.id)
         marks, boot = self.latches.start_marks(self.cfg.id), self.latches.boot_id
-        ages, stepped = _ages([parse_iso(t) for t in saved], wall, marks, boot, now)
+        synced = self.clock.synced() is True
+        ages, stepped = _ages([parse_iso(t) for t in saved], wall, marks, boot, now, synced)
         off = not stepped and _off_wall(saved, ages, wall, window)
+        # put on this boot's clock once (``_anchored``): a restart in this boot then ages them exactly as counted now
+        anchor = boot is not None and any(m is None or m.boot != boot or synced and not m.synced for m in marks)
         if stepped:
-            log.warning("lock %s: saved motor start(s) lie ahead of the wall clock or out of order (newest %s; set "
-                        "back since?): the newest taken as now, the ones before it as far before it as saved",
-                        self.cfg.id, saved[-1])
+            log.warning("lock %s: saved motor start(s) lie ahead of the wall clock or out of order, or of another boot "
+                        "whose wall clock was not synchronised (newest %s): the newest taken as now, the ones before it "
+                        "as far before it as known", self.cfg.id, saved[-1])
         elif off:
             log.warning("lock %s: the wall clock stepped since saved motor start(s) of this boot (newest %s): counted "
                         "on the monotonic clock, saved again on the wall clock as it reads now", self.cfg.id, saved[-1])
-        if stepped or off:
-            self.latches.keep_starts(self.cfg.id, _on_wall(ages, wall, window))
+        if stepped or off or anchor:
+            self.latches.keep_starts(self.cfg.id, _on_wall(ages, wall, window),
+                                     _anchored(ages, boot, now, window, synced) if boot is not None else None)
         self._moves.clear()
         self._moves.extend(now - a for a in ages if a < window)
 
@@ -1166,14 +1173,23 @@ class Interlock:
         return self._motion is not None and self._motion.target == "up"
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
+        """A vehicle possible while the arm rises: motor off, lowered after ``reverse_delay_s``. That lowering is saved
+        as asked (``latches.Asked``), as an NEV's is: the start that finds it owed drives it at once, once, not held by
+        the motor's duty. The interlock's own before, a kill while it waited out ``reverse_delay_s`` (or during its
+        stroke) left the arm part way up under the car that stopped it until the duty let the start drive (probe
+        lock38)."""
         self._motor_stop()
         m, self._motion = self._motion, None
-        self._reverse("vehicle possible while rising", safety=True)
+        self._reverse("vehicle possible while rising", safety=True,
+                      then=None if self.fault else _Motion("down", 0.0, f"rise stopped: {why[1]}; lowering",
+                                                           recovery=True, asked=not self._starting))
         self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
                   operator=m.operator if m else None)
 
-    def _reverse(self, reason: str, safety: bool = False) -> None:
-        self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
+    def _reverse(self, reason: str, safety: bool = False, then: _Motion | None = None) -> None:
+        """Lower after ``reverse_delay_s`` (``then``: the lowering to start then, its reason and whose it is)."""
+        self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+        self._deferred = replace(then, started=self._reverse_at) if then is not None else None
         if not self.fault:
             self._set_state("reversing", reason, direction="down", safety=safety or None)
         if self.cfg.reverse_delay_s == 0:
@@ -1419,11 +1435,13 @@ class Interlock:
 
 
 def _ages(starts: list[datetime], wall: datetime, marks: list[StartMark | None] | None = None,
-          boot: str | None = None, mono: float | None = None) -> tuple[list[float], bool]:
+          boot: str | None = None, mono: float | None = None, synced: bool = False) -> tuple[list[float], bool]:
     """The saved starts' ages in seconds (oldest first, as saved), and whether the wall clock was set back since or
-    between them where it was read (``Interlock._restore_duty``): the newest no younger than now, each before it at
-    least as old as the one after it. A start marked in this boot (``boot``, ``mono`` now) is aged on the monotonic
-    clock, and two marked in the same boot are spaced on it; else the wall clock's spacing, where not negative."""
+    between them where it was read, or could not place them (``Interlock._restore_duty``): the newest no younger than
+    now, each before it at least as old as the one after it. A start marked in this boot (``boot``, ``mono`` now) is
+    aged on the monotonic clock, and two marked in the same boot are spaced on it; else the wall clock's spacing, where
+    not negative — but between two boots (a marked start of another boot) only where the wall clock was synchronised at
+    both ends (``StartMark.synced``; ``synced``: this clock's now): otherwise no spacing at all, the safe side."""
     marks = marks or [None] * len(starts)
     ages: list[float] = []
     stepped = False
@@ -1433,12 +1451,17 @@ def _ages(starts: list[datetime], wall: datetime, marks: list[StartMark | None] 
         if after is None:
             if mark is not None and boot is not None and mono is not None and mark.boot == boot:
                 age, exact = max(0.0, mono - mark.mono), True
+            elif mark is not None and boot is not None and not (mark.synced and synced):
+                age, exact, stepped = 0.0, True, True  # another boot's, a wall clock not known right at either end
             else:
                 age = (wall - starts[i]).total_seconds()
         else:
             later = marks[after]
             if mark is not None and later is not None and mark.boot == later.boot and later.mono >= mark.mono:
                 gap, exact = later.mono - mark.mono, True
+            elif mark is not None and later is not None and mark.boot != later.boot \
+                    and not (mark.synced and later.synced):
+                gap, exact, stepped = 0.0, True, True  # two boots the wall clock does not link
             else:
                 gap = (starts[after] - starts[i]).total_seconds()
             age = ages[-1] + gap
@@ -1456,6 +1479,14 @@ def _off_wall(saved: list[str], ages: list[float], wall: datetime, window: float
     reads them right; one a window old or more counts nothing either way, and is not written again."""
     return any(abs(min((wall - parse_iso(t)).total_seconds(), window) - min(a, window)) > 1.0
                for t, a in zip(saved, ages))
+
+
+def _anchored(ages: list[float], boot: str, mono: float, window: float, synced: bool) -> list[StartMark | None]:
+    """The starts of ``ages`` marked on this boot's monotonic clock (``mono`` now), as ``_on_wall`` puts them on its
+    wall clock: a restart later in this boot reads them as aged since, exactly. Left with another boot's marks (or
+    none), each restart in this boot placed them again as if new — a start taken as now (a wall clock not known right)
+    was taken as now at every restart, and a crash loop whose start's drive the duty held never drove it."""
+    return [StartMark(boot, mono - min(a, window), synced) for a in ages]
 
 
 def _on_wall(ages: list[float], wall: datetime, window: float) -> list[str]:

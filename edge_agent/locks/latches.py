@@ -17,7 +17,7 @@ policy again with nobody having looked, and a lock held down for a technician ro
                           "presence_blind": {"since": "…", "reason": "…"}}},
      "rest": {"lock-01": {"position": "down", "since": "…"}},
      "starts": {"lock-01": ["2026-01-03T07:12:40.031+08:00", "…"]},
-     "start_marks": {"lock-01": [{"boot": "0f3c…", "mono": 812.402}, "…"]}}
+     "start_marks": {"lock-01": [{"boot": "0f3c…", "mono": 812.402, "synced": true}, "…"]}}
 
 ``starts`` are the motor's last starts (at most ``max_moves``): its duty (``max_moves`` starts a
 ``max_moves_window_s``) holds across a restart. Kept in memory only, a crash loop killing the agent during a start's
@@ -33,6 +33,11 @@ whatever the wall clock does since; across boots only the wall clock links them 
 wall clock alone, a crash loop in one boot whose wall clock stepped between starts (NTP, a flapping time source) found
 the saved starts a step old at each forward step, its duty empty (probe lock37). Their own key again: 0.25.0's reader
 passes it over, and its writer drops it with the marks' meaning (the next start reads its ``starts`` on the wall).
+A mark's ``synced`` (written only when true) says the wall clock was synchronised when the start was saved: another
+boot's start is placed by its wall time only where both that clock and this one are; otherwise its age is not known,
+and it counts as no older than the newest start the wall can place (probe lock38: a Pi reset by its own motor at each
+boot, its clock right on some boots only, read the starts of a boot whose clock was behind as hours old: 22 in a
+window). 0.26.0's reader passes the field over; its writer drops it, the start then read as not synchronised.
 
 ``asked`` in a ``lowering`` record says whose it is: an NEV's, an operator's (``unlock``, maintenance turned on), asked
 in this run with no fault. The start that finds such a lowering owed drives it at once, not held by the motor's duty
@@ -124,6 +129,10 @@ class StartMark:
 
     boot: str
     mono: float
+    # the wall clock was synchronised (NTP) when the start was saved: only then does its wall time place it for a
+    # later boot (``Interlock._restore_duty``); 0.26.0's reader passes the field over, its writer drops it (not known:
+    # the safe side)
+    synced: bool = False
 
 
 @dataclass(frozen=True)
@@ -326,15 +335,17 @@ class Latches:
             n = len(self._starts.get(lock_id, []))
             return (list(self._marks.get(lock_id, [])) + [None] * n)[:n]
 
-    def keep_starts(self, lock_id: str, starts: list[str]) -> None:
+    def keep_starts(self, lock_id: str, starts: list[str], marks: list[StartMark | None] | None = None) -> None:
         """Save ``starts`` as the lock's, at once: the saved ones put on the wall clock as it reads now, after it was
         set back (``Interlock._restore_duty``). Left to the next write, a crash loop whose start's drive the duty held
         (no write) read them ahead again at every start, as now again: the held lowering never started. The same
-        starts in the same order: their marks are kept."""
+        starts in the same order: their marks are kept, or replaced by ``marks`` (put on this boot's clock)."""
         with self._lock:
-            if len(starts) != len(self._starts.get(lock_id, [])):
+            if len(starts) != len(self._starts.get(lock_id, [])) or marks is not None and len(marks) != len(starts):
                 raise ValueError("keep_starts: the same starts, put on the wall clock again")
             self._starts[lock_id] = list(starts)
+            if marks is not None:
+                self._marks[lock_id] = list(marks)
             self._starts_unsaved = True
             self._save()
 
@@ -348,7 +359,7 @@ class Latches:
     def _note_start(self, lock_id: str, keep: int) -> None:
         starts = self._starts.get(lock_id, [])
         marks = (self._marks.get(lock_id, []) + [None] * len(starts))[:len(starts)]
-        mark = StartMark(self.boot_id, self.clock.monotonic()) if self.boot_id else None
+        mark = StartMark(self.boot_id, self.clock.monotonic(), self.clock.synced() is True) if self.boot_id else None
         self._starts[lock_id] = (starts + [iso(self.clock.now())])[-keep:]
         self._marks[lock_id] = (marks + [mark])[-keep:]
         self._starts_unsaved = self._start_untried = True
@@ -479,7 +490,7 @@ class Latches:
             doc["starts"] = {k: list(v) for k, v in sorted(self._starts.items()) if v}
             marks = {k: self._marks.get(k, []) for k in doc["starts"]}
             if any(m is not None for ms in marks.values() for m in ms):  # beside it (0.25.0 passes it over)
-                doc["start_marks"] = {k: [None if m is None else asdict(m) for m in
+                doc["start_marks"] = {k: [None if m is None else _mark(m) for m in
                                           (ms + [None] * len(doc["starts"][k]))[:len(doc["starts"][k])]]
                                       for k, ms in marks.items()}
         return doc
@@ -568,6 +579,12 @@ class LatchFile(Latches):
 
     def where(self) -> str:
         return str(self.path)
+
+
+def _mark(m: StartMark) -> dict[str, Any]:
+    """A start's mark as saved: ``synced`` only where true (a start saved with the clock unsynchronised, or by 0.26.0,
+    reads alike: not placed by its wall time)."""
+    return {"boot": m.boot, "mono": m.mono, **({"synced": True} if m.synced else {})}
 
 
 def _records(lock_id: str, faults: dict[str, SavedFault], maintenance: dict[str, SavedMaintenance],
@@ -697,10 +714,12 @@ def _parse_start_marks(doc: dict[str, Any], starts: dict[str, list[str]]) -> dic
                 row.append(None)
                 continue
             boot, mono = m.get("boot") if isinstance(m, dict) else None, m.get("mono") if isinstance(m, dict) else None
+            synced = m.get("synced", False) if isinstance(m, dict) else None
             if not (isinstance(boot, str) and 0 < len(boot) <= 64) or isinstance(mono, bool) \
-                    or not isinstance(mono, (int, float)) or not math.isfinite(mono):
-                raise ValueError(f"start_marks.{lock_id}: each a boot id and a finite monotonic time, or null")
-            row.append(StartMark(boot, float(mono)))
+                    or not isinstance(mono, (int, float)) or not math.isfinite(mono) or synced not in (True, False):
+                raise ValueError(f"start_marks.{lock_id}: each a boot id, a finite monotonic time (and synced true "
+                                 "or false), or null")
+            row.append(StartMark(boot, float(mono), synced is True))
         out[lock_id] = row
     return out
 
