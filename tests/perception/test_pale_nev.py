@@ -148,11 +148,18 @@ def _real_covered(slot: int, kind: str) -> np.ndarray:
 
 
 @pytest.mark.skipif(not (SHARED / "datasets" / "plates-dev" / "images" / PALEST).exists(), reason="needs /work/shared")
-@pytest.mark.parametrize("slot,kind", [(3, "mud"), (4, "mud"), (3, "bar"), (6, "bar"), (7, "bar")])
-def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeline, slot, kind):
-    """Before: ``皖AL1166`` / ``皖AD1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99."""
-    for r in pipeline.process(_real_covered(slot, kind)):
-        assert r.nev is not False, (r.text, r.colour, r.nev_reason)
+def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeline):
+    """Before: ``皖AL1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99. The detector misses the covered plate in
+    some of these scenes (over slots 4 and 5): the test counts the one-short reads it guards — two of its five cases
+    once found no plate and passed on nothing (review70)."""
+    short = []
+    for slot in range(2, 8):
+        for kind in ("mud", "bar"):
+            for r in pipeline.process(_real_covered(slot, kind)):
+                assert r.nev is not False, (slot, kind, r.text, r.colour, r.nev_reason)
+                if r.complete and len(r.text) == 7:
+                    short.append(r.text)
+    assert len(short) >= 3, short
 
 
 @pytest.mark.parametrize("wash", [0.85, 0.7])
