@@ -13,6 +13,9 @@ on NEV plates, white ones on civil-aviation and agricultural plates (the green t
 there left a clearly read 民航 plate undecided for ever (an ``unidentified`` violation, where every
 frame said "not NEV"), so on green an undecided visit whose text is one of those kinds is judged
 again with the measured white characters.
+White implies dark characters too, and dark ones on no hue under a 7-character civil text are undecided
+(``verdict``); a white civil visit whose reads clearly measured white characters (a blue plate bleached white, "not
+NEV" in each frame) is judged again with them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from edge_agent.perception.verdict import WHITE_ON_GREEN, Verdict, decide
 
 _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
 _GREENS = ("green", "yellow_green")
+_CIVIL = ("small", "large")  # 7-character ordinary texts (``verdict``: dark characters on no hue under one: undecided)
 # White characters a visit's reads must have measured (pooled strength, ``Consensus.polarity``) before they take an NEV
 # verdict away: white energy at least 1.5 times the dark one. Blur at a bay camera's size makes a dark-character NEV
 # plate measure "white" (rendered ≤ 0.16; plates-dev's 皖AD00518 at 50–80 px under σ 0.8–1.5 blur: 0.075 pooled over
@@ -64,6 +68,14 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
         # on a small plate (each frame undecided, the visit NEV: the format and the colour agree, as before)
         measured = decide(text, _measured(colour, False, polarity, red), lists)
         return v if measured.nev is True else replace(v, nev=None, reason="conflict")
+    if v.nev is None and v.reason == "conflict" and v.kind in _CIVIL and colour == "white" and dark_chars is False \
+            and (polarity or 0.0) >= WHITE_OVER_BLUR:
+        # "white" implies dark characters, and dark ones on no hue under a civil text are undecided (``verdict``: a
+        # washed-out yellow plate or the palest NEV plate read one short); white ones clearly measured — stronger than
+        # blur fakes — are a blue plate bleached, "not NEV" in each frame: the visit judges them as its frames did
+        # (review70: it was undecided, where every frame had fined it)
+        measured = decide(text, _measured(colour, False, polarity, red), lists)
+        return measured if measured.nev is False else v
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
             or v.reason.endswith("_list"):
         return v

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.perception.colour import ColourResult, classify_colour
 from edge_agent.perception.colour_rules import THIRDS_MIN, choose_colour
 from edge_agent.perception.gradient import nev_toned
@@ -86,6 +87,23 @@ def test_dark_characters_on_no_hue_under_a_civil_text_are_undecided():
     assert decide("皖AD1166", ColourResult("yellow", True, {"polarity": 0.2}, 0.5)).nev is False
 
 
+def test_a_visit_judges_a_hueless_civil_plate_as_its_frames_did():
+    """review70: the visit implies dark characters from "white" (``visit_verdict``), so rule (2) left every white civil
+    visit undecided — also one whose frames clearly measured light characters (a blue plate bleached white) and each
+    said "not NEV". Measured light characters judge the visit as they judged the frames; dark ones keep it undecided."""
+    bleached = ColourResult(
+        "white", False, {"polarity": 0.3, "yellow_thirds": 0.0}, 0.6, (("white", 0.6), ("black", 0.3))
+    )
+    frame = decide("京A12345", choose_colour(bleached, "京A12345", True))
+    visit = decide_visit("京A12345", "white", None, False, 0.3)
+    assert (frame.nev, visit.nev) == (False, False), (frame, visit)
+    assert decide_visit("京A12345", "black", None, False, 0.3).nev is False  # black: white characters, as before
+    for colour in ("white", "black"):
+        assert decide_visit("皖AD1166", colour, None, True, 0.15).nev is None  # dark: the covered pale NEV plate
+    assert decide_visit("皖AD1166", "white", None, False, 0.15).nev is None  # light, weaker than blur fakes: doubt
+    assert decide_visit("皖AD1166", "white", None, None, None).nev is None  # nothing measured
+
+
 def test_the_pale_nev_plates_white_to_green_is_measured_and_a_washed_yellow_plate_has_none():
     assert nev_toned(_cover(_pale(plate_crop("皖AD11166", "small_nev")), 2, "bar"))
     assert not nev_toned(_washed(plate_crop("皖A11166", "yellow")))
@@ -148,11 +166,18 @@ def _real_covered(slot: int, kind: str) -> np.ndarray:
 
 
 @pytest.mark.skipif(not (SHARED / "datasets" / "plates-dev" / "images" / PALEST).exists(), reason="needs /work/shared")
-@pytest.mark.parametrize("slot,kind", [(3, "mud"), (4, "mud"), (3, "bar"), (6, "bar"), (7, "bar")])
-def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeline, slot, kind):
-    """Before: ``皖AL1166`` / ``皖AD1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99."""
-    for r in pipeline.process(_real_covered(slot, kind)):
-        assert r.nev is not False, (r.text, r.colour, r.nev_reason)
+def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeline):
+    """Before: ``皖AL1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99. The detector misses the covered plate in
+    some of these scenes (over slots 4 and 5): the test counts the one-short reads it guards — two of its five cases
+    once found no plate and passed on nothing (review70)."""
+    short = []
+    for slot in range(2, 8):
+        for kind in ("mud", "bar"):
+            for r in pipeline.process(_real_covered(slot, kind)):
+                assert r.nev is not False, (slot, kind, r.text, r.colour, r.nev_reason)
+                if r.complete and len(r.text) == 7:
+                    short.append(r.text)
+    assert len(short) >= 3, short
 
 
 @pytest.mark.parametrize("wash", [0.85, 0.7])
