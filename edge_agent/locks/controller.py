@@ -6,7 +6,8 @@
   bus event itself, not the next tick).
 - Fuel car or unidentified vehicle → no lowering; ``lock_warning`` event and the warning
   output for ``warning_s``.
-- Lowered (NEV or remote unlock) and nobody arrives within ``admit_window_s`` → UP.
+- Lowered (NEV or remote unlock) and nobody arrives within ``admit_window_s`` → UP, once the bay has been seen free
+  for ``auto_raise_delay_s`` too (as every rise).
 - A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP; so too after
   the arm moved without a command (``lock_tamper``): not before ``auto_raise_delay_s`` from then.
 - Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves, until
@@ -224,10 +225,13 @@ class LockController:
             return None
         if self.free_since is None:
             return None
+        # every rise waits for the bay seen free (every input saying empty, confidently) for auto_raise_delay_s on
+        # end; the admit window only sets the earliest time. Taken alone, it raised on the one reading at its due
+        # time: a parked car the camera never confirmed, read on exit_p (0.28-0.36, one frame in two confidently
+        # "empty"), had the arm rise under it 120 s after its unlock (probe occ37, PKLot 2013-03-09's bay A08)
+        due = self.free_since + self.cfg.auto_raise_delay_s
         if self.admitted_at is not None and not self.vehicle_since_admission:
-            due = self.admitted_at + self.cfg.admit_window_s
-        else:
-            due = self.free_since + self.cfg.auto_raise_delay_s
+            due = max(due, self.admitted_at + self.cfg.admit_window_s)
         if il.tampered_at is not None:
             # an arm pushed flat is a car rolling over it, maybe before the camera calls it: the bay
             # counts as free from then on, not from before (it rose under the car 0.1 s later)

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="wall time of the clip's first frame, e.g. 2026-05-01T08:00:00 (default: now), site zone")
     r.add_argument("--data-dir", default=None, metavar="DIR",
                    help="evidence of the replay (default: a temporary folder)")
+    r.add_argument("--sim-locks", action="store_true",
+                   help="a simulated lock on every bay (no presence sensor), wired as run wires locks: their moves "
+                        "and refusals join the events")
     r.set_defaults(func=_replay)
 
     d = sub.add_parser("demo", help="run the whole agent on a generated scenario and tell its story")
@@ -297,7 +300,8 @@ def _replay(args: argparse.Namespace) -> int:
     try:  # the events file is emptied at its first line: after the config, the models and the clip were opened
         with OpenedAtFirstWrite(out) as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp, \
                 stop_on_signals() as signals:
-            s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start, until=signals.stop_requested)
+            s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start, until=signals.stop_requested,
+                       sim_locks=args.sim_locks)
     except (OSError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,9 @@ ending with ``replay_finished`` (clip length, frames, wall time, speed).
 
 What a replay leaves out on purpose: the MQTT link, the lock drivers and the web page (no
 backend, motor or browser should act on a recording); evidence goes to a folder of its own.
+``sim_locks`` (``--sim-locks``) gives every bay a simulated lock instead, wired as ``run`` wires
+locks (interlock, policy, the camera's evidence), ticked once a loop turn: what the locks would
+have done on the recording (``lock_moved`` / ``lock_refused`` in the events), never a real motor.
 """
 
 from __future__ import annotations
@@ -140,9 +143,9 @@ def no_frames(folder: Path) -> str:
             "hold some, and a folder is not read into (name one of them)")
 
 
-def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
+def replay_config(cfg: AgentConfig, source: str, data_dir: Path, sim_locks: bool = False) -> AgentConfig:
     """``cfg`` for a recording: its source, no MQTT, no notifications, no locks, no web, evidence under
-    ``data_dir``."""
+    ``data_dir``. ``sim_locks``: a simulated lock on every bay (``sim_lock_configs``) in place of the config's."""
     from edge_agent.runtime.models import models_dir
 
     data = cfg.model_dump(mode="json")
@@ -152,7 +155,7 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     data["mqtt"]["enabled"] = False
     data["web"]["enabled"] = False
     data["notify"]["sinks"] = []  # a recording's violations are no news: the site's robots got them as "now"
-    data["locks"] = []
+    data["locks"] = sim_lock_configs(data) if sim_locks else []
     for b in data["bays"]:
         b["lock_id"] = None
     if cfg.occupancy.calibration:  # it was relative to the run's data_dir, which moves
@@ -166,21 +169,37 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     return out
 
 
+def sim_lock_configs(data: dict) -> list[dict]:
+    """A simulated lock for every bay of a config dumped as JSON: the config's own lock settings for that bay where it
+    has one (its timers and policy; driver, pins and sensor dropped), else the defaults. No presence sensor: what a
+    camera-only lock would do, the camera's evidence its only witness. Arms start down (a start proves nothing)."""
+    own = {lk.get("bay"): lk for lk in data["locks"] if lk.get("bay")}
+    own |= {b["id"]: lk for b in data["bays"] for lk in data["locks"] if b.get("lock_id") == lk["id"]}
+    out = []
+    for b in data["bays"]:
+        lk = {k: v for k, v in own.get(b["id"], {}).items()
+              if k not in ("id", "bay", "driver", "motor", "switches", "presence", "warning", "simulator")}
+        out.append({**lk, "id": f"sim-{b['id']}", "bay": b["id"], "driver": "simulator",
+                    "simulator": {"start": "down", "presence": False}})
+    return out
+
+
 def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
-           start: datetime | None = None, until: threading.Event | None = None) -> dict:
+           start: datetime | None = None, until: threading.Event | None = None, sim_locks: bool = False) -> dict:
     """Play ``source`` through the agent; events as JSON lines to ``events_out``. Returns the summary.
-    ``until`` set (SIGTERM / SIGINT) ends the play between frames: the summary says ``interrupted``."""
+    ``until`` set (SIGTERM / SIGINT) ends the play between frames: the summary says ``interrupted``.
+    ``sim_locks``: every bay gets a simulated lock (``replay_config``), ticked after each loop turn."""
     from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.sinks import JsonLinesSink
 
-    cfg = replay_config(cfg, source, data_dir)
+    cfg = replay_config(cfg, source, data_dir, sim_locks)
     tz = ZoneInfo(cfg.site.timezone)
     clock = FakeClock(start.astimezone(tz) if start else datetime.now(tz))
     clip = ClipSource(source, clock, cfg.camera.fps)
     marker = {"kind": "marker", "type": "replay_started", "ts": iso(clock.now()), "source": source,
               "fps": cfg.camera.fps, "config_hash": cfg.config_hash,
               "bays": [b.id for b in cfg.bays]}  # eval-visits names truth bays the config does not have
-    parts = assemble(cfg, clock=clock, source=clip, review=False,
+    parts = assemble(cfg, clock=clock, source=clip, review=False, lock_thread=False,
                      sinks=lambda a: [JsonLinesSink(a.bus, None, events_out, states=False)])
     # only once the agent is built: a config it refuses leaves no marker, so nothing scores an empty replay
     events_out.write(json.dumps(marker, ensure_ascii=False) + "\n")
@@ -190,7 +209,15 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     cpu = time.process_time()
     parts.start()
     try:
-        agent.run_forever(sleep=lambda s: None, until=until)  # the loop run uses; a clip is never waited for
+        locks = parts.locks
+
+        def tick(_got: bool) -> None:  # as the demo's loop: the locks' tick is a turn's work, on the clip's clock
+            if locks is not None:
+                with agent.health.turn():
+                    locks.tick()
+
+        # the loop run uses; a clip is never waited for
+        agent.run_forever(sleep=lambda s: None, until=until, on_turn=tick)
     finally:
         parts.stop()
         parts.close()

@@ -117,7 +117,9 @@ def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: AN
         src.next = render(EMPTY)
         run(2)  # good pictures again, not yet for camera.lost_after_s (5 s): not back, A stays down
         assert manager.state("A") == "down"
-        run(5)  # the camera is back, the admit window long over: the policy raises A now
+        run(5)  # the camera is back, the admit window long over, but A seen free only since it came back
+        assert manager.state("A") == "down"  # (until probe occ37 it rose here, on 2 s of sight after 130 s blind)
+        run(20)  # seen free for auto_raise_delay_s (20 s) since: the policy raises A now
         assert manager.state("A") == "up"
         assert agent.unlock("A", "visitor", "ops").ok
         run(2)

@@ -22,12 +22,17 @@ from edge_agent.sim.synthetic import H, W, render
 NATIVE_FPS = 10
 
 
-def write_clip(path: Path, segments) -> float:  # noqa: ANN001
+def write_clip(path: Path, segments, noise: float = 0.0) -> float:  # noqa: ANN001
+    """``noise``: a sensor's grain (grey-level σ) on every frame; without it a still scene is a frozen camera."""
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), NATIVE_FPS, (W, H))
+    rng = np.random.default_rng(7)
     t = 0.0
     for s in segments:
         for _ in range(max(1, round(s.seconds * NATIVE_FPS))):
-            w.write(render(s.scene))
+            img = render(s.scene)
+            if noise:
+                img = np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+            w.write(img)
         t += s.seconds
     w.release()
     return t
@@ -453,3 +458,48 @@ def test_a_timer_due_after_the_first_hour_of_a_stretch_without_frames_is_not_put
     assert steps.max() <= GAP_STEP_S + 1e-6  # no turn of the loop skipped more than a step of the night
     assert len(seen) < 3600 * 5 + 5 * 3600 / GAP_STEP_S + 10
     assert clip.jumped_s == 0
+
+
+def _lock_timeline(lines: list[dict]) -> dict[str, list[tuple[float, str]]]:
+    """Each bay's lock positions from a replay's events: (clip seconds, up | rising | down | lowering | fault)."""
+    t0 = datetime.fromisoformat(lines[0]["ts"])
+    out: dict[str, list[tuple[float, str]]] = {}
+    for x in lines:
+        if x.get("kind") == "event" and x["type"] == "lock_moved":
+            s = x["data"]["state"]
+            if s == "moving":
+                s = "rising" if x["data"]["direction"] == "up" else "lowering"
+            out.setdefault(x["bay_id"], []).append(((datetime.fromisoformat(x["ts"]) - t0).total_seconds(), s))
+    return out
+
+
+def test_a_replay_with_sim_locks_drives_a_simulated_lock_on_every_bay_as_run_does(tmp_path, models_dir):
+    """``--sim-locks``: what the locks would have done on a recording, through the interlock and policy ``run``
+    wires, never a configured real driver. A fuel car parked in B at the start leaves at 40 s: A, empty all along,
+    rises once it was free ``auto_raise_delay_s``; B stays down while the car is there and rises only after it left."""
+    covered = Scene(cars=(FUEL,))
+    segs = hold(40, covered) + drive(FUEL, FUEL.x, W + 200, 1.6, NATIVE_FPS) + hold(45, EMPTY)
+    clip = tmp_path / "clip.avi"
+    length = write_clip(clip, segs, noise=3.0)
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir), "threads": 1},
+                       camera={"source": "rtsp://192.0.2.1/stream"},
+                       locks=[{"id": "real-A", "bay": "A", "driver": "gpiozero", "auto_raise_delay_s": 25,
+                               "motor": {"up": {"pin": 5}, "down": {"pin": 6}},
+                               "switches": {"down": {"pin": 13}, "up": {"pin": 19}}}])
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--sim-locks"]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    ids = {x["data"]["lock_id"] for x in lines if x.get("kind") == "event" and x["type"] == "lock_moved"}
+    assert ids == {"sim-A", "sim-B"}  # the configured gpiozero lock is not driven: a simulated one in its place
+    arms = _lock_timeline(lines)
+    assert arms["A"][0] == (0.0, "down")
+    a_rise = next(t for t, s in arms["A"] if s == "rising")
+    assert 25 <= a_rise <= 25 + 5  # the config's own auto_raise_delay_s for A, kept
+    assert ("up" in [s for _, s in arms["A"]]) and length > 80
+    b_rise = next(t for t, s in arms["B"] if s == "rising")
+    assert b_rise >= 40 + 30  # gone at ~41.6 s, seen free for the default 30 s
+    # without --sim-locks no lock event at all (what a replay always did)
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out)]) == 0
+    assert '"lock_moved"' not in out.read_text(encoding="utf-8")
