@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, alive_at TEXT NOT NULL,
     alive_epoch REAL NOT NULL);
 """
+# the run's start as the clock reads at its latest mark (its mark less its monotonic age): ``started_at`` is stamped
+# at the start, before NTP sets a Pi's clock (no RTC: it boots at the time fake-hwclock saved, or at 1970), and the
+# statistics read a run from then — merged with the run before, the days the device was off read as watched and
+# free (probe review71). ``started_at`` itself stays as written: ``last_started`` names the run by it
+_STARTED_EPOCH = "ALTER TABLE runs ADD COLUMN started_epoch REAL"
 # the events tables are the violation log's (evidence/violations.py); read here, never written
 _OPEN_VISITS = """
 SELECT a.visit_id, a.bay_id, a.ts_epoch FROM events a
@@ -69,6 +74,9 @@ class RunLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)
+            if "started_epoch" not in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}:
+                self._db.execute(_STARTED_EPOCH)
+        self._mono0 = 0.0  # the monotonic clock at ``begin``, less the start's age then (``started`` before now)
 
     def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None
               ) -> list[Event]:
@@ -90,8 +98,9 @@ class RunLedger:
                     closing = self._closing(until, now, set(exclude)) if until is not None else []
                     stamp = iso(started)
                     self._run = self._db.execute(
-                        "INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
-                        (stamp, iso(now), now.timestamp())).lastrowid
+                        "INSERT INTO runs (started_at, alive_at, alive_epoch, started_epoch) VALUES (?,?,?,?)",
+                        (stamp, iso(now), now.timestamp(), started.timestamp())).lastrowid
+                    self._mono0 = self._clock.monotonic() - (now - started).total_seconds()
             finally:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
@@ -146,12 +155,14 @@ class RunLedger:
         mark is stamped when the loop asked, ``AliveMarks``)."""
         if self._run is None:
             return
-        now = at or self._clock.now()
+        wall = self._clock.now()
+        now = at or wall
+        start = wall.timestamp() - (self._clock.monotonic() - self._mono0)  # the clock's step since the start
         with self._lock:
             try:
                 with self._db:
-                    self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
-                                     (iso(now), now.timestamp(), self._run))
+                    self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=?, started_epoch=? WHERE id=?",
+                                     (iso(now), now.timestamp(), start, self._run))
             except sqlite3.Error as exc:
                 if not is_no_space(exc):
                     raise
