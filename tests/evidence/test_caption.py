@@ -68,3 +68,30 @@ def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, monke
     assert ["车位 B  京A12345  蓝牌  非新能源车", "违规占用充电车位：燃油车占用"] in [c[:2] for c in drawn], drawn
     assert ["车位 B  京A12345  蓝牌  非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
     assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
+
+
+def test_a_deny_listed_nevs_photo_does_not_call_it_no_nev(pipeline, tmp_path, monkeypatch):
+    """A green-plate NEV on the deny list: its violation photo said "绿牌  非新能源车" — a green NEV plate in the
+    picture, and the caption saying it is no NEV, on a photo forwarded to a tow company; the verdict was the list's,
+    not the plate's (before newuser35 it said "not NEV (deny_list)"). It says the list (probe review71)."""
+    from edge_agent.perception.lists import PlateLists
+    from edge_agent.sim.scenario import NEV
+
+    try:
+        cjk_font_path("models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    drawn: list[list[str]] = []
+    real = monitor_module.annotate
+
+    def seen(image, polygon, marks, lines, *args, **kwargs):  # noqa: ANN001, ANN202
+        drawn.append(list(lines))
+        return real(image, polygon, marks, lines, *args, **kwargs)
+
+    monkeypatch.setattr(monitor_module, "annotate", seen)
+    segments = hold(4, EMPTY) + drive(NEV, W + 200, NEV.x, 1.6, 5.0) + hold(24, Scene(cars=(NEV,)))
+    run = play(segments, pipeline, tmp_path, lists=PlateLists(deny=["粤BD12345"]), perception={"models_dir": "models"})
+    bay = run.one("violation_started")[1].bay_id
+    firsts = [c[0] for c in drawn if c[0].startswith(f"车位 {bay}  粤BD12345")]
+    assert firsts and all("非新能源车" not in f and "黑名单" in f for f in firsts), drawn
+    assert ["违规占用充电车位：黑名单车辆"] in [c[1:2] for c in drawn], drawn
