@@ -95,3 +95,26 @@ def test_a_deny_listed_nevs_photo_does_not_call_it_no_nev(pipeline, tmp_path, mo
     firsts = [c[0] for c in drawn if c[0].startswith(f"车位 {bay}  粤BD12345")]
     assert firsts and all("非新能源车" not in f and "黑名单" in f for f in firsts), drawn
     assert ["违规占用充电车位：黑名单车辆"] in [c[1:2] for c in drawn], drawn
+
+
+@pytest.mark.parametrize("bay", ["P-012", "A1", "north-7"])
+def test_the_caption_box_holds_its_chinese_words(bay):
+    """White words on the photo need the black box under them: its width was guessed as 0.62 of the text size per
+    character, right for Latin letters and digits (the codes the caption said), and a Chinese character is a whole
+    size wide: "车位 P-012  京A12345  黄绿牌  非新能源车" ran 7 px past the box, white on a white car (probe review71)."""
+    import numpy as np
+
+    from edge_agent.evidence.annotate import annotate
+    from edge_agent.fonts import cjk_font
+
+    try:
+        cjk_font_path("models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    lines = event_lines("violation_started", bay, {"reason": "fuel_vehicle", "plate": "京A12345",
+                                                   "colour": "yellow_green"}, False, "2026-12-07T13:50:34+08:00", "zh")
+    img = annotate(np.full((720, 1280, 3), 255, np.uint8), None, None, lines, "violation", "models")
+    size = 720 // 28
+    text_right = max(12 + int(np.ceil(cjk_font(size, "models").getbbox(s)[2])) for s in lines)
+    box = np.flatnonzero((img[size // 2 + 4] == 0).all(axis=1))  # the first line's row: black box columns
+    assert box.size and box.max() >= text_right, (box.max(), text_right)
