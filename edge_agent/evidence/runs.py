@@ -78,14 +78,16 @@ class RunLedger:
                 self._db.execute(_STARTED_EPOCH)
         self._mono0 = 0.0  # the monotonic clock at ``begin``, less the start's age then (``started`` before now)
 
-    def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None
-              ) -> list[Event]:
+    def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None,
+              started_mono: float | None = None) -> list[Event]:
         """Record this run's start (``started``, default now); return the events that end the stories the runs
         before left open, in time order: per visit, ``violation_ended`` / ``overstay_ended`` where one is open, then
         ``vehicle_departed`` (all ``reason: agent_stopped``), stamped when that run was last alive (or at the
         bay's next arrival, if an older run's visit was never ended either). ``exclude``: visits this run opened
         before a lock let it begin (``ViolationRecorder``); ``wait_s``: how long to wait for another program's
-        lock (the connection's 10 s by default). Raises, recording nothing, where the row cannot be written."""
+        lock (the connection's 10 s by default); ``started_mono``: the monotonic clock at ``started`` (a start put
+        off past an NTP step: the wall clock's difference holds the step). Raises, recording nothing, where the row
+        cannot be written."""
         now = self._clock.now()
         started = started or now
         with self._lock:
@@ -100,7 +102,8 @@ class RunLedger:
                     self._run = self._db.execute(
                         "INSERT INTO runs (started_at, alive_at, alive_epoch, started_epoch) VALUES (?,?,?,?)",
                         (stamp, iso(now), now.timestamp(), started.timestamp())).lastrowid
-                    self._mono0 = self._clock.monotonic() - (now - started).total_seconds()
+                    self._mono0 = started_mono if started_mono is not None else \
+                        self._clock.monotonic() - (now - started).total_seconds()
             finally:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing

@@ -435,7 +435,8 @@ def test_a_store_from_before_the_run_ledger_counts_from_its_first_event(story):
     assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4)] == [86400, 9 * 3600, 0]
 
 
-def test_a_restart_stamped_before_the_clock_synced_keeps_the_days_the_device_was_off(story):
+@pytest.mark.parametrize("put_off", [False, True])
+def test_a_restart_stamped_before_the_clock_synced_keeps_the_days_the_device_was_off(story, put_off):
     """A Pi has no RTC: after a power cut it boots at the time fake-hwclock saved (up to an hour before the cut) and
     the run's start is stamped before NTP sets the clock. That start fell before the previous run's last mark, the
     two runs merged into one and the 36 hours the device was off counted as watched and free (probe review71). The
@@ -450,8 +451,12 @@ def test_a_restart_stamped_before_the_clock_synced_keeps_the_days_the_device_was
     run.close()
     story.clock.step_wall(-50 * 60)  # off from the 3rd 12:00; boots on the 5th at 00:00 at the saved 11:10
     run = RunLedger(story.log.db_path, story.clock)
-    run.begin()
+    started, mono = story.clock.now(), story.clock.monotonic()
+    if not put_off:
+        run.begin()
     story.clock.step_wall((local(5, 0) - local(3, 11, 10)).total_seconds())  # NTP, 0 s after the start
+    if put_off:  # another program's lock kept the start's record out until after the step
+        run.begin(started, started_mono=mono)
     story.at(local(6, 0))
     run.mark_alive()
     run.close()
