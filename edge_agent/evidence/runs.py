@@ -74,8 +74,8 @@ class RunLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)
-            if "started_epoch" not in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}:
-                self._db.execute(_STARTED_EPOCH)
+        # added at ``begin``, which holds the write lock anyway: here another program's lock stopped the start
+        self._has_epoch = "started_epoch" in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
         self._mono0 = 0.0  # the monotonic clock at ``begin``, less the start's age then (``started`` before now)
 
     def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None,
@@ -99,6 +99,13 @@ class RunLedger:
                     until = self._last_alive()
                     closing = self._closing(until, now, set(exclude)) if until is not None else []
                     stamp = iso(started)
+                    if not self._has_epoch:  # a ledger from before the column (0.26.0 and older)
+                        try:
+                            self._db.execute(_STARTED_EPOCH)
+                        except sqlite3.OperationalError as exc:
+                            if "duplicate column" not in str(exc):  # another start added it meanwhile
+                                raise
+                        self._has_epoch = True
                     self._run = self._db.execute(
                         "INSERT INTO runs (started_at, alive_at, alive_epoch, started_epoch) VALUES (?,?,?,?)",
                         (stamp, iso(now), now.timestamp(), started.timestamp())).lastrowid

@@ -462,3 +462,26 @@ def test_a_restart_stamped_before_the_clock_synced_keeps_the_days_the_device_was
     run.close()
     _, by = figures(story, date(2026, 3, 2), date(2026, 3, 5), now=local(6, 0))
     assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4, 5)] == [0, 12 * 3600, 86400, 0]
+
+
+def test_a_ledger_from_before_the_start_column_takes_it_at_the_next_start(story):
+    """0.26.0's ``runs`` table has no ``started_epoch``: its rows read as before (``started_at``), and the first
+    start of this version adds the column (under the start's write lock) and places its own run by it."""
+    import sqlite3
+
+    from edge_agent.evidence.runs import RunLedger
+
+    with sqlite3.connect(story.log.db_path) as db:  # 0.26.0's schema and one run of it, 2nd 00:00 to 3rd 12:00
+        db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL,"
+                   " alive_at TEXT NOT NULL, alive_epoch REAL NOT NULL)")
+        db.execute("INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
+                   (local(2, 0).isoformat(), local(3, 12).isoformat(), local(3, 12).timestamp()))
+    story.at(local(3, 11, 10))  # the restart, stamped at the saved time
+    run = RunLedger(story.log.db_path, story.clock)
+    run.begin()
+    story.clock.step_wall((local(5, 0) - local(3, 11, 10)).total_seconds())
+    story.at(local(6, 0))
+    run.mark_alive()
+    run.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 5), now=local(6, 0))
+    assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4, 5)] == [0, 12 * 3600, 86400, 0]
