@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.clock import parse_iso
-from edge_agent.fonts import FontMissing, cjk_font_path
+from edge_agent.fonts import FontMissing, cjk_font
 
 _ZH, _EN = 0, 1
 WHAT = {  # the photo's event
@@ -48,11 +48,11 @@ WORDS = {
 
 
 def language(lang: str, models_dir: str | Path | None) -> str:
-    """``lang``, or English where Chinese cannot be drawn (no CJK font on this device)."""
+    """``lang``, or English where Chinese cannot be drawn (no CJK font on this device that loads)."""
     if lang != "zh":
         return "en"
     try:
-        cjk_font_path(models_dir)
+        cjk_font(20, models_dir)  # loaded, not only found (cached: the caption draws with it)
     except FontMissing:
         return "en"
     return "zh"

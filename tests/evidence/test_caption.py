@@ -41,10 +41,10 @@ def test_what_happened_in_words_in_either_language():
 
 
 def test_a_device_without_a_cjk_font_writes_english(monkeypatch):
-    def missing(models_dir=None):  # noqa: ANN001, ANN202
+    def missing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise FontMissing("none")
 
-    monkeypatch.setattr("edge_agent.evidence.caption.cjk_font_path", missing)
+    monkeypatch.setattr("edge_agent.evidence.caption.cjk_font", missing)
     assert language("zh", None) == "en" and language("en", None) == "en"
 
 
@@ -118,3 +118,24 @@ def test_the_caption_box_holds_its_chinese_words(bay):
     text_right = max(12 + int(np.ceil(cjk_font(size, "models").getbbox(s)[2])) for s in lines)
     box = np.flatnonzero((img[size // 2 + 4] == 0).all(axis=1))  # the first line's row: black box columns
     assert box.size and box.max() >= text_right, (box.max(), text_right)
+
+
+def test_a_font_file_cut_short_costs_no_photo(tmp_path, caplog):
+    """``models/fonts/NotoSansSC-Regular.otf`` cut short (an interrupted copy) or unreadable to the agent's user:
+    the caption's drawing raised ``OSError: unknown file format`` and ``_save_evidence`` wrote no photo, for every
+    violation (probe review71). The next font that loads draws it (here the checkout's; else a system one, else
+    ASCII), and the log names the file."""
+    import numpy as np
+
+    from edge_agent.evidence.annotate import annotate
+    from edge_agent.fonts import FETCHED_FONT, cjk_font
+
+    broken = tmp_path / "models"
+    (broken / FETCHED_FONT).parent.mkdir(parents=True)
+    (broken / FETCHED_FONT).write_bytes(b"OTTO\x00")
+    lines = event_lines("violation_started", "B", {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue"},
+                        False, "2026-12-07T13:50:34+08:00", language("zh", broken))
+    img = annotate(np.zeros((720, 1280, 3), np.uint8), None, None, lines, "violation", broken, band=True)
+    assert img.shape[0] > 720 and (img[:40] > 0).any()  # the band, with words in it
+    assert any(str(broken / FETCHED_FONT) in r.getMessage() for r in caplog.records), caplog.text
+    cjk_font.cache_clear()
