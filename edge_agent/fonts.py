@@ -9,11 +9,14 @@ because perception, evidence and the runtime all draw text and none may import a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import ImageFont
+
+log = logging.getLogger(__name__)
 
 # Where `edge-agent models fetch` puts the font inside a models directory (models/manifest.json).
 FETCHED_FONT = "fonts/NotoSansSC-Regular.otf"
@@ -57,4 +60,16 @@ def cjk_font_path(models_dir: str | Path | None = None) -> Path:
 
 @lru_cache(maxsize=32)
 def cjk_font(size: int, models_dir: str | Path | None = None) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(cjk_font_path(models_dir)), size)
+    """The first CJK font that loads. A file there that does not (cut short by an interrupted copy, unreadable to
+    the agent's user) is passed over, named in the log: raised, it took every evidence photo with it — the caption's
+    drawing failed and the photo was not written (probe review71). ``FontMissing`` when none loads."""
+    for p in font_candidates(models_dir):
+        if not p.is_file():
+            continue
+        try:
+            return ImageFont.truetype(str(p), size)
+        except OSError as exc:
+            log.warning("CJK font %s cannot be read (%s): trying the next; `edge-agent models fetch` replaces it",
+                        p, exc)
+    cjk_font_path(models_dir)  # none there: its error names where it looked and the fix
+    raise FontMissing("no CJK font that loads (each found one could not be read: see the warnings above)")

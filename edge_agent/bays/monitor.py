@@ -1152,7 +1152,8 @@ class BayMonitor:
         m = self.machines[bay]
         vd = m.visit.verdict if m.visit else None
         lines = event_lines(ev.type, bay, d, vd.nev if vd is not None else None, ev.ts,
-                            language(self.cfg.web.language, self.cfg.perception.models_dir))
+                            language(self.cfg.web.language, self.cfg.perception.models_dir),
+                            vd.reason if vd is not None else None)
         shape = next(s for s in self.shapes if s.bay_id == bay)
         polygon: list[list[float]] = shape.polygon.tolist()
         marks: Sequence[Sequence[float]] | None = corners

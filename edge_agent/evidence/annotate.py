@@ -101,11 +101,11 @@ def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int]
         return img
     h = (size + 6) * len(lines) + 8
     w = min(img.shape[1], int(size * 0.62 * max(len(s) for s in lines)) + 20)
-    cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)
-    cv2.rectangle(img, (0, 0), (6, h), colour, -1)
     try:
         font = cjk_font(size, models_dir)
     except FontMissing:  # evidence must still be written: ASCII-only caption
+        cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)
+        cv2.rectangle(img, (0, 0), (6, h), colour, -1)
         for i, s in enumerate(lines):
             cv2.putText(img, s.encode("ascii", "replace").decode(), (12, 4 + (size + 6) * (i + 1)),
                         cv2.FONT_HERSHEY_SIMPLEX, size / 30, (255, 255, 255), 1, cv2.LINE_AA)
@@ -117,6 +117,11 @@ def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int]
     # evidence photo, for text in a corner of it
     at = [(12, 4 + (size + 6) * i) for i in range(len(lines))]
     boxes = [font.getbbox(s) for s in lines]
+    # the box as wide as the drawn words: 0.62 of the size a character fits Latin letters and digits, and a
+    # Chinese character is a whole size wide (a caption in words ran past its box, white on a white car: review71)
+    w = min(img.shape[1], max([w] + [x + int(np.ceil(b[2])) + 8 for (x, _), b in zip(at, boxes)]))
+    cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)
+    cv2.rectangle(img, (0, 0), (6, h), colour, -1)
     right = max([w] + [x + int(np.ceil(b[2])) + 1 for (x, _), b in zip(at, boxes)])
     bottom = max([h] + [y + int(np.ceil(b[3])) + 1 for (_, y), b in zip(at, boxes)])
     part = img[:min(bottom, img.shape[0]), :min(right, img.shape[1])]

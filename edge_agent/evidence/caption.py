@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.clock import parse_iso
-from edge_agent.fonts import FontMissing, cjk_font_path
+from edge_agent.fonts import FontMissing, cjk_font
 
 _ZH, _EN = 0, 1
 WHAT = {  # the photo's event
@@ -39,16 +39,20 @@ WORDS = {
     "no_plate": ("未读出车牌", "no plate read"),
     "nev": ("新能源车", "NEV"),
     "not_nev": ("非新能源车", "not an NEV"),
+    # a list's verdict is the site's word about the plate, not what the plate is: a deny-listed green NEV plate
+    # captioned "非新能源车" contradicted its own picture (probe review71)
+    "deny_list": ("黑名单", "on the deny-list"),
+    "allow_list": ("白名单", "on the allow-list"),
     "sep": ("：", ": "),
 }
 
 
 def language(lang: str, models_dir: str | Path | None) -> str:
-    """``lang``, or English where Chinese cannot be drawn (no CJK font on this device)."""
+    """``lang``, or English where Chinese cannot be drawn (no CJK font on this device that loads)."""
     if lang != "zh":
         return "en"
     try:
-        cjk_font_path(models_dir)
+        cjk_font(20, models_dir)  # loaded, not only found (cached: the caption draws with it)
     except FontMissing:
         return "en"
     return "zh"
@@ -69,12 +73,16 @@ def when(ts: str) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") + (f" UTC{off[:3]}:{off[3:]}" if off else "")
 
 
-def event_lines(event_type: str, bay: str, data: dict, nev: bool | None, ts: str, lang: str) -> list[str]:
-    """Three lines: the bay, the plate, its colour and the verdict; what happened (and why); when."""
+def event_lines(event_type: str, bay: str, data: dict, nev: bool | None, ts: str, lang: str,
+                grounds: str | None = None) -> list[str]:
+    """Three lines: the bay, the plate, its colour and the verdict; what happened (and why); when. ``grounds``:
+    the verdict's reason; a list's (``allow_list`` / ``deny_list``) is named instead of NEV or not."""
     first = [_w(WORDS, "bay", lang).format(bay=bay), str(data.get("plate") or _w(WORDS, "no_plate", lang))]
     if data.get("colour"):
         first.append(_w(COLOUR, str(data["colour"]), lang))
-    if nev is not None:
+    if nev is not None and grounds in ("allow_list", "deny_list"):
+        first.append(_w(WORDS, grounds, lang))
+    elif nev is not None:
         first.append(_w(WORDS, "nev" if nev else "not_nev", lang))
     what = _w(WHAT, event_type, lang)
     if event_type == "violation_started" and data.get("reason"):

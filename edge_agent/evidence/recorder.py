@@ -55,6 +55,7 @@ class ViolationRecorder:
         self._unname_more = False  # the last pass hit UNNAME_BATCH: the next event goes on, not in an hour
         self._unsubscribe: Callable[[], None] | None = None
         self._started: datetime | None = None  # this run's start (``close_previous_run``)
+        self._started_mono: float | None = None
         # while a lock puts the run's start off: the visits this run opened (never the previous run's to end), and
         # the bus subscription collecting them
         self._opened: set[str] = set()
@@ -87,6 +88,7 @@ class ViolationRecorder:
         redrawn while the agent was stopped read its new outline beside the parked car free and the arm rose under
         the car (review30)."""
         self._started = self.clock.now()
+        self._started_mono = self.clock.monotonic()  # the run ledger places the start by it once NTP steps the clock
         if self.unsent is not None:  # the log is written first: a kill between it and the outbox left these out
             self.unsent(self.log, self._previous_start(), self._this_start())
         if self.log.held_from_before:
@@ -156,7 +158,7 @@ class ViolationRecorder:
         """Record this run's start and end what the previous run left open; False: not recorded (put off where a lock
         kept it out)."""
         try:
-            closing = self.runs.begin(self._started, self._opened, wait_s)
+            closing = self.runs.begin(self._started, self._opened, wait_s, self._started_mono)
         except sqlite3.OperationalError as exc:
             # a full disk is put off as a lock is: the visits ended from a read now, the start recorded at the minute
             # once there is room. Before, one traceback, the previous run's visits left open beside this run's, and

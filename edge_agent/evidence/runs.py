@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, alive_at TEXT NOT NULL,
     alive_epoch REAL NOT NULL);
 """
+# the run's start as the clock reads at its latest mark (its mark less its monotonic age): ``started_at`` is stamped
+# at the start, before NTP sets a Pi's clock (no RTC: it boots at the time fake-hwclock saved, or at 1970), and the
+# statistics read a run from then — merged with the run before, the days the device was off read as watched and
+# free (probe review71). ``started_at`` itself stays as written: ``last_started`` names the run by it
+_STARTED_EPOCH = "ALTER TABLE runs ADD COLUMN started_epoch REAL"
 # the events tables are the violation log's (evidence/violations.py); read here, never written
 _OPEN_VISITS = """
 SELECT a.visit_id, a.bay_id, a.ts_epoch FROM events a
@@ -69,15 +74,20 @@ class RunLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)
+        # added at ``begin``, which holds the write lock anyway: here another program's lock stopped the start
+        self._has_epoch = "started_epoch" in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+        self._mono0 = 0.0  # the monotonic clock at ``begin``, less the start's age then (``started`` before now)
 
-    def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None
-              ) -> list[Event]:
+    def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None,
+              started_mono: float | None = None) -> list[Event]:
         """Record this run's start (``started``, default now); return the events that end the stories the runs
         before left open, in time order: per visit, ``violation_ended`` / ``overstay_ended`` where one is open, then
         ``vehicle_departed`` (all ``reason: agent_stopped``), stamped when that run was last alive (or at the
         bay's next arrival, if an older run's visit was never ended either). ``exclude``: visits this run opened
         before a lock let it begin (``ViolationRecorder``); ``wait_s``: how long to wait for another program's
-        lock (the connection's 10 s by default). Raises, recording nothing, where the row cannot be written."""
+        lock (the connection's 10 s by default); ``started_mono``: the monotonic clock at ``started`` (a start put
+        off past an NTP step: the wall clock's difference holds the step). Raises, recording nothing, where the row
+        cannot be written."""
         now = self._clock.now()
         started = started or now
         with self._lock:
@@ -89,9 +99,18 @@ class RunLedger:
                     until = self._last_alive()
                     closing = self._closing(until, now, set(exclude)) if until is not None else []
                     stamp = iso(started)
+                    if not self._has_epoch:  # a ledger from before the column (0.26.0 and older)
+                        try:
+                            self._db.execute(_STARTED_EPOCH)
+                        except sqlite3.OperationalError as exc:
+                            if "duplicate column" not in str(exc):  # another start added it meanwhile
+                                raise
+                        self._has_epoch = True
                     self._run = self._db.execute(
-                        "INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
-                        (stamp, iso(now), now.timestamp())).lastrowid
+                        "INSERT INTO runs (started_at, alive_at, alive_epoch, started_epoch) VALUES (?,?,?,?)",
+                        (stamp, iso(now), now.timestamp(), started.timestamp())).lastrowid
+                    self._mono0 = started_mono if started_mono is not None else \
+                        self._clock.monotonic() - (now - started).total_seconds()
             finally:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
@@ -146,12 +165,14 @@ class RunLedger:
         mark is stamped when the loop asked, ``AliveMarks``)."""
         if self._run is None:
             return
-        now = at or self._clock.now()
+        wall = self._clock.now()
+        now = at or wall
+        start = wall.timestamp() - (self._clock.monotonic() - self._mono0)  # the clock's step since the start
         with self._lock:
             try:
                 with self._db:
-                    self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
-                                     (iso(now), now.timestamp(), self._run))
+                    self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=?, started_epoch=? WHERE id=?",
+                                     (iso(now), now.timestamp(), start, self._run))
             except sqlite3.Error as exc:
                 if not is_no_space(exc):
                     raise

@@ -93,13 +93,18 @@ def load_runs(db: sqlite3.Connection) -> list[tuple[float, float]] | None:
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
         return None
     try:
-        runs = db.execute("SELECT started_at, alive_epoch FROM runs ORDER BY id").fetchall()
+        cols = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+        # the start as the synced clock places it, where the ledger has it (``evidence/runs.py``): one stamped
+        # before NTP set the clock merged the run with the one before, and the days between read as watched
+        epoch = "started_epoch" if "started_epoch" in cols else "NULL"
+        runs = db.execute(f"SELECT started_at, alive_epoch, {epoch} FROM runs ORDER BY id").fetchall()
     except sqlite3.DatabaseError:  # a damaged ledger (the agent logs it at start): figures without it
         return None
     spans = []
-    for started, alive in runs:
+    for started, alive, started_epoch in runs:
         try:
-            t0, t1 = datetime.fromisoformat(started).timestamp(), float(alive)
+            t0 = float(started_epoch) if started_epoch is not None else datetime.fromisoformat(started).timestamp()
+            t1 = float(alive)
         except (TypeError, ValueError):
             continue
         if math.isfinite(t0) and math.isfinite(t1):

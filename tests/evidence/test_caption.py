@@ -41,10 +41,10 @@ def test_what_happened_in_words_in_either_language():
 
 
 def test_a_device_without_a_cjk_font_writes_english(monkeypatch):
-    def missing(models_dir=None):  # noqa: ANN001, ANN202
+    def missing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise FontMissing("none")
 
-    monkeypatch.setattr("edge_agent.evidence.caption.cjk_font_path", missing)
+    monkeypatch.setattr("edge_agent.evidence.caption.cjk_font", missing)
     assert language("zh", None) == "en" and language("en", None) == "en"
 
 
@@ -68,3 +68,74 @@ def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, monke
     assert ["车位 B  京A12345  蓝牌  非新能源车", "违规占用充电车位：燃油车占用"] in [c[:2] for c in drawn], drawn
     assert ["车位 B  京A12345  蓝牌  非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
     assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
+
+
+def test_a_deny_listed_nevs_photo_does_not_call_it_no_nev(pipeline, tmp_path, monkeypatch):
+    """A green-plate NEV on the deny list: its violation photo said "绿牌  非新能源车" — a green NEV plate in the
+    picture, and the caption saying it is no NEV, on a photo forwarded to a tow company; the verdict was the list's,
+    not the plate's (before newuser35 it said "not NEV (deny_list)"). It says the list (probe review71)."""
+    from edge_agent.perception.lists import PlateLists
+    from edge_agent.sim.scenario import NEV
+
+    try:
+        cjk_font_path("models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    drawn: list[list[str]] = []
+    real = monitor_module.annotate
+
+    def seen(image, polygon, marks, lines, *args, **kwargs):  # noqa: ANN001, ANN202
+        drawn.append(list(lines))
+        return real(image, polygon, marks, lines, *args, **kwargs)
+
+    monkeypatch.setattr(monitor_module, "annotate", seen)
+    segments = hold(4, EMPTY) + drive(NEV, W + 200, NEV.x, 1.6, 5.0) + hold(24, Scene(cars=(NEV,)))
+    run = play(segments, pipeline, tmp_path, lists=PlateLists(deny=["粤BD12345"]), perception={"models_dir": "models"})
+    bay = run.one("violation_started")[1].bay_id
+    firsts = [c[0] for c in drawn if c[0].startswith(f"车位 {bay}  粤BD12345")]
+    assert firsts and all("非新能源车" not in f and "黑名单" in f for f in firsts), drawn
+    assert ["违规占用充电车位：黑名单车辆"] in [c[1:2] for c in drawn], drawn
+
+
+@pytest.mark.parametrize("bay", ["P-012", "A1", "north-7"])
+def test_the_caption_box_holds_its_chinese_words(bay):
+    """White words on the photo need the black box under them: its width was guessed as 0.62 of the text size per
+    character, right for Latin letters and digits (the codes the caption said), and a Chinese character is a whole
+    size wide: "车位 P-012  京A12345  黄绿牌  非新能源车" ran 7 px past the box, white on a white car (probe review71)."""
+    import numpy as np
+
+    from edge_agent.evidence.annotate import annotate
+    from edge_agent.fonts import cjk_font
+
+    try:
+        cjk_font_path("models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    lines = event_lines("violation_started", bay, {"reason": "fuel_vehicle", "plate": "京A12345",
+                                                   "colour": "yellow_green"}, False, "2026-12-07T13:50:34+08:00", "zh")
+    img = annotate(np.full((720, 1280, 3), 255, np.uint8), None, None, lines, "violation", "models")
+    size = 720 // 28
+    text_right = max(12 + int(np.ceil(cjk_font(size, "models").getbbox(s)[2])) for s in lines)
+    box = np.flatnonzero((img[size // 2 + 4] == 0).all(axis=1))  # the first line's row: black box columns
+    assert box.size and box.max() >= text_right, (box.max(), text_right)
+
+
+def test_a_font_file_cut_short_costs_no_photo(tmp_path, caplog):
+    """``models/fonts/NotoSansSC-Regular.otf`` cut short (an interrupted copy) or unreadable to the agent's user:
+    the caption's drawing raised ``OSError: unknown file format`` and ``_save_evidence`` wrote no photo, for every
+    violation (probe review71). The next font that loads draws it (here the checkout's; else a system one, else
+    ASCII), and the log names the file."""
+    import numpy as np
+
+    from edge_agent.evidence.annotate import annotate
+    from edge_agent.fonts import FETCHED_FONT, cjk_font
+
+    broken = tmp_path / "models"
+    (broken / FETCHED_FONT).parent.mkdir(parents=True)
+    (broken / FETCHED_FONT).write_bytes(b"OTTO\x00")
+    lines = event_lines("violation_started", "B", {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue"},
+                        False, "2026-12-07T13:50:34+08:00", language("zh", broken))
+    img = annotate(np.zeros((720, 1280, 3), np.uint8), None, None, lines, "violation", broken, band=True)
+    assert img.shape[0] > 720 and (img[:40] > 0).any()  # the band, with words in it
+    assert any(str(broken / FETCHED_FONT) in r.getMessage() for r in caplog.records), caplog.text
+    cjk_font.cache_clear()

@@ -131,14 +131,16 @@ def test_the_caption_takes_only_its_own_pixels_through_pillow(monkeypatch):
     monkeypatch.setattr(PIL.Image, "fromarray", lambda a, *k, **kw: (seen.append(a.shape), fromarray(a, *k, **kw))[1])
     rng = np.random.default_rng(3)
     for shape, lines in [((2160, 3840, 3), ["B  京A12345  blue  not NEV", "violation_started", "2026-12-03T08:00:00"]),
-                         ((720, 1280, 3), ["粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤", "gjpqy"]),  # wider than its box
+                         ((720, 1280, 3), ["粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤", "gjpqy"]),  # wider than 0.62/char
                          ((120, 160, 3), ["粤B12345D  green  NEV (format+colour)"])]:  # wider than the frame
         frame = rng.integers(0, 255, shape, dtype=np.uint8)
         box = frame.copy()
         img = annotate(frame, None, None, lines, "violation", "models")
         given = seen[-1]  # what annotate handed Pillow
         size = max(14, shape[0] // 28)  # the black box and the verdict's bar, as annotate draws them
-        h, w = (size + 6) * len(lines) + 8, min(shape[1], int(size * 0.62 * max(map(len, lines))) + 20)
+        h, w = (size + 6) * len(lines) + 8, int(size * 0.62 * max(map(len, lines))) + 20
+        right = [12 + int(np.ceil(cjk_font(size, "models").getbbox(s)[2])) + 8 for s in lines]
+        w = min(shape[1], max([w, *right]))  # as wide as the words drawn (review71: they ran past it)
         cv2.rectangle(box, (0, 0), (w, h), (0, 0, 0), -1)
         cv2.rectangle(box, (0, 0), (6, h), (40, 40, 230), -1)
         assert np.array_equal(img, _whole_frame_caption(box, lines, "models"))

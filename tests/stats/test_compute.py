@@ -433,3 +433,55 @@ def test_a_store_from_before_the_run_ledger_counts_from_its_first_event(story):
     run.close()
     _, by = figures(story, date(2026, 3, 2), date(2026, 3, 4), now=local(5, 0))
     assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4)] == [86400, 9 * 3600, 0]
+
+
+@pytest.mark.parametrize("put_off", [False, True])
+def test_a_restart_stamped_before_the_clock_synced_keeps_the_days_the_device_was_off(story, put_off):
+    """A Pi has no RTC: after a power cut it boots at the time fake-hwclock saved (up to an hour before the cut) and
+    the run's start is stamped before NTP sets the clock. That start fell before the previous run's last mark, the
+    two runs merged into one and the 36 hours the device was off counted as watched and free (probe review71). The
+    ledger's marks now carry the start as the synced clock places it (now less the run's monotonic age)."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(2, 0))
+    run = RunLedger(story.log.db_path, story.clock)
+    run.begin()
+    story.at(local(3, 12))
+    run.mark_alive()
+    run.close()
+    story.clock.step_wall(-50 * 60)  # off from the 3rd 12:00; boots on the 5th at 00:00 at the saved 11:10
+    run = RunLedger(story.log.db_path, story.clock)
+    started, mono = story.clock.now(), story.clock.monotonic()
+    if not put_off:
+        run.begin()
+    story.clock.step_wall((local(5, 0) - local(3, 11, 10)).total_seconds())  # NTP, 0 s after the start
+    if put_off:  # another program's lock kept the start's record out until after the step
+        run.begin(started, started_mono=mono)
+    story.at(local(6, 0))
+    run.mark_alive()
+    run.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 5), now=local(6, 0))
+    assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4, 5)] == [0, 12 * 3600, 86400, 0]
+
+
+def test_a_ledger_from_before_the_start_column_takes_it_at_the_next_start(story):
+    """0.26.0's ``runs`` table has no ``started_epoch``: its rows read as before (``started_at``), and the first
+    start of this version adds the column (under the start's write lock) and places its own run by it."""
+    import sqlite3
+
+    from edge_agent.evidence.runs import RunLedger
+
+    with sqlite3.connect(story.log.db_path) as db:  # 0.26.0's schema and one run of it, 2nd 00:00 to 3rd 12:00
+        db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL,"
+                   " alive_at TEXT NOT NULL, alive_epoch REAL NOT NULL)")
+        db.execute("INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
+                   (local(2, 0).isoformat(), local(3, 12).isoformat(), local(3, 12).timestamp()))
+    story.at(local(3, 11, 10))  # the restart, stamped at the saved time
+    run = RunLedger(story.log.db_path, story.clock)
+    run.begin()
+    story.clock.step_wall((local(5, 0) - local(3, 11, 10)).total_seconds())
+    story.at(local(6, 0))
+    run.mark_alive()
+    run.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 5), now=local(6, 0))
+    assert [by[(f"2026-03-0{d}", "B")].unknown_s for d in (2, 3, 4, 5)] == [0, 12 * 3600, 86400, 0]
