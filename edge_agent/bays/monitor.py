@@ -844,7 +844,8 @@ class BayMonitor:
                 self._cut.held = {b: (f.verdict.occupied,
                                       f.hysteresis.moved_since_backed(firm_before.get(b, float("-inf"))))
                                   for b, f in self.fusion.items()}
-                for b in self.fusion:
+                for b, f in self.fusion.items():
+                    f.hysteresis.cut_began()
                     self.gate.keep(b, as_="cut")
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
