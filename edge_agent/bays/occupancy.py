@@ -67,6 +67,7 @@ class Verdict:
     # with a site calibration, the shipped head's own verdict (its readings through the same hysteresis, motion and
     # still-bay rules) is a confident "empty" now: what an uncalibrated agent would take as evidence of an empty bay
     shipped_empty: bool = False
+    shipped_occupied: bool = False  # …and its own verdict is "occupied": a car in the bay too (``BayMonitor._holds``)
 
 
 class Hysteresis:
@@ -143,7 +144,7 @@ class Hysteresis:
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
         the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
         by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``."""
-        shipped_empty = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at)
+        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at)
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
@@ -206,21 +207,22 @@ class Hysteresis:
             self._backed_at = now
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident),
-                               None if p_shipped is None else float(p_shipped), shipped_empty)
+                               None if p_shipped is None else float(p_shipped),
+                               shipped is not None and shipped.occupied is False and shipped.confident,
+                               shipped is not None and shipped.occupied is True)
         return self.verdict
 
     def _judge_shipped(self, p: float, p_shipped: float | None, now: float, moved_at: float | None,
-                       slight_moved_at: float | None) -> bool:
-        """The shipped head's own verdict is a confident "empty" after this reading (``update``'s arguments). A
+                       slight_moved_at: float | None) -> Verdict | None:
+        """The shipped head's own verdict after this reading (``update``'s arguments; None: not judged). A
         reading without the shipped head's p where ``p`` is one (no calibration now) forgets its readings, so a
         calibration put in use again starts from none; a NaN (nothing seen) is doubt to both."""
         if not self._judges_shipped or (p_shipped is None and np.isfinite(p)):
             self._shipped = None
-            return False
+            return None
         if self._shipped is None:
             self._shipped = Hysteresis(self.cfg, judges_shipped=False)
-        v = self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
-        return v.occupied is False and v.confident
+        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
 
     def car_left(self) -> None:
         """(At the start, before any verdict.) The last run left a car in the bay: a first verdict "empty" is then
