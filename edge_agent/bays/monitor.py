@@ -418,7 +418,8 @@ class BayMonitor:
     def _holds(self, bay: str) -> bool:
         """A car in ``bay``: a visit open, the classifier's verdict occupied, or one the last run left there not yet
         judged on a view this run vouches for (``left_by_last_run``)."""
-        return (self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+        v = self.fusion[bay].verdict  # with a site calibration, a car the shipped head sees is one too (review72)
+        return (self.machines[bay].visit is not None or v.occupied is True or v.shipped_occupied
                 or bay in self._unverified)
 
     def left_by_last_run(self, bays: Sequence[str]) -> None:
@@ -494,9 +495,13 @@ class BayMonitor:
                 else:
                     grounds[i].read(False, float("nan"), occ.exit_p, occ.confirm_frames)
             probs = self.classifier.classify(image, looks, {}) if looks else {}
+            # calibrated: the ground reads empty only where the shipped head reads it so too (review72)
+            shipped: dict[str, float] = (getattr(self.classifier, "shipped", None) or {}) if looks else {}
             for bay in looks:
-                if self._old_ground[bay][i].read(True, float(probs.get(bay, float("nan"))), occ.exit_p,
-                                                 occ.confirm_frames):
+                p = float(probs.get(bay, float("nan")))
+                if bay in shipped and np.isfinite(p):
+                    p = max(p, shipped[bay])
+                if self._old_ground[bay][i].read(True, p, occ.exit_p, occ.confirm_frames):
                     left.add((bay, i))
         for bay, i in sorted(left, reverse=True):
             if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
@@ -844,7 +849,8 @@ class BayMonitor:
                 self._cut.held = {b: (f.verdict.occupied,
                                       f.hysteresis.moved_since_backed(firm_before.get(b, float("-inf"))))
                                   for b, f in self.fusion.items()}
-                for b in self.fusion:
+                for b, f in self.fusion.items():
+                    f.hysteresis.cut_began()
                     self.gate.keep(b, as_="cut")
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:

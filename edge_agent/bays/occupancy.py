@@ -64,6 +64,10 @@ class Verdict:
     # with a site calibration (``bays.calibration``), the shipped head's p of the same reading; None without one (then
     # p_occupied is the shipped head's). The verdict is the site head's; the lock's raise asks both (``bays.vision``)
     p_shipped: float | None = None
+    # with a site calibration, the shipped head's own verdict (its readings through the same hysteresis, motion and
+    # still-bay rules) is a confident "empty" now: what an uncalibrated agent would take as evidence of an empty bay
+    shipped_empty: bool = False
+    shipped_occupied: bool = False  # …and its own verdict is "occupied": a car in the bay too (``BayMonitor._holds``)
 
 
 class Hysteresis:
@@ -93,9 +97,10 @@ class Hysteresis:
     readings in a row past the threshold): one stray reading past exit_p must not raise a lock.
     """
 
-    def __init__(self, cfg: OccupancyConfig) -> None:
+    def __init__(self, cfg: OccupancyConfig, judges_shipped: bool = True) -> None:
         self.cfg = cfg
         self.verdict = Verdict()
+        self._judges_shipped = judges_shipped  # False: this is the shipped head's own (``_judge_shipped``)
         self._up = self._down = 0
         self._streak_since: float | None = None  # when the readings began to contradict the verdict
         self._backed_at: float | None = None  # when a reading last backed the verdict confidently
@@ -108,6 +113,11 @@ class Hysteresis:
         self._blind_readings = 0  # readings made since (on ground the outline may not cover)
         self._vouched_at: float | None = None  # when it last vouched again: motion then is the view's, not a car's
         self._car_left_here = False  # the last run left a car here and this run has made no verdict yet (``car_left``)
+        # with a site calibration, the shipped head's readings through their own hysteresis (``shipped_empty``): one
+        # stray reading of the shipped head at most exit_p beside its confirmed "occupied" vouched for a raise
+        # (review72). Told what the verdict is told (``car_left``, ``unvouched``, ``vouched``, ``no_motion_until``)
+        self._shipped: Hysteresis | None = None
+        self._cut_held: bool | None = None  # the verdict as a cut in the picture began (``cut_began``)
 
     @property
     def unsettled(self) -> bool:
@@ -132,7 +142,9 @@ class Hysteresis:
         counts only a change of ``FIRM_CHANGE`` of it): a slight change — a shadow's edge, a
         neighbour's bumper, the light alone — backs a reading the classifier is sure of (beyond
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
-        the shipped head's p of the same crop where ``p`` is a site calibration's, kept in the verdict only."""
+        the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
+        by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``."""
+        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at)
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
@@ -195,8 +207,22 @@ class Hysteresis:
             self._backed_at = now
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident),
-                               None if p_shipped is None else float(p_shipped))
+                               None if p_shipped is None else float(p_shipped),
+                               shipped is not None and shipped.occupied is False and shipped.confident,
+                               shipped is not None and shipped.occupied is True)
         return self.verdict
+
+    def _judge_shipped(self, p: float, p_shipped: float | None, now: float, moved_at: float | None,
+                       slight_moved_at: float | None) -> Verdict | None:
+        """The shipped head's own verdict after this reading (``update``'s arguments; None: not judged). A
+        reading without the shipped head's p where ``p`` is one (no calibration now) forgets its readings, so a
+        calibration put in use again starts from none; a NaN (nothing seen) is doubt to both."""
+        if not self._judges_shipped or (p_shipped is None and np.isfinite(p)):
+            self._shipped = None
+            return None
+        if self._shipped is None:
+            self._shipped = Hysteresis(self.cfg, judges_shipped=False)
+        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
 
     def car_left(self) -> None:
         """(At the start, before any verdict.) The last run left a car in the bay: a first verdict "empty" is then
@@ -208,12 +234,18 @@ class Hysteresis:
         moves in the bay, as a car that "left" without moving does."""
         if self.verdict.occupied is None:
             self._car_left_here = True
+        if self._judges_shipped:
+            if self._shipped is None:
+                self._shipped = Hysteresis(self.cfg, judges_shipped=False)
+            self._shipped.car_left()
 
     def unvouched(self) -> None:
         """The camera stopped vouching for the bay's outline (moved, turned, another frame shape, a view that matches
         no reference): the verdict it holds now is the last one made on the drawn ground (kept for ``vouched``)."""
         if not self._blind:
             self._blind, self._held, self._blind_readings = True, self.verdict.occupied, 0
+        if self._shipped is not None:
+            self._shipped.unvouched()
 
     def vouched(self, now: float, changed: bool | None = None) -> None:
         """The camera vouches for the outline again (at monotonic ``now``). Readings made meanwhile may have lain on
@@ -234,6 +266,8 @@ class Hysteresis:
         still car (the model's costly mistake, held by the still-bay rule had the view never slipped) backed that
         "empty" at once, confidently, and the arm rose under the car. (A moved camera's bays are not read: their
         gate compares the return with the last crop of the drawn ground, so the return is motion only if it is.)"""
+        if self._shipped is not None:
+            self._shipped.vouched(now, changed)
         held, read = self._held, self._blind and self._blind_readings > 0
         self._blind, self._held = False, None
         left = held is False or changed is True
@@ -246,6 +280,13 @@ class Hysteresis:
             self._still_empty_at = now
         self.verdict = replace(self.verdict, confident=False)
 
+    def cut_began(self) -> None:
+        """A cut in the picture begins (``bays.cut``): the verdicts now are what ``no_motion_until``'s ``held`` says
+        for the shipped head's own (the bay stage keeps the site head's)."""
+        self._cut_held = self.verdict.occupied
+        if self._shipped is not None:
+            self._shipped.cut_began()
+
     def no_motion_until(self, now: float, held: bool | None) -> None:
         """Nothing moved in the bay up to monotonic ``now`` whatever the change gate saw (a cut in the picture that
         settled on the bay as it was before it: ``bays.cut``); ``held``: the verdict before. A verdict turned "empty"
@@ -254,6 +295,8 @@ class Hysteresis:
         rule) be believed at once, and the arm rose under the car once the cut had settled (probe raise28)."""
         if self.cfg.still_confirm_s <= 0:
             return
+        if self._shipped is not None:  # its own verdict before the cut: it may have seen a car the site head did not
+            self._shipped.no_motion_until(now, self._shipped._cut_held)
         self._vouched_at = now if self._vouched_at is None else max(self._vouched_at, now)
         if held is True and self.verdict.occupied is False:
             self._still_empty_at = now

@@ -67,10 +67,12 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
 
 def vouching(v: Verdict, exit_p: float) -> Verdict:
     """The verdict as evidence of an empty bay reads it: a calibrated "empty" the shipped head does not read at most
-    ``exit_p`` too (NaN included) is not confident. The raise's evidence and the bay's empty picture
+    ``exit_p`` too (NaN included), or whose own verdict is not a confident "empty" (``Verdict.shipped_empty``: one
+    stray reading beside its confirmed "occupied" is none), is not confident. The raise's evidence and the bay's empty picture
     (``bays.empty_picture``: else a car only the calibration reads empty became the bay's empty look, and its leaving
     read ``bay_changed`` for ``still_confirm_s``) use this one rule."""
-    if v.confident and v.occupied is False and v.p_shipped is not None and not v.p_shipped <= exit_p:
+    if v.confident and v.occupied is False and v.p_shipped is not None \
+            and not (v.p_shipped <= exit_p and v.shipped_empty):
         return replace(v, confident=False)
     return v
 

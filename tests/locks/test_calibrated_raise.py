@@ -79,3 +79,41 @@ def test_a_raise_needs_both_heads_at_or_below_exit_p(tmp_path, clock, shipped, r
             assert not res.ok and res.data["code"] == "occupancy_unsure", res
     finally:
         agent.stop()
+
+
+class _ShippedFlickers(_TwoHeads):
+    """Bay A: the site head reads 0.1 always; the shipped head sees the car (0.9) but reads one classification in
+    ``every`` at 0.25 — a glint, a headlight's reflection, a frame the car's roof washes out."""
+
+    def __init__(self, every: int, calibrated: bool = True) -> None:
+        super().__init__(0.1, 0.9)
+        self.every, self.calibrated, self.n = every, calibrated, 0
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        self.n += 1
+        shipped = 0.25 if self.n % self.every == 0 else 0.9
+        self.shipped = {b: shipped if b == "A" else 0.05 for b in polygons} if self.calibrated else {}
+        if not self.calibrated:  # the shipped model alone: its p is the verdict's
+            return {b: shipped if b == "A" else 0.05 for b in polygons}
+        return {b: 0.1 if b == "A" else 0.05 for b in polygons}
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_one_stray_empty_reading_of_the_shipped_head_raises_no_arm(tmp_path, clock, calibrated):  # noqa: ANN001
+    """Uncalibrated, one reading of 0.25 among the shipped head's 0.9s turns no verdict (``confirm_frames`` in a
+    row): the arm stays down. Calibrated, the shipped head's word must be as strong: until review72 the one stray
+    reading alone vouched beside the site head's "empty", and the policy raised the arm over the parked car."""
+    rig = Rig(tmp_path, clock, Frames(clock), _ShippedFlickers(5, calibrated), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = render(EMPTY)
+        rig.run(60, lambda: _never_up(manager, "UP driven on one stray reading of the shipped head"))
+        assert manager.state("A") == "down"
+        clf = agent.monitor.classifier
+        while clf.n % clf.every:  # up to the stray reading: a remote lock (MQTT, the page) right after it
+            rig.run(1 / 5)
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] in ("occupancy_unsure", "bay_occupied"), res
+        rig.run(5, lambda: _never_up(manager, "UP driven on one stray reading of the shipped head"))
+    finally:
+        agent.stop()

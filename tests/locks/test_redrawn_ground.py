@@ -399,3 +399,47 @@ def test_a_stop_writes_down_a_ground_let_go_since_the_last_write(tmp_path, clock
     finally:
         lot.agent.stop()
     assert json.loads(path.read_text())["old_ground"] == {}
+
+
+class _SiteHeadReadsAEmpty:
+    """A site calibration gone wrong on bay A: its head reads A 0.1 whatever stands there; the shipped head of the
+    same run (the real model) is carried in ``shipped``, as ``BayClassifier.classify`` does when calibrated."""
+
+    def __init__(self, shipped) -> None:  # noqa: ANN001
+        self.inner, self.shipped = shipped, {}
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p = self.inner.classify(frame, polygons, unseen)
+        self.shipped = {b: v for b, v in p.items() if np.isfinite(v)}
+        return {b: (0.1 if b == "A" and np.isfinite(v) else v) for b, v in p.items()}
+
+
+def test_a_bay_whose_car_only_the_shipped_head_sees_keeps_its_old_ground_at_a_redraw(tmp_path, clock):
+    """With a site calibration the raise needs the shipped head too; so must the redraw's "a car stood here". Until
+    review72 a bay whose car only the shipped head saw held no car at the Save (the calibrated verdict: empty), its
+    old ground was not kept, the new outline on empty ground read empty to both heads once someone walked through
+    it, and the arm rose under the car, which had never moved."""
+    cfg = load_config(write(tmp_path / "agent.yaml", tmp_path / "data", out=False, sensor=False))
+    model = _SiteHeadReadsAEmpty(default_classifier(cfg))
+    lot = Lot(tmp_path, clock)
+    lot.agent.stop()
+    lot.rig = AgentRig(tmp_path, clock, Frames(clock), classifier=model, out=False, sensor=False)
+    lot.agent, lot.manager, lot.src, lot.events = lot.rig.agent, lot.rig.manager, lot.rig.src, lot.rig.events
+    try:
+        lot.run(30, PARKED)
+        assert lot.manager.state("A") == "down"  # the shipped head sees the car: no raise (calib38)
+        assert lot.agent.monitor.verdicts()["A"].p_shipped > 0.7
+        lot.redraw(BAYS["B"])  # the next bay's ground, empty
+        lot.run(320)
+        lot.walk_across((560, 640, 720, 800, 880))  # motion through the new outline
+        lot.run(60, PARKED)
+        assert not lot.ups and lot.manager.state("A") == "down"  # the car never moved
+        assert lot.agent.bays_unseen() == {"A": "bay_redrawn"}  # its old ground still waits for it
+        # someone walks over the old ground, in front of the car: it changes from its picture, and the site head
+        # reads it 0.1; the shipped head still sees the car, and the ground is not let go
+        lot.walk_across((150, 200, 230, 260, 290, 320, 350), cars=PARKED.cars)
+        lot.run(60, PARKED)
+        assert lot.agent.bays_unseen() == {"A": "bay_redrawn"}
+        assert not lot.ups and lot.manager.state("A") == "down"
+    finally:
+        lot.agent.stop()
