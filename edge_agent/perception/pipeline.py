@@ -141,7 +141,7 @@ class Pipeline:
                     shape = plate_shape(read[0])
             yellowed = False
             if shape.complete and not double:
-                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr)
+                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr, read_crop)
                 shape = self._nev_on_blue(crop, shape)
                 shape = self._military_off_white(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
@@ -173,8 +173,8 @@ class Pipeline:
         return out
 
     @staticmethod
-    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult,
-                        frame: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
+    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult, frame: np.ndarray | None = None,
+                        read_crop: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
         """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
         green one with dark characters has 8. When the colour chosen for the read (the pixels'
         ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
@@ -185,7 +185,8 @@ class Pipeline:
         that is the read; otherwise the read is partial: one character not read (``nev_gap``) — unless the frame's
         light is cold and the plate, corrected for it, is yellow (``cast.cold_yellow``): a yellow plate a cold white
         balance turned green has its 7 characters, the read stays whole and the third value says the plate is yellow.
-        With no colour at all the plate's geometry speaks instead (``nev_shape.empty_slot``)."""
+        With no colour at all the plate's geometry speaks instead (``nev_shape.empty_slot``), on ``read_crop``: the
+        crop the read's centres are on (a retry's widened one), ``crop`` when None."""
         if parse_plate(shape.text).kind not in ("small", "large"):
             return shape, read, False
         res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
@@ -193,7 +194,7 @@ class Pipeline:
             # no colour (infrared, a monochrome camera), where the text was all the verdict had: characters in an NEV
             # plate's 8 slots with one inside them empty are an NEV plate with a character covered and skipped
             # (plates-dev's 皖AD22939 under mud read ``皖AD2939``, "not NEV": an EV fined) — partial, the ``?`` there
-            gap = empty_slot(char_centres(read), crop)
+            gap = empty_slot(char_centres(read), crop if read_crop is None else read_crop)
             return (shape if gap is None else Shape(shape.text[:gap] + MISSING + shape.text[gap:], False)), read, False
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
             split = split_read(read)

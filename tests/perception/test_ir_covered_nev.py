@@ -18,7 +18,10 @@ import pytest
 
 from edge_agent.perception.imageio import read_image
 from edge_agent.perception.nev_shape import empty_slot
+from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.pitch import SLOTS
+from edge_agent.perception.recognizer import Read
+from edge_agent.perception.shape import plate_shape
 from tests.perception.render import plate_crop, render_plate, render_scene
 from tests.perception.test_pale_nev import _cover
 
@@ -67,6 +70,18 @@ def test_a_whole_plates_seven_characters_leave_no_slot_empty():
     assert empty_slot(_centres(8, 4), _ir(plate_crop("皖AD22939", "small_nev"))) is None
 
 
+def test_the_slots_are_measured_on_the_crop_the_read_came_from():
+    """A read first partial is read again on a widened crop (``Completer``): its centres are shares of that crop, and
+    on the detection's own crop they point elsewhere (plates-dev's 皖AD22939 in infrared with a bar over its 3, read
+    whole by the retry as ``皖AD2299``: the empty slot was looked for on the wrong crop, "not NEV")."""
+    shown = _ir(plate_crop("皖AD22939", "small_nev"))  # the slot the centres leave empty shows strokes here
+    read_on = _ir(_cover(plate_crop("皖AD22939", "small_nev"), 4, "mud"))
+    read = Read("皖AD2939", 0.95, (0.95,) * 7, centres=_centres(8, 4))
+    assert Pipeline._civil_on_green(shown, plate_shape("皖AD2939"), read)[0].complete
+    shape = Pipeline._civil_on_green(shown, plate_shape("皖AD2939"), read, None, read_on)[0]
+    assert (shape.text, shape.complete) == ("皖AD2?939", False)
+
+
 @pytest.mark.parametrize("text", ["皖AD22939", "粤BD12345"])
 @pytest.mark.parametrize("slot", range(3, 7))
 def test_a_covered_nev_plate_under_infrared_is_not_fined(pipeline, text, slot):
@@ -104,23 +119,29 @@ def _real(text: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _painted(img: np.ndarray, corners: np.ndarray, slot: int) -> np.ndarray:
-    """Grey mud over GA 36 slot ``slot`` of the 480 mm plate within ``corners``."""
+def _painted(img: np.ndarray, corners: np.ndarray, slot: int, kind: str) -> np.ndarray:
+    """Grey mud (an ellipse) or a dark bar over GA 36 slot ``slot`` of the 480 mm plate within ``corners``."""
     m = np.zeros((140, 480), np.float32)
-    cv2.ellipse(m, (int(NEV8[slot]), 70), (26, 58), 0, 0, 360, 1.0, -1)
+    x = int(NEV8[slot])
+    if kind == "mud":
+        cv2.ellipse(m, (x, 70), (26, 58), 0, 0, 360, 1.0, -1)
+    else:
+        cv2.rectangle(m, (x - 24, 8), (x + 24, 132), 1.0, -1)
     h = cv2.getPerspectiveTransform(np.float32([(0, 0), (480, 0), (480, 140), (0, 140)]), corners)
     cover = cv2.warpPerspective(cv2.GaussianBlur(m, (0, 0), 2.0), h, (img.shape[1], img.shape[0]))[..., None]
-    return np.clip(img * (1 - cover) + 75 * cover, 0, 255).astype(np.uint8)
+    return np.clip(img * (1 - cover) + (75 if kind == "mud" else 30) * cover, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.skipif(not (PLATES / "labels.csv").exists(), reason="needs /work/shared")
-@pytest.mark.parametrize("slot", [3, 4])
-def test_the_real_nev_plate_under_infrared_with_a_character_covered_is_not_fined(pipeline, slot):
-    """Before: plates-dev's 皖AD22939 in infrared with mud over its 2 / 9 read ``皖AD2939``, "not NEV" (format)."""
+@pytest.mark.parametrize("slot,kind", [(3, "mud"), (4, "mud"), (6, "bar")])
+def test_the_real_nev_plate_under_infrared_with_a_character_covered_is_not_fined(pipeline, slot, kind):
+    """Before: plates-dev's 皖AD22939 in infrared with mud over its 2 / 9 read ``皖AD2939``, "not NEV" (format); a
+    bar over its 3 first read in part, then whole by a retry on a widened crop (``皖AD2299``): the slots are measured
+    on the crop the read's centres are on."""
     found = _real("皖AD22939")
     assert found is not None
     img, corners = found
-    reads = pipeline.process(_painted(_ir(img), corners, slot))
+    reads = pipeline.process(_painted(_ir(img), corners, slot, kind))
     # a partial read on a weak detection is dropped (``Pipeline._keep``): no read at all is no fine either
     assert all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
 
