@@ -77,6 +77,22 @@ def nev_shaped(text: str, centres: Sequence[float], crop: np.ndarray | None, col
     return None if dot and kind == "small_nev" and not graded(crop) else kind
 
 
+def empty_slot(centres: Sequence[float], crop: np.ndarray | None) -> int | None:
+    """The slot inside an NEV plate's 8 (1–6: a read character on each side) that a complete seven-character read
+    from ``crop`` at ``centres`` leaves empty, or None. With no colour (infrared, a monochrome camera) a covered NEV
+    plate and a fuel plate give the same 7-character civil text; the plate still tells them apart. A blue or yellow
+    plate's seven characters fill its seven slots; an NEV plate with one covered sits in 8 slots with a slot two
+    pitches wide (2.8 across the dot) that shows no strokes — the same shape ``nev_shaped`` asks of a ``?`` read."""
+    for gap in range(1, 7):
+        f = features("x" * gap + MISSING + "x" * (7 - gap), centres, crop)
+        if f is None:
+            return None
+        misfit, wide, energy, _whole = f
+        if misfit < NEV_MISFIT and wide >= (WIDE_DOT if gap <= 2 else WIDE_GAP) and energy < EMPTY_MAX:
+            return gap
+    return None
+
+
 def graded(crop: np.ndarray | None) -> bool:
     """Whether the plate shows the small NEV plate's white-to-green gradient, or cannot say (clipped, too dark):
     only a measured uniform plate — a yellow or blue one under a coloured light — is no small NEV plate."""

@@ -22,7 +22,7 @@ from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.gradient import nev_toned
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.lowlight import brightened
-from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, nev_shaped
+from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, empty_slot, nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceCall, ProvinceReader
@@ -141,7 +141,7 @@ class Pipeline:
                     shape = plate_shape(read[0])
             yellowed = False
             if shape.complete and not double:
-                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr)
+                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr, read_crop)
                 shape = self._nev_on_blue(crop, shape)
                 shape = self._military_off_white(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
@@ -173,8 +173,8 @@ class Pipeline:
         return out
 
     @staticmethod
-    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult,
-                        frame: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
+    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult, frame: np.ndarray | None = None,
+                        read_crop: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
         """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
         green one with dark characters has 8. When the colour chosen for the read (the pixels'
         ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
@@ -184,10 +184,18 @@ class Pipeline:
         ``皖AD11111`` read ``皖AD1111``: ``split_read``) and it makes the NEV plate of that colour,
         that is the read; otherwise the read is partial: one character not read (``nev_gap``) — unless the frame's
         light is cold and the plate, corrected for it, is yellow (``cast.cold_yellow``): a yellow plate a cold white
-        balance turned green has its 7 characters, the read stays whole and the third value says the plate is yellow."""
+        balance turned green has its 7 characters, the read stays whole and the third value says the plate is yellow.
+        With no colour at all the plate's geometry speaks instead (``nev_shape.empty_slot``), on ``read_crop``: the
+        crop the read's centres are on (a retry's widened one), ``crop`` when None."""
         if parse_plate(shape.text).kind not in ("small", "large"):
             return shape, read, False
         res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
+        if res.colour == "unknown":
+            # no colour (infrared, a monochrome camera), where the text was all the verdict had: characters in an NEV
+            # plate's 8 slots with one inside them empty are an NEV plate with a character covered and skipped
+            # (plates-dev's 皖AD22939 under mud read ``皖AD2939``, "not NEV": an EV fined) — partial, the ``?`` there
+            gap = empty_slot(char_centres(read), crop if read_crop is None else read_crop)
+            return (shape if gap is None else Shape(shape.text[:gap] + MISSING + shape.text[gap:], False)), read, False
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
             split = split_read(read)
             want = "large_nev" if res.colour == "yellow_green" else "small_nev"
@@ -347,9 +355,16 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE`` — it matches no list and identifies no
     visit. Colour and verdict stay those of the whole read: they judge the plate's colour, length
     and energy letter, which one unseen serial character does not change (a covered energy letter
-    was already read by its slot); the verdict was made without the lists (``_plate``: ``listed``)."""
+    was already read by its slot); the verdict was made without the lists (``_plate``: ``listed``).
+    Except with no colour: there the length is all a "not NEV" says, and it is not known (undecided)."""
     text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
     confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
+    if plate.colour == "unknown" and plate.nev is False:
+        # no colour (infrared, a monochrome camera): "not NEV" rests on the count of characters alone, and a read
+        # with a place that shows none has not counted them — the recogniser read the cover as one character and
+        # may have skipped the one beside it (plates-dev's 皖AD22939, its 9 under mud: ``皖AD22?3``). Undecided
+        plate = replace(plate, nev=None, nev_reason="conflict", type_code="99",
+                        extra={**plate.extra, "kind": "unknown", "energy": None})
     return replace(plate, text=text, complete=False, confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
                    char_confidences=confs, province_confidence=None if 0 in hidden else plate.province_confidence,
                    extra={**plate.extra, "covered": list(hidden)})
