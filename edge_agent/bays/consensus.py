@@ -44,6 +44,10 @@ class Consensus:
     # red strokes at the plate's end (``verdict.RED_END_MIN``: 警 / 应急, never an NEV plate), the mean over
     # the complete reads of the winning colour; None: none measured
     red_end: float | None = None
+    # partial reads with no colour that counted more places than the winning length (an empty 8th slot:
+    # ``nev_shape.empty_slot``) or named a covered place (``_covered``): with no colour the count is all a "not NEV"
+    # rests on, and these frames did not see the winning one (``visit_verdict.decide_visit``: ``uncounted``)
+    uncounted: int = 0
 
 
 class PlateVote:
@@ -75,6 +79,7 @@ class PlateVote:
         self._partial_texts: dict[str, float] = defaultdict(float)
         self._partial_colours: dict[str, float] = defaultdict(float)
         self._partial_nev: Counter[tuple[bool | None, str, str]] = Counter()
+        self._blind: Counter[tuple[int, bool]] = Counter()  # uncoloured partial reads by (length, a covered place)
         # the last result, until a read is added: the machine asks at every frame while a visit is undecided
         self._result: Consensus | None = None
         self._fresh = False
@@ -99,6 +104,8 @@ class PlateVote:
             _weigh_text(self._partial_texts, text, read.confidence)
             if colour != "unknown":
                 self._partial_colours[colour] += read.confidence
+            else:
+                self._blind[(len(text), bool(read.extra.get("covered")))] += 1
             # a list verdict on a partial read came from a text the plate does not show (a covered character
             # read as another): it says nothing of the class
             reason = str(getattr(read, "nev_reason", "") or "unread")
@@ -151,8 +158,9 @@ class PlateVote:
         dark, strength = self._measured_polarity(colour)
         red = self._red.get(colour)
         red_end = red[1] / red[0] if red else None
+        uncounted = sum(k for (length, hidden), k in self._blind.items() if length > n or hidden)
         return Consensus("".join(chars), score / n, colour, share, self._len_reads[n],
-                         self._complete + self._partial, dark, strength, red_end)
+                         self._complete + self._partial, dark, strength, red_end, uncounted)
 
     def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
         """What ``n`` or more partial reads say together, without any complete read's help: their

@@ -513,7 +513,9 @@ class BayMonitor:
                 log.info("bay %s: the ground of its old outline is empty now; its view vouches again", bay)
 
     def _verdict(self, c: Consensus) -> Verdict:
-        return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity, c.red_end)
+        # with no colour, the frames that counted other places than the identity outnumber those that read it
+        return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity, c.red_end,
+                            uncounted=0 < c.reads <= c.uncounted)
 
     def bay_ids(self) -> list[str]:
         return list(self.machines)

@@ -40,7 +40,7 @@ __all__ = ["Verdict", "decide_visit"]
 
 
 def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: bool | None = None,
-                 polarity: float | None = None, red_end: float | None = None) -> Verdict:
+                 polarity: float | None = None, red_end: float | None = None, uncounted: bool = False) -> Verdict:
     """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
 
     ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
@@ -49,10 +49,14 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     green or white plate stronger than blur fakes (``WHITE_OVER_BLUR``); never anything into NEV (the visit
     has no hue shares to tell an over-exposed cyan "blue" apart).
     ``red_end``: the red strokes the reads measured at the plate's end (警 / 应急): with an NEV text,
-    what the frames judged undecided stays so (a small emergency plate read as an NEV serial)."""
+    what the frames judged undecided stays so (a small emergency plate read as an NEV serial).
+    ``uncounted``: with no colour, most frames counted other places than ``text`` has (``Consensus.uncounted``: an
+    NEV plate with a character covered, read whole in a few frames as 7 characters) — its "not NEV" is undecided."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
     red = {} if red_end is None else {"red_end": red_end}
     v = decide(text, ColourResult(colour=colour, dark_chars=implied, scores=red, confidence=1.0), lists)
+    if uncounted and colour == "unknown" and v.nev is False and not v.reason.endswith("_list"):
+        return replace(v, nev=None, reason="conflict")
     if v.nev is None and colour in _GREENS and dark_chars is False:
         white = decide(text, _measured(colour, False, polarity, red), lists)
         # only a text of a white-on-green kind: an NEV plate read without its energy letter (粤B12345) with

@@ -24,6 +24,7 @@ class ListedVote:
         self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
         # partial reads: the frame's verdict, its reason and type code (None: undecided, or a list's)
         self._partial_nev: list[tuple[bool | None, str, str]] = []
+        self._covered: list[bool] = []  # partial reads: whether one named a covered place (same order as _partial)
         # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
         # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
         self._result: Consensus | None = None
@@ -50,6 +51,7 @@ class ListedVote:
             reason = str(getattr(read, "nev_reason", "") or "unread")
             nev = None if reason.endswith("_list") else getattr(read, "nev", None)
             self._partial_nev.append((nev, reason, str(getattr(read, "type_code", "99"))))
+            self._covered.append(bool(read.extra.get("covered")))
         self._fresh = False
         self._partial_result.clear()
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
@@ -98,8 +100,9 @@ class ListedVote:
         dark, strength = self._measured_polarity(colour)
         red = [(conf, r) for c, conf, r in self._red if c == colour]
         red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
+        uncounted = sum(1 for (t, _, _, c), hid in zip(self._partial, self._covered) if c == "unknown" and (len(t) > n or hid))
         return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength, red_end)
+                         dark, strength, red_end, uncounted)
 
     def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
         """What ``n`` or more partial reads say together, without any complete read's help: their
