@@ -361,6 +361,7 @@ class Latches:
             if self.boot_id is None or self.clock.monotonic() - self._alive_written < every \
                     or self._backing_off(UNSAVED_RETRY_MAX_S):
                 return
+            self._alive_written = self.clock.monotonic()  # (``Latches`` in memory writes no document)
             self._save()
 
     def keep_starts(self, lock_id: str, starts: list[str], marks: list[StartMark | None] | None = None) -> None:
