@@ -53,6 +53,9 @@ TICK_FAILS = 3  # ticks failed within TICK_FAIL_WINDOW_S that latch tick_failed:
 # a minute, not 10 s: a driver failing once every 5 s never latched, and each failure cut the policy's next rise short
 # (a 3 s stroke between two): the arm rose and lowered until max_moves held it, the bay never guarded, no fault said
 TICK_FAIL_WINDOW_S = 60.0
+# while the motor's duty holds, the latch file is written at least this often (a fifth of the window, not more often than
+# this): the next boot, its wall clock not known right, credits the starts with how long this boot lived (review73)
+ALIVE_EVERY_MIN_S = 10.0
 # faults that say a limit switch of the lock reads what the arm is not doing (a stone or ice on its lever, a switch
 # stuck shut, a wire chafed to ground): their reset does not take the down switch's word (``reset``), unless the
 # lock knows the liar was the up switch (a rise's ``switch_early``)
@@ -359,7 +362,7 @@ class Interlock:
         saved = self.latches.starts(self.cfg.id)
         marks, boot = self.latches.start_marks(self.cfg.id), self.latches.boot_id
         synced = self.clock.synced() is True
-        ages, stepped = _ages([parse_iso(t) for t in saved], wall, marks, boot, now, synced)
+        ages, stepped = _ages([parse_iso(t) for t in saved], wall, marks, boot, now, synced, self.latches.alive())
         off = not stepped and _off_wall(saved, ages, wall, window)
         # put on this boot's clock once (``_anchored``): a restart in this boot then ages them exactly as counted now
         anchor = boot is not None and any(m is None or m.boot != boot or synced and not m.synced for m in marks)
@@ -615,6 +618,8 @@ class Interlock:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
         with self.guard():
             now = self.clock.monotonic()
+            if self._duty_rest() > 0:  # how long this boot lived, for the next one's duty (``latches.alive``)
+                self.latches.note_alive(max(ALIVE_EVERY_MIN_S, self.cfg.max_moves_window_s / 5))
             if self._motion is None and self.driver.driving:
                 # a line left on that no motion of ours watches: a stop whose write failed (``tick_failed``,
                 # ``_drive``). The rise it drove ran on for reverse_delay_s with nothing asking about a car, until
@@ -1435,13 +1440,17 @@ class Interlock:
 
 
 def _ages(starts: list[datetime], wall: datetime, marks: list[StartMark | None] | None = None,
-          boot: str | None = None, mono: float | None = None, synced: bool = False) -> tuple[list[float], bool]:
+          boot: str | None = None, mono: float | None = None, synced: bool = False,
+          alive: StartMark | None = None) -> tuple[list[float], bool]:
     """The saved starts' ages in seconds (oldest first, as saved), and whether the wall clock was set back since or
     between them where it was read, or could not place them (``Interlock._restore_duty``): the newest no younger than
     now, each before it at least as old as the one after it. A start marked in this boot (``boot``, ``mono`` now) is
     aged on the monotonic clock, and two marked in the same boot are spaced on it; else the wall clock's spacing, where
     not negative — but between two boots (a marked start of another boot) only where the wall clock was synchronised at
-    both ends (``StartMark.synced``; ``synced``: this clock's now): otherwise no spacing at all, the safe side."""
+    both ends (``StartMark.synced``; ``synced``: this clock's now): otherwise no spacing at all, the safe side. Such a
+    newest start is as old as its boot is known to have lived since (``alive``: the last write of the boot that last
+    wrote the file), not younger: counted as now at every boot, a Pi rebooting every few minutes held its duty for
+    ever (review73)."""
     marks = marks or [None] * len(starts)
     ages: list[float] = []
     stepped = False
@@ -1452,7 +1461,9 @@ def _ages(starts: list[datetime], wall: datetime, marks: list[StartMark | None] 
             if mark is not None and boot is not None and mono is not None and mark.boot == boot:
                 age, exact = max(0.0, mono - mark.mono), True
             elif mark is not None and boot is not None and not (mark.synced and synced):
-                age, exact, stepped = 0.0, True, True  # another boot's, a wall clock not known right at either end
+                # another boot's, a wall clock not known right at either end: as old as that boot lived since
+                lived = alive.mono - mark.mono if alive is not None and alive.boot == mark.boot else 0.0
+                age, exact, stepped = max(0.0, lived), True, True
             else:
                 age = (wall - starts[i]).total_seconds()
         else:

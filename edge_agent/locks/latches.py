@@ -17,7 +17,8 @@ policy again with nobody having looked, and a lock held down for a technician ro
                           "presence_blind": {"since": "…", "reason": "…"}}},
      "rest": {"lock-01": {"position": "down", "since": "…"}},
      "starts": {"lock-01": ["2026-01-03T07:12:40.031+08:00", "…"]},
-     "start_marks": {"lock-01": [{"boot": "0f3c…", "mono": 812.402, "synced": true}, "…"]}}
+     "start_marks": {"lock-01": [{"boot": "0f3c…", "mono": 812.402, "synced": true}, "…"]},
+     "alive": {"boot": "0f3c…", "mono": 1504.118}}
 
 ``starts`` are the motor's last starts (at most ``max_moves``): its duty (``max_moves`` starts a
 ``max_moves_window_s``) holds across a restart. Kept in memory only, a crash loop killing the agent during a start's
@@ -38,6 +39,11 @@ boot's start is placed by its wall time only where both that clock and this one 
 and it counts as no older than the newest start the wall can place (probe lock38: a Pi reset by its own motor at each
 boot, its clock right on some boots only, read the starts of a boot whose clock was behind as hours old: 22 in a
 window). 0.26.0's reader passes the field over; its writer drops it, the start then read as not synchronised.
+``alive`` is the boot that wrote the file and its monotonic clock then, at every write (and at least every fifth of a
+window while the motor's duty holds: ``Interlock.check``): that boot lived at least so long, so a start it made or
+counted as now is at least that much older at the next boot (review73: counted as just made at every boot, a Pi
+rebooting every few minutes with its clock never synchronised held its duty for ever). Its own key: 0.26.0's reader
+passes it over and its writer drops it (no age credited); one that makes no sense is read as not known.
 
 ``asked`` in a ``lowering`` record says whose it is: an NEV's, an operator's (``unlock``, maintenance turned on), asked
 in this run with no fault. The start that finds such a lowering owed drives it at once, not held by the motor's duty
@@ -183,6 +189,10 @@ class Latches:
         self._failed_at = float("-inf")  # monotonic time of the last of them
         # a motor start noted since the last try: a change, tried at once whatever the back-off (review69)
         self._start_untried = False
+        # how long the boot that last wrote the file is known to have lived (``alive``: read at ``open``), and when
+        # (monotonic) this one last wrote it (every write says so)
+        self._alive_read: StartMark | None = None
+        self._alive_written = float("-inf")
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -334,6 +344,25 @@ class Latches:
         with self._lock:
             n = len(self._starts.get(lock_id, []))
             return (list(self._marks.get(lock_id, [])) + [None] * n)[:n]
+
+    def alive(self) -> StartMark | None:
+        """The boot that last wrote the file and its monotonic time then (read at ``open``; None: not known): that boot
+        lived at least that long, so a start it made or counted at an earlier monotonic time is at least the
+        difference old (``Interlock._restore_duty``)."""
+        with self._lock:
+            return self._alive_read
+
+    def note_alive(self, every: float) -> None:
+        """Write the file (its ``alive`` stamp) if it was last written ``every`` seconds ago or more: called while the
+        motor's duty holds (``Interlock.check``). Without it, a boot whose wall clock is not known right counted the
+        last boot's starts as just made however long that boot had lived, and a Pi rebooting every few minutes held
+        its duty — the lowering of an arm found up included — for ever (review73)."""
+        with self._lock:
+            if self.boot_id is None or self.clock.monotonic() - self._alive_written < every \
+                    or self._backing_off(UNSAVED_RETRY_MAX_S):
+                return
+            self._alive_written = self.clock.monotonic()  # (``Latches`` in memory writes no document)
+            self._save()
 
     def keep_starts(self, lock_id: str, starts: list[str], marks: list[StartMark | None] | None = None) -> None:
         """Save ``starts`` as the lock's, at once: the saved ones put on the wall clock as it reads now, after it was
@@ -493,6 +522,9 @@ class Latches:
                 doc["start_marks"] = {k: [None if m is None else _mark(m) for m in
                                           (ms + [None] * len(doc["starts"][k]))[:len(doc["starts"][k])]]
                                       for k, ms in marks.items()}
+        if self.boot_id is not None:  # this boot lived at least until now (``alive``); 0.26.0 passes the key over
+            self._alive_written = self.clock.monotonic()
+            doc["alive"] = {"boot": self.boot_id, "mono": self._alive_written}
         return doc
 
 
@@ -516,6 +548,7 @@ class LatchFile(Latches):
             rest = _parse_rest(doc)
             starts = _parse_starts(doc)
             marks = _parse_start_marks(doc, starts)
+            alive = _parse_alive(doc)
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
@@ -543,6 +576,7 @@ class LatchFile(Latches):
             self._rest = {k: v for k, v in rest.items() if k in known}
             self._starts = {k: v for k, v in starts.items() if k in known}
             self._marks = {k: v for k, v in marks.items() if k in known}
+            self._alive_read = alive
             self._asked = {k: v for k, v in asked.items() if k in self._lowering}
             if stale:
                 self._save()
@@ -722,6 +756,17 @@ def _parse_start_marks(doc: dict[str, Any], starts: dict[str, list[str]]) -> dic
             row.append(StartMark(boot, float(mono), synced is True))
         out[lock_id] = row
     return out
+
+
+def _parse_alive(doc: dict[str, Any]) -> StartMark | None:
+    """The ``alive`` key (none in a file 0.26.0 or older wrote): a boot id and a finite monotonic time. Only a lower
+    bound on an age, never needed: anything unexpected reads as not known (no age credited), not as a bad file."""
+    a = doc.get("alive")
+    boot, mono = (a.get("boot"), a.get("mono")) if isinstance(a, dict) else (None, None)
+    if not (isinstance(boot, str) and 0 < len(boot) <= 64) or isinstance(mono, bool) \
+            or not isinstance(mono, (int, float)) or not math.isfinite(mono):
+        return None
+    return StartMark(boot, float(mono))
 
 
 def _since(value: object, where: str) -> str:
