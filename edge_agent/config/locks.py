@@ -195,7 +195,8 @@ class LockConfig(StrictModel):
                            "beyond, a raise is refused motor_duty (a lowering never is)")
     max_moves_window_s: float = Field(300.0, ge=10, le=3600, description="the window max_moves counts in")
     auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description="bay confirmed free this long → UP")
-    admit_window_s: float = Field(120.0, ge=10, le=1800, description="lowered, nobody parks this long → UP")
+    admit_window_s: float = Field(120.0, ge=10, le=1800, description=(
+        "lowered, nobody parks this long → UP (not before the bay was seen free auto_raise_delay_s)"))
     recent_read_s: float = Field(15.0, ge=0, le=600, description="a plate read this recent blocks UP")
     occupancy_max_age_s: float = Field(3.0, gt=0, le=60, description="no occupancy measurement this recent "
                                        "(camera stalled, slow inference) blocks UP; ≥ 2 frame periods")
