@@ -39,6 +39,17 @@ def saved_mark(db: sqlite3.Connection, what: str) -> float | None:
     return float(row[0]) if row is not None else None
 
 
+def newest_epoch(db: sqlite3.Connection, newest_sql: str, what: str) -> float | None:
+    """The newest record's time (``newest_sql``: one ``MAX(...)``) or the time an earlier run's pass measured
+    (``what``'s mark), whichever is later; None when neither is known."""
+    try:
+        row = db.execute(newest_sql).fetchone()
+    except sqlite3.Error:
+        row = None
+    times = [t for t in (row[0] if row else None, saved_mark(db, what)) if t is not None]
+    return float(max(times)) if times else None
+
+
 def keep_mark(db: sqlite3.Connection, what: str, epoch: float) -> None:
     """Keep ``epoch`` as the time retention measured (its own transaction; a full or locked disk: kept next time)."""
     try:

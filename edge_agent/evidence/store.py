@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
-from edge_agent.evidence.age import AgeClock, keep_mark, saved_mark
+from edge_agent.evidence.age import AgeClock, keep_mark, newest_epoch
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
@@ -755,12 +755,7 @@ class EvidenceStore:
 
     def _newest_epoch(self) -> float | None:
         """The newest record's time or the time an earlier run's retention measured, whichever is later."""
-        try:
-            row = self._db.execute("SELECT MAX(epoch) FROM evidence").fetchone()
-        except sqlite3.Error:
-            row = None
-        times = [t for t in (row[0] if row else None, saved_mark(self._db, AGE_MARK)) if t is not None]
-        return float(max(times)) if times else None
+        return newest_epoch(self._db, "SELECT MAX(epoch) FROM evidence", AGE_MARK)
 
     def _keep_age(self, epoch: float) -> None:
         with self._lock:

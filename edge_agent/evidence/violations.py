@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import read_small
 from edge_agent.events.types import Event, EventType
-from edge_agent.evidence.age import AgeClock, keep_mark, saved_mark
+from edge_agent.evidence.age import AgeClock, keep_mark, newest_epoch
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
@@ -647,12 +647,7 @@ class ViolationLog:
 
     def _newest_epoch(self) -> float | None:
         """The newest event's time or the time an earlier run's passes measured, whichever is later."""
-        try:
-            row = self._db.execute("SELECT MAX(ts_epoch) FROM events").fetchone()
-        except sqlite3.Error:
-            row = None
-        times = [t for t in (row[0] if row else None, saved_mark(self._db, AGE_MARK)) if t is not None]
-        return float(max(times)) if times else None
+        return newest_epoch(self._db, "SELECT MAX(ts_epoch) FROM events", AGE_MARK)
 
     def _keep_age(self, epoch: float) -> None:
         with self._lock:
