@@ -8,7 +8,6 @@ there."""
 from __future__ import annotations
 
 import csv
-import os
 import re
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.pitch import SLOTS
 from edge_agent.perception.recognizer import Read
 from edge_agent.perception.rectify import rectify
+from tests.conftest import SHARED
 from tests.perception.render import plate_crop, render_plate, render_scene
 from tests.perception.test_pale_nev import _cover
 
@@ -129,7 +129,6 @@ def test_a_fuel_plate_under_infrared_stays_not_nev(pipeline, text, style, mud):
     ]
 
 
-SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", "/work/shared"))
 PLATES = SHARED / "datasets" / "plates-dev"
 NEV8 = SLOTS[8]
 
@@ -157,7 +156,7 @@ def _painted(img: np.ndarray, corners: np.ndarray, slot: int, kind: str) -> np.n
     return np.clip(img * (1 - cover) + (75 if kind == "mud" else 30) * cover, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.skipif(not (PLATES / "labels.csv").exists(), reason="needs /work/shared")
+@pytest.mark.skipif(not (PLATES / "labels.csv").exists(), reason="../shared/datasets/plates-dev is not present")
 @pytest.mark.parametrize("slot,kind", [(3, "mud"), (4, "mud"), (6, "bar")])
 def test_the_real_nev_plate_under_infrared_with_a_character_covered_is_not_fined(pipeline, slot, kind):
     """Before: plates-dev's 皖AD22939 in infrared with mud over its 2 / 9 read ``皖AD2939``, "not NEV" (format); a

@@ -6,9 +6,7 @@ rendered plates; the real photo below when the shared data is there)."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +19,7 @@ from edge_agent.perception.gradient import nev_toned
 from edge_agent.perception.imageio import read_image
 from edge_agent.perception.pitch import SLOTS
 from edge_agent.perception.verdict import decide
+from tests.conftest import SHARED
 from tests.perception.render import plate_crop, render_plate, render_scene
 
 MUD = (40, 75, 110)  # BGR, brown
@@ -144,7 +143,6 @@ def test_a_washed_out_yellow_plate_stays_fuel(pipeline, text, wash, mud):
     ]
 
 
-SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", "/work/shared"))
 PALEST = (
     "hukai__004504310344827586-86_270-291&474_390&516-390&513_293&516_291&483_387&474-0_0_3_25_25_25_30_30-228-16.jpg"
 )
@@ -165,7 +163,7 @@ def _real_covered(slot: int, kind: str) -> np.ndarray:
     return np.clip(img * (1 - cover) + colour * cover, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.skipif(not (SHARED / "datasets" / "plates-dev" / "images" / PALEST).exists(), reason="needs /work/shared")
+@pytest.mark.skipif(not (SHARED / "datasets" / "plates-dev" / "images" / PALEST).exists(), reason="../shared/datasets/plates-dev is not present")
 def test_the_palest_real_nev_plate_with_a_character_covered_is_never_fuel(pipeline):
     """Before: ``皖AL1166`` / ``皖AD1116`` on yellow, "not NEV", at 0.86–0.99. The detector misses the covered plate in
     some of these scenes (over slots 4 and 5): the test counts the one-short reads it guards — two of its five cases
