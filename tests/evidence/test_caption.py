@@ -48,20 +48,26 @@ def test_a_device_without_a_cjk_font_writes_english(monkeypatch):
     assert language("zh", None) == "en" and language("en", None) == "en"
 
 
-def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, monkeypatch):
-    """Through the real agent: a fuel car parked past its grace."""
+@pytest.fixture
+def drawn(monkeypatch) -> list[list[str]]:  # noqa: ANN001
+    """The caption lines the agent draws on each photo (the real drawing still runs), with the CJK font present."""
     try:
         cjk_font_path("models")
     except FontMissing:
         pytest.skip("no CJK font fetched (make models)")
-    drawn: list[list[str]] = []
+    lines_drawn: list[list[str]] = []
     real = monitor_module.annotate
 
     def seen(image, polygon, marks, lines, *args, **kwargs):  # noqa: ANN001, ANN202
-        drawn.append(list(lines))
+        lines_drawn.append(list(lines))
         return real(image, polygon, marks, lines, *args, **kwargs)
 
     monkeypatch.setattr(monitor_module, "annotate", seen)
+    return lines_drawn
+
+
+def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, drawn):
+    """Through the real agent: a fuel car parked past its grace."""
     segments = hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, 5.0) + hold(24, Scene(cars=(FUEL,)))
     run = play(segments, pipeline, tmp_path, perception={"models_dir": "models"})
     run.one("violation_started", "B")
@@ -70,25 +76,13 @@ def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, monke
     assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
 
 
-def test_a_deny_listed_nevs_photo_does_not_call_it_no_nev(pipeline, tmp_path, monkeypatch):
+def test_a_deny_listed_nevs_photo_does_not_call_it_no_nev(pipeline, tmp_path, drawn):
     """A green-plate NEV on the deny list: its violation photo said "绿牌  非新能源车" — a green NEV plate in the
     picture, and the caption saying it is no NEV, on a photo forwarded to a tow company; the verdict was the list's,
     not the plate's (before newuser35 it said "not NEV (deny_list)"). It says the list (probe review71)."""
     from edge_agent.perception.lists import PlateLists
     from edge_agent.sim.scenario import NEV
 
-    try:
-        cjk_font_path("models")
-    except FontMissing:
-        pytest.skip("no CJK font fetched (make models)")
-    drawn: list[list[str]] = []
-    real = monitor_module.annotate
-
-    def seen(image, polygon, marks, lines, *args, **kwargs):  # noqa: ANN001, ANN202
-        drawn.append(list(lines))
-        return real(image, polygon, marks, lines, *args, **kwargs)
-
-    monkeypatch.setattr(monitor_module, "annotate", seen)
     segments = hold(4, EMPTY) + drive(NEV, W + 200, NEV.x, 1.6, 5.0) + hold(24, Scene(cars=(NEV,)))
     run = play(segments, pipeline, tmp_path, lists=PlateLists(deny=["粤BD12345"]), perception={"models_dir": "models"})
     bay = run.one("violation_started")[1].bay_id
