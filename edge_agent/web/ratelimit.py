@@ -7,7 +7,8 @@ camera loop's lock for a moment (for all of its encoding and writing until 2026-
 those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
 a request that finds it empty gets **429** with ``Retry-After`` before any session row, database or camera is
-touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages and static files are not counted: they are cheap, and staff must never meet this. List edits and decisions
+are counted per signed-in user (``PER_USER``).
 
 Whose bucket (``RateLimit.who``): a request whose signed session cookie names a session (someone signed in from
 this browser) draws on the address's signed-in bucket, any other on the address's anonymous one; a sign-in whose
