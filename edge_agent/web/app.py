@@ -229,7 +229,7 @@ class _HeadDone(Exception):
     """The headers of a HEAD went out: what the app would send next is not wanted (``HeadAsGet``)."""
 
 
-def rate_refusal(scope: Scope, kind: str, retry: int) -> ASGIApp | None:
+def rate_refusal(scope: Scope, kind: str, retry: int, whose: str = "address") -> ASGIApp | None:
     """A request past its rate (``ratelimit.RateLimit``) as the page's other refusals are answered: a browser the
     error page in its user's language (without the menu: who it is would be a read of the sessions' table, which a
     flood must not cost), the installer's Save the JSON its script shows (``title``: ``message``, the drawing kept for
@@ -240,7 +240,7 @@ def rate_refusal(scope: Scope, kind: str, retry: int) -> ASGIApp | None:
         return None
     t = translator(lang_of(request))
     words = {"title": t("err_429"), "message": t("err_429_msg", s=retry)}
-    text = f"too many requests ({kind}) from this address: retry in {retry} s"
+    text = f"too many requests ({kind}) from this {whose}: retry in {retry} s"
     headers = {"Retry-After": str(retry)}
     if wants_html(request):
         request.state.user = ""  # no menu: known without a database read (``error_page``)
@@ -316,7 +316,7 @@ def create_app(
 
     @app.exception_handler(RateLimited)
     async def _per_user_rate(request: Request, exc: RateLimited):
-        answer = rate_refusal(request.scope, exc.kind, exc.retry)
+        answer = rate_refusal(request.scope, exc.kind, exc.retry, "user")
         if answer is not None:
             return answer
         return PlainTextResponse(f"too many requests ({exc.kind}) from this user: retry in {exc.retry} s\n"
