@@ -106,6 +106,9 @@ class AgentControl(Protocol):
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult: ...
 
+    def plate_lists(self) -> tuple[list[str], list[str]]:
+        """The allow and deny lists the agent runs now (a held ``set-lists`` keeps the edits made since it came)."""
+
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         """``status`` in CHARGER_STATES; ``finished`` while parked starts the overstay timer."""
 

@@ -161,6 +161,7 @@ class MqttLink:
             except (OSError, sqlite3.Error) as exc:
                 self.outbox.close()
                 raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
+        self._control = control  # the held set-lists read the lists it runs (``kept_since``)
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
                                        secrets.hmac_key, replay, secrets.hmac_previous)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
@@ -171,12 +172,15 @@ class MqttLink:
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
-        self.commands_busy = 0
+        self.commands_busy = 0  # counted from paho's thread (a full queue) and the command loop's (lists held): ``_busy``
+        self._busy_lock = threading.Lock()
         # checked set-lists waiting for LISTS_EVERY_S: whom to answer (``reply_stub``), and the lists as the last of
         # them to name each gave it
         self._held_lists: list[tuple[Command, dict[str, Any]]] = []
         self._held_allow: list[str] | None = None
         self._held_deny: list[str] | None = None
+        # each held list's base: the agent's (allow, deny) when the command naming it was held (``kept_since``)
+        self._held_base: list[list[str] | None] = [None, None]
         self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
@@ -644,11 +648,17 @@ class MqttLink:
             if self._cmd_q.closed:  # stopping: the sender learns it, and sends it again to the next start
                 self._send_reply(self.commands.shutting_down(cmd))
                 return
-            self.commands_busy += 1
-            if self.commands_busy == 1 or self.commands_busy % 100 == 0:
+            busy = self._busy()
+            if busy == 1 or busy % 100 == 0:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
-                            quote(name, 60), self._cmd_q.qsize(), self.commands_busy)
+                            quote(name, 60), self._cmd_q.qsize(), busy)
             self._send_reply(self.commands.busy(cmd))
+
+    def _busy(self) -> int:
+        """One more command answered ``busy``; the count now. Under a lock: two threads count them."""
+        with self._busy_lock:
+            self.commands_busy += 1
+            return self.commands_busy
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
@@ -678,18 +688,28 @@ class MqttLink:
             self._send_reply(refused)
             return
         if self._held_lists and len(self._held_lists) >= LISTS_HELD:
-            self.commands_busy += 1
+            self._busy()
             self._send_reply(self.commands.busy(cmd))
             return
         self._held_lists.append(self.commands.reply_stub(cmd, body))
-        self._held_allow = body["allow"] if "allow" in body else self._held_allow
-        self._held_deny = body["deny"] if "deny" in body else self._held_deny
-        if len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next:
+        at_once = len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next
+        running = None if at_once else self._control.plate_lists()
+        if "allow" in body:
+            self._held_allow = body["allow"]
+            self._held_base[0] = running[0] if running else None
+        if "deny" in body:
+            self._held_deny = body["deny"]
+            self._held_base[1] = running[1] if running else None
+        if at_once:
             self._apply_lists()
 
     def _apply_lists(self) -> None:
         held, allow, deny = self._held_lists, self._held_allow, self._held_deny
-        self._held_lists, self._held_allow, self._held_deny = [], None, None
+        if allow is not None or deny is not None:
+            running = self._control.plate_lists()
+            allow, deny = (kept_since(mine, base, now) for mine, base, now in
+                           zip((allow, deny), self._held_base, running, strict=True))
+        self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
         for reply in self.commands.set_lists_together(held, allow, deny):
             self._send_reply(reply)
         self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
@@ -723,6 +743,16 @@ class MqttLink:
                 self.tick()
             except Exception:
                 log.exception("MQTT heartbeat failed")
+
+
+def kept_since(held: list[str] | None, base: list[str] | None, running: list[str]) -> list[str] | None:
+    """A held ``set-lists``'s list with the edits made elsewhere since it was held (the page's list edits: ``running``
+    against ``base``, the list then) kept on top, as if it had been applied when it came. Why: applied whole at the
+    window's end, it removed a plate a reviewer had listed meanwhile, on the agent and in ``overrides.yaml``."""
+    if held is None or base is None or running == base:
+        return held
+    added, removed = set(running) - set(base), set(base) - set(running)
+    return sorted((set(held) - removed) | added)
 
 
 def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,

@@ -513,6 +513,9 @@ class Agent:
                              + ("" if saved else "; not saved to the config file"),
                              {"events": [e.event_id for e in events], "saved": saved})
 
+    def plate_lists(self) -> tuple[list[str], list[str]]:
+        return list(self.lists.allow), list(self.lists.deny)
+
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload
         # removing it in between made this a KeyError, answered internal_error)

@@ -50,6 +50,7 @@ from edge_agent.web.context import (
     CsrfFailed,
     NotAuthenticated,
     NotWritten,
+    RateLimited,
     WebContext,
     error_json,
     error_page,
@@ -62,7 +63,7 @@ from edge_agent.web.context import (
 )
 from edge_agent.web.hosts import HostCheck, loopback, own_names
 from edge_agent.web.i18n import translator
-from edge_agent.web.ratelimit import RateLimit
+from edge_agent.web.ratelimit import Limits, RateLimit
 from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import AuditUnavailable, ViewAudit
 
@@ -228,7 +229,7 @@ class _HeadDone(Exception):
     """The headers of a HEAD went out: what the app would send next is not wanted (``HeadAsGet``)."""
 
 
-def rate_refusal(scope: Scope, kind: str, retry: int) -> ASGIApp | None:
+def rate_refusal(scope: Scope, kind: str, retry: int, whose: str = "address") -> ASGIApp | None:
     """A request past its rate (``ratelimit.RateLimit``) as the page's other refusals are answered: a browser the
     error page in its user's language (without the menu: who it is would be a read of the sessions' table, which a
     flood must not cost), the installer's Save the JSON its script shows (``title``: ``message``, the drawing kept for
@@ -239,7 +240,7 @@ def rate_refusal(scope: Scope, kind: str, retry: int) -> ASGIApp | None:
         return None
     t = translator(lang_of(request))
     words = {"title": t("err_429"), "message": t("err_429_msg", s=retry)}
-    text = f"too many requests ({kind}) from this address: retry in {retry} s"
+    text = f"too many requests ({kind}) from this {whose}: retry in {retry} s"
     headers = {"Retry-After": str(retry)}
     if wants_html(request):
         request.state.user = ""  # no menu: known without a database read (``error_page``)
@@ -272,14 +273,15 @@ def create_app(
         refusals=RefusalLog(clock, per_hour=routes_auth.REFUSAL_ROWS_PER_HOUR),
         sessions=SessionTable(log.db_path, clock, web.session_max_age_s), known=KnownDevices(secret, users),
         tz=ZoneInfo(cfg.site.timezone),
-        templates=Jinja2Templates(directory=str(TEMPLATES)), views=ViewAudit(log, clock),
+        templates=Jinja2Templates(directory=str(TEMPLATES)), views=ViewAudit(log, clock), limits=Limits(clock),
     )
     if bus is not None:  # the page lives as long as the agent: never unsubscribed
         bus.subscribe(app.state.ctx.heard, {EventType.CAMERA_MOVED})
     # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
     # session's row is read; inside the security headers, so a 429 carries them too, and inside the signed cookie's
     # decoding (no database), so the 429 is in the user's language (``rate_refusal``)
-    app.add_middleware(RateLimit, clock=clock, refusal=rate_refusal, known=app.state.ctx.known.valid)
+    app.add_middleware(RateLimit, clock=clock, refusal=rate_refusal, known=app.state.ctx.known.valid,
+                       limits=app.state.ctx.limits)
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,
@@ -311,6 +313,15 @@ def create_app(
             unsaved = "" if request.method == "GET" else "&unsaved=1"
             return RedirectResponse(f"/login?next={quote(target)}{unsaved}", status_code=303)
         return PlainTextResponse("login required", status_code=401)
+
+    @app.exception_handler(RateLimited)
+    async def _per_user_rate(request: Request, exc: RateLimited):
+        answer = rate_refusal(request.scope, exc.kind, exc.retry, "user")
+        if answer is not None:
+            return answer
+        return PlainTextResponse(f"too many requests ({exc.kind}) from this user: retry in {exc.retry} s\n"
+                                 f"请求过于频繁，请 {exc.retry} 秒后再试\n", status_code=429,
+                                 headers={"Retry-After": str(exc.retry)})
 
     @app.exception_handler(RequestValidationError)
     async def _bad_input(request: Request, exc: RequestValidationError):

@@ -30,6 +30,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
+from edge_agent.web.ratelimit import Limits
 from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.teach import Teacher
@@ -45,6 +46,14 @@ class NotAuthenticated(Exception):
 
 class CsrfFailed(Exception):
     pass
+
+
+class RateLimited(Exception):
+    """Raised by ``per_user_rate``: answered as the middleware's 429 (``app.rate_refusal``)."""
+
+    def __init__(self, kind: str, retry: int) -> None:
+        super().__init__(kind)
+        self.kind, self.retry = kind, retry
 
 
 @dataclass
@@ -66,6 +75,8 @@ class WebContext:
     tz: ZoneInfo
     templates: Jinja2Templates
     views: ViewAudit  # who looked at which violation and photo (coalesced rows of the audit log)
+    # the request rates (``ratelimit.py``): the middleware's per address, and ``per_user_rate``'s per signed-in user
+    limits: Limits
     # (monotonic time, picture and placed bays) of the installer page's last camera picture: a GET that any site
     # can make a logged-in browser send must not store a new picture each time
     installer_snapshot: tuple[float, InstallerView] | None = None
@@ -140,6 +151,20 @@ def require_role(*roles: str) -> Callable[[Request], None]:
             raise HTTPException(403, f"{user} is {role or 'no user'}: this needs the role {' or '.join(roles)}")
 
     return check
+
+
+def per_user_rate(kind: str) -> Callable[[Request], None]:
+    """A route dependency after the CSRF and role checks: one token of the signed-in user's ``kind`` bucket
+    (``ratelimit.PER_USER``), else ``RateLimited``. After them, so a forged post from another site (no token) cannot
+    spend a reviewer's bucket and keep them at 429."""
+
+    def take(request: Request) -> None:
+        user = require_user(request)
+        wait = ctx_of(request).limits.take(kind, f"user:{user}", f"user {user}")
+        if wait > 0:
+            raise RateLimited(kind, max(1, int(wait + 0.999)))
+
+    return take
 
 
 def current_user(request: Request) -> str | None:

@@ -84,6 +84,9 @@ class OfflineControl:
         self.lists.update(allow, deny)
         return ControlResult(True, "lists updated")
 
+    def plate_lists(self) -> tuple[list[str], list[str]]:
+        return list(self.lists.allow), list(self.lists.deny)
+
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         return ControlResult(False, "review mode: no bay state machine")
 

@@ -7,7 +7,8 @@ camera loop's lock for a moment (for all of its encoding and writing until 2026-
 those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
 a request that finds it empty gets **429** with ``Retry-After`` before any session row, database or camera is
-touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages and static files are not counted: they are cheap, and staff must never meet this. List edits and decisions
+are counted per signed-in user (``PER_USER``).
 
 Whose bucket (``RateLimit.who``): a request whose signed session cookie names a session (someone signed in from
 this browser) draws on the address's signed-in bucket, any other on the address's anonymous one; a sign-in whose
@@ -54,7 +55,14 @@ RATES = {
     # a plate put on the allow / deny list: each rewrites overrides.yaml (fsync, rename) and the agent's lists; one
     # client wrote the file 82 times in 10 s (SD wear). A reviewer lists a few plates in a row (12 at once measured)
     "lists": Rate(20, 0.2),
+    # a decision on a violation: a write of the log and its audit row each (none counted before: one client could
+    # write as fast as the disk took them). A reviewer clears a backlog at a click every few seconds at most
+    "decide": Rate(60, 1.0),
 }
+# counted per signed-in user, after the session's check (``context.per_user_rate``), not per address: reviewers behind
+# one address (an office's NAT) shared the address's bucket, one listing plates kept the others at 429; and a second
+# session of the same user (signing in again) shares that user's bucket. Anonymous requests there count per address.
+PER_USER = ("lists", "decide")
 SAY_EVERY_S = 60.0  # one log line per client and kind at most this often
 # and at most this many in an hour over all clients: many addresses (an IPv6 host's /64s) each got their own line
 SAY_PER_HOUR = 60
@@ -75,6 +83,8 @@ def kind_of(method: str, path: str) -> str | None:
         return "login"
     if method == "POST" and path.startswith("/violations/") and path.endswith("/list"):
         return "lists"
+    if method == "POST" and path.startswith("/violations/") and path.endswith("/decide"):
+        return "decide"
     return None
 
 
@@ -104,6 +114,25 @@ class TokenBuckets:
             return (1.0 - tokens) / rate.per_s
 
 
+class Limits:
+    """The buckets and their log lines, shared by the middleware (per address) and ``context.per_user_rate``."""
+
+    def __init__(self, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
+        self.buckets = TokenBuckets(clock, rates)
+        self._said = RefusalLog(clock, SAY_EVERY_S, SAY_PER_HOUR)  # a log line per client and kind at most this often
+
+    def take(self, kind: str, key: str, who: str) -> float:
+        """``TokenBuckets.take``; a refusal logged (``who``: the address or user named, at most a line a minute)."""
+        wait = self.buckets.take(kind, key)
+        if wait > 0 and (counts := self._said.note(who, kind)) is not None:
+            count, unsaid = counts
+            more = f" ({count} more refused since the last line)" if count else ""
+            more += f" ({unsaid} more refusals of any client not logged: at most {SAY_PER_HOUR} lines an hour)" \
+                if unsaid else ""
+            log.warning("review page: %r sends %s requests faster than allowed: 429%s", who, kind, more)
+        return wait
+
+
 def _cookie(scope: Scope, name: str) -> str | None:
     """One cookie's value from the raw header (the known-device cookie: the session middleware reads only its own)."""
     for key, value in scope.get("headers", ()):
@@ -120,12 +149,12 @@ class RateLimit:
 
     def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None,
                  refusal: Callable[[Scope, str, int], ASGIApp | None] | None = None,
-                 known: Callable[[str], bool] | None = None) -> None:
+                 known: Callable[[str], bool] | None = None, limits: Limits | None = None) -> None:
         self.app = app
         self.refusal = refusal  # the 429 in the user's words (``app.rate_refusal``): None, or it gives None: plain text
         self.known = known  # whether a known-device cookie checks out (``KnownDevices.valid``); None: never
-        self.buckets = TokenBuckets(clock, rates)
-        self._said = RefusalLog(clock, SAY_EVERY_S, SAY_PER_HOUR)  # a log line per client and kind at most this often
+        self.limits = limits or Limits(clock, rates)  # the app's, shared with its per-user counts
+        self.buckets = self.limits.buckets
 
     def who(self, scope: Scope, kind: str, client: str) -> str:
         """The bucket a request draws on: its address's (an IPv6 host by its /64), the signed-in one when its
@@ -142,21 +171,16 @@ class RateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = kind_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if kind in PER_USER and "sid" in (scope.get("session") or {}):
+            kind = None  # counted per user once the session is checked (``context.per_user_rate``)
         if kind is None:
             await self.app(scope, receive, send)
             return
         client = scope["client"][0] if scope.get("client") else "?"
-        wait = self.buckets.take(kind, self.who(scope, kind, client))
+        wait = self.limits.take(kind, self.who(scope, kind, client), address_key(client))
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        if (counts := self._said.note(client, kind)) is not None:
-            count, unsaid = counts
-            more = f" ({count} more refused since the last line)" if count else ""
-            more += f" ({unsaid} more refusals of any client not logged: at most {SAY_PER_HOUR} lines an hour)" \
-                if unsaid else ""
-            log.warning("review page: %r sends %s requests faster than allowed: 429%s", address_key(client), kind,
-                        more)
         retry = max(1, int(wait + 0.999))
         answer = self.refusal(scope, kind, retry) if self.refusal is not None else None
         if answer is not None:

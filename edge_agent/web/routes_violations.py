@@ -26,6 +26,7 @@ from edge_agent.web.context import (
     ctx_of,
     current_user,
     lang_of,
+    per_user_rate,
     render,
     require_csrf,
     require_role,
@@ -182,7 +183,8 @@ def detail(request: Request, vid: str):
                   reason_max=REASON_MAX, flash=request.session.pop("flash", []))
 
 
-@router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
+@router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW)),
+                                                      Depends(per_user_rate("decide"))])
 def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=REASON_MAX),
            seen: Literal["open", "confirmed", "dismissed", "expired"] | None = Form(None)):
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
@@ -208,7 +210,8 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
-@router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
+@router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW)),
+                                                    Depends(per_user_rate("lists"))])
 def add_to_list(request: Request, vid: str, which: str = Form(...)):
     """Put the plate on the allow- or deny-list: persisted in the config, then handed to the agent."""
     ctx = ctx_of(request)

@@ -166,9 +166,14 @@ class RecordingControl:
     bays: list[str] = field(default_factory=lambda: list(BAYS))
     occupied: set[str] = field(default_factory=set)
     calls: list[tuple] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)  # the lists it runs (``set_lists``: None keeps one)
+    deny: list[str] = field(default_factory=list)
 
     def bay_ids(self) -> list[str]:
         return list(self.bays)
+
+    def plate_lists(self) -> tuple[list[str], list[str]]:
+        return list(self.allow), list(self.deny)
 
     def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
         self.calls.append(("lock", bay_id, reason, operator))
@@ -190,6 +195,8 @@ class RecordingControl:
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
         self.calls.append(("set_lists", allow, deny))
+        self.allow = list(self.allow if allow is None else allow)
+        self.deny = list(self.deny if deny is None else deny)
         return ControlResult(True, "lists replaced", {"allow": len(allow or []), "deny": len(deny or [])})
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:

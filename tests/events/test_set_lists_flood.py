@@ -66,3 +66,22 @@ def test_a_flood_of_set_lists_writes_at_most_once_a_window_and_answers_every_com
     assert len(_lists_calls(control)) == 2  # the first at once, the rest held in one window: one more write
     assert codes.count("ok") + codes.count("busy") == 300 and codes.count("ok") <= 1 + LISTS_HELD
     assert _lists_calls(control)[-1][1] == [f"京AD{max(i for i, c in enumerate(codes) if c == 'ok'):05d}"]
+
+
+def test_a_page_edit_while_a_set_lists_is_held_is_kept(setup):  # noqa: F811
+    """The page lists a plate (the agent's lists changed at once) while a later ``set-lists`` waits out the window:
+    the held command then replaced the whole lists with its own, and the reviewer's plate was gone, on the agent and
+    in ``overrides.yaml`` (attacker35, review68). In arrival order the command came first and the page's edit after
+    it: the edits made since the command was held are kept on top of it."""
+    make, backend, control, clock = setup
+    link = make()
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"],
+                                                          "deny": ["粤B00009"]}, "backend/l")).json()["ok"]
+    held = send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00002"], "deny": ["粤B00009"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the second held")
+    # the page, meanwhile: 粤B00009 moved to allow, 粤B00003 denied (each edit hands the agent both lists whole)
+    control.set_lists(["京AD00001", "粤B00009"], [])
+    control.set_lists(["京AD00001", "粤B00009"], ["粤B00003"])
+    clock.advance(LISTS_EVERY_S)
+    assert reply_with(backend, held).json()["ok"]
+    assert control.plate_lists() == (["京AD00002", "粤B00009"], ["粤B00003"])

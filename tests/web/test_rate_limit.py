@@ -314,3 +314,35 @@ def test_list_edits_past_a_clients_rate_get_429_and_write_nothing(site):
         site.clock.advance(1 / RATES["lists"].per_s)
         assert c.post("/violations/1/list", data={"which": "allow", "csrf": tok}).status_code == 303
         c.close()
+
+
+def signed_in_as(url: str, source: str, name: str) -> tuple[httpx.Client, str]:
+    """``signed_in`` for another user."""
+    c = httpx.Client(base_url=url, follow_redirects=False, transport=httpx.HTTPTransport(local_address=source))
+    tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"username": name, "password": PASSWORD, "csrf": tok}).status_code == 303
+    return c, re.search(r'name="csrf" value="([^"]+)"', c.get("/violations").text).group(1)
+
+
+@pytest.mark.parametrize(("kind", "path", "form"), [
+    ("lists", "/violations/1/list", lambda i: {"which": ("allow", "deny")[i % 2]}),
+    ("decide", "/violations/1/decide", lambda i: {"decision": ("confirmed", "open")[i % 2]})])
+def test_list_edits_and_decisions_are_limited_per_user_not_per_address(site, kind, path, form):
+    """Two reviewers behind one address (an office's NAT) shared one ``lists`` bucket: one listing plates kept the
+    other at 429 (attacker35, review68). And decisions had no limit at all: each a write of the log and an audit row.
+    Now each is counted per signed-in user: a second session of the same user shares that user's bucket (signing
+    in again gives no fresh one), another user behind the same address has their own."""
+    from edge_agent.web.auth import UsersFile
+
+    UsersFile(site.root / "users.txt").set("reviewer2", PASSWORD, "reviewer")
+    burst = int(RATES[kind].burst)
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        first, tok = signed_in(srv.url, "127.0.0.2")
+        again, tok_again = signed_in(srv.url, "127.0.0.2")  # the same user in a second browser
+        other, tok_other = signed_in_as(srv.url, "127.0.0.2", "reviewer2")  # another reviewer, same address
+        codes = [first.post(path, data={**form(i), "csrf": tok}).status_code for i in range(burst + 2)]
+        assert codes == [303] * burst + [429] * 2
+        assert again.post(path, data={**form(1), "csrf": tok_again}).status_code == 429
+        assert other.post(path, data={**form(0), "csrf": tok_other}).status_code == 303
+        for c in (first, again, other):
+            c.close()
