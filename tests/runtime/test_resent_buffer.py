@@ -53,8 +53,10 @@ def _config(tmp: Path, url: str, port: int, models: Path) -> Path:
 
 @pytest.mark.broker
 def test_frames_resent_after_a_reconnect_raise_no_arm_over_the_car_parked_meanwhile(
-    tmp_path: Path, broker, models_dir: Path
-) -> None:  # noqa: F811
+    tmp_path: Path,
+    broker,  # noqa: F811
+    models_dir: Path,
+) -> None:
     cam = ResendingCamera(fps=5)
     sub = Subscriber(broker.port, [f"{PREFIX}/#", f"{REPLIES}/#"]).start()
     corr = itertools.count()
