@@ -24,6 +24,7 @@ story (no arrival, no identification) by how busy the machine was. ``replay`` pl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -58,6 +59,41 @@ class Frame:
     image: np.ndarray
     seq: int  # increases by one per frame the source produced (gaps = frames skipped)
     t: float  # the clock's monotonic time when it was captured
+    # When a live source first decoded this very picture (``Shown``), if earlier than ``t``: a picture sent again
+    # (a camera's or NVR's buffer resent after a reconnect) shows the world as it was then. None: new.
+    shown: float | None = None
+
+
+#: How long a live source remembers the pictures it decoded (``Shown``), and at most how many.
+SHOWN_KEEP_S = 600.0
+SHOWN_MAX = 20_000
+
+
+class Shown:
+    """When each picture a live camera sent was first decoded, for ``SHOWN_KEEP_S``: a picture sent again is as old
+    as its first arrival. Why: a camera or NVR that resends its buffer after a reconnect sends the frames of a
+    minute ago as live ones (probe lock39: a 35 s resend of the empty bay, after a stall in which a car parked,
+    gave fresh confident "empty" readings, and a ``lock`` 25 s after the reconnect raised the arm under the car;
+    a resend longer than 30 s changes too few bays at once for ``picture_cut``). A live sensor's noise never
+    sends the same picture twice, so no live picture is caught. Kept by a digest of a 32 × 32 sample grid of
+    every decoded frame (the sampled ones and those drained between), across reconnects."""
+
+    def __init__(self, keep_s: float = SHOWN_KEEP_S, most: int = SHOWN_MAX) -> None:
+        self.keep_s, self.most = keep_s, most
+        self._first: dict[bytes, float] = {}  # insertion order = first arrival order
+
+    def see(self, img: np.ndarray, now: float) -> float | None:
+        """Record ``img`` decoded at ``now``; its first arrival if it was decoded before (None: new)."""
+        if not isinstance(img, np.ndarray) or img.ndim < 2 or img.size == 0:
+            return None
+        small = np.ascontiguousarray(img[:: max(1, img.shape[0] // 32), :: max(1, img.shape[1] // 32)])
+        key = hashlib.blake2b(small.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
+        while self._first and (len(self._first) >= self.most or next(iter(self._first.values())) < now - self.keep_s):
+            del self._first[next(iter(self._first))]  # the oldest first: forgotten after keep_s
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = now
+        return first
 
 
 class FrameSource(Protocol):
@@ -485,6 +521,7 @@ class OpenCVSource:
         self._outage_told = False  # this outage was logged at warning: its end is told too
         self._warned_at: float | None = None  # the last failure logged at warning (monotonic)
         self._untold = 0  # outages begun and ended since then without a warning (a camera dropping often)
+        self._shown = Shown()  # a live camera's pictures, kept across reconnects: one sent again is no news
 
     @property
     def reconnects(self) -> int:
@@ -601,10 +638,11 @@ class OpenCVSource:
                                 "heartbeat's extra.camera_corrupt_frames)", self.kind)
                 self.corrupt += failed
             failed, last_good = 0, now
+            shown = self._shown.see(img, now)
             if now < next_t:
                 continue  # drain the driver's buffer; keep only what we sample
             next_t = max(next_t + self.period, now)
-            self._put(img, now)
+            self._put(img, now, shown)
 
     def _play(self, cap: object) -> None:
         """A file or folder at its own pace: each sampled frame when its media time has come."""
@@ -633,7 +671,7 @@ class OpenCVSource:
         elif not played:
             raise OSError("no frame in the file")  # looping it would spin: reconnect with backoff instead
 
-    def _put(self, img: object, now: float) -> None:
+    def _put(self, img: object, now: float, shown: float | None = None) -> None:
         if img is None or not isinstance(img, np.ndarray) or img.size == 0:
             self.corrupt += 1
             return
@@ -641,7 +679,7 @@ class OpenCVSource:
         if self._outage is not None:
             self._recovered(now)
         with self._lock:
-            self._slot = Frame(img, self._seq, now)
+            self._slot = Frame(img, self._seq, now, shown)
             self._taken.clear()
 
 

@@ -266,7 +266,7 @@ class Agent:
                 if h is not None:
                     runs = self.monitor.detector_runs
                     self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason,
-                                          shown_since=self.health.picture_since)
+                                          shown_since=shown_since(self.health.picture_since, frame.shown))
                     if self.monitor.detector_runs != runs and self.monitor.last_inference_s is not None:
                         for observe in self.inference_observers:
                             observe(self.monitor.last_inference_s)
@@ -531,3 +531,12 @@ class Agent:
         """Re-read the YAML; lists apply at once, bay / timer / occupancy changes restart monitoring.
         ``installer``: the installer page's Save (bays drawn over the current picture)."""
         return self.reloader.reload(installer)
+
+
+def shown_since(picture_since: float | None, resent: float | None) -> float | None:
+    """When the picture a frame shows first arrived: the health's (a repeated or hung picture), or the source's first
+    decoding of that very picture when it was sent again later (``camera.source.Shown``: a buffer resent after a
+    reconnect), whichever is older."""
+    if resent is None:
+        return picture_since
+    return resent if picture_since is None else min(picture_since, resent)

@@ -10,8 +10,9 @@ ending with ``replay_finished`` (clip length, frames, wall time, speed).
 What a replay leaves out on purpose: the MQTT link, the lock drivers and the web page (no
 backend, motor or browser should act on a recording); evidence goes to a folder of its own.
 ``sim_locks`` (``--sim-locks``) gives every bay a simulated lock instead, wired as ``run`` wires
-locks (interlock, policy, the camera's evidence), ticked once a loop turn: what the locks would
-have done on the recording (``lock_moved`` / ``lock_refused`` in the events), never a real motor.
+locks (interlock, policy, the camera's evidence), ticked every ``DEFAULT_TICK_S`` (0.1 s) of clip time
+as ``run``'s lock thread ticks them, between frames too: what the locks would have done on the
+recording (``lock_moved`` / ``lock_refused`` in the events), never a real motor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -31,6 +33,7 @@ from edge_agent.camera.source import DecodeCounts, Frame, default_opener, descri
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
+from edge_agent.locks.ticker import DEFAULT_TICK_S
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +53,16 @@ GAP_TIMERS_S = 86_400.0
 class ClipSource:
     """A FrameSource over a file or folder: one sampled frame per ``latest()``, no thread; each
     frame moves the injected clock to its clip time. ``decode_counts``, as ``run``'s source has it:
-    a folder's truncated or unreadable images become ``camera_image_warning`` events in the replay too."""
+    a folder's truncated or unreadable images become ``camera_image_warning`` events in the replay too.
 
-    def __init__(self, path: str, clock: FakeClock, fps: float) -> None:
+    ``between`` (``--sim-locks``: the locks' tick) is called every ``tick_s`` of clip time while the clock walks
+    to the next frame, as ``run``'s lock thread ticks between frames; the loop's own turn ticks at the frame.
+    Why: ticked once a frame (1 s at 1 fps), a raise due between frames came at the next one and a replay could
+    not show what ``run`` does in between (probe lock39). Stretches walked ``GAP_STEP_S`` at a time or jumped
+    are not ticked finely (``run`` is a paused process there)."""
+
+    def __init__(self, path: str, clock: FakeClock, fps: float, between: Callable[[], None] | None = None,
+                 tick_s: float = DEFAULT_TICK_S) -> None:
         self.path, self.clock, self.kind = path, clock, describe_source(path)
         if self.kind not in ("file", "folder"):
             raise ValueError(f"replay needs a video file or a folder of images, not a {self.kind}: {path}")
@@ -70,6 +80,7 @@ class ClipSource:
         self._next: tuple[np.ndarray | None, float] | None = None  # sampled, its clip time not reached yet
         self.period = 1.0 / fps
         self._t0 = clock.monotonic()
+        self.between, self.tick_s = between, tick_s
         self.reconnects = 0
         self.corrupt = 0
         self.seq = 0
@@ -100,9 +111,13 @@ class ClipSource:
             ahead = self._t0 + t - self.clock.monotonic()
             if ahead > GAP_PERIODS * self.period:
                 if self._walked < GAP_WALK_S + GAP_TIMERS_S:
-                    step = self.period if self._walked < GAP_WALK_S else min(GAP_STEP_S, ahead - self.period)
-                    self._walked += step
-                    self.clock.advance(step)
+                    if self._walked < GAP_WALK_S:
+                        self._walked += self.period
+                        self._walk(self.period)
+                    else:
+                        step = min(GAP_STEP_S, ahead - self.period)
+                        self._walked += step
+                        self.clock.advance(step)
                     return None
                 if not self.jumped_s:
                     log.warning("replay: no frame in the recording for %.0f s after clip %.0f s: %.0f s walked, the "
@@ -113,7 +128,7 @@ class ClipSource:
                 return None
             self._walked = 0.0
             if ahead > 0:
-                self.clock.advance(ahead)
+                self._walk(ahead)
             self._next = None
             self.clip_s = max(self.clip_s, t)
             if img is None or img.size == 0:
@@ -121,6 +136,17 @@ class ClipSource:
                 continue
             self.seq += 1
             return Frame(img, self.seq, self.clock.monotonic())
+
+
+    def _walk(self, seconds: float) -> None:
+        """The clock ``seconds`` on, ``between`` called at every ``tick_s`` strictly inside (the end is the loop's
+        turn, which ticks after it)."""
+        end = self.clock.monotonic() + seconds
+        if self.between is not None:
+            while end - self.clock.monotonic() > self.tick_s * 1.001:  # not a tick a rounding error before the end
+                self.clock.advance(self.tick_s)
+                self.between()
+        self.clock.advance(max(0.0, end - self.clock.monotonic()))
 
 
 def no_frames(folder: Path) -> str:
@@ -188,7 +214,8 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
            start: datetime | None = None, until: threading.Event | None = None, sim_locks: bool = False) -> dict:
     """Play ``source`` through the agent; events as JSON lines to ``events_out``. Returns the summary.
     ``until`` set (SIGTERM / SIGINT) ends the play between frames: the summary says ``interrupted``.
-    ``sim_locks``: every bay gets a simulated lock (``replay_config``), ticked after each loop turn."""
+    ``sim_locks``: every bay gets a simulated lock (``replay_config``), ticked after each loop turn and every
+    ``DEFAULT_TICK_S`` of clip time between frames, as ``run`` ticks them."""
     from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.sinks import JsonLinesSink
 
@@ -216,6 +243,10 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
                 with agent.health.turn():
                     locks.tick()
 
+        if locks is not None:
+            # run's lock thread ticks between frames too, outside the loop's turn (this runs inside one: the step's
+            # wait for a frame)
+            clip.between = lambda: locks.tick()
         # the loop run uses; a clip is never waited for
         agent.run_forever(sleep=lambda s: None, until=until, on_turn=tick)
     finally:
