@@ -110,3 +110,10 @@ def test_a_mask_written_as_bare_numbers_is_one_line_too(tmp_path):
     problems = _problems(tmp_path, "  height: 540\n", "  height: 540\n  masks: [[900, 10, 950, 10, 950, 40]]\n")
     assert problems == ["camera.masks[0]: each point is [x, y], two numbers in brackets: write [[x, y], [x, y], …], "
                         "not bare numbers"], problems
+
+
+def test_one_plate_where_a_list_goes_says_to_put_it_in_brackets(tmp_path):
+    """``allow: 粤B12345`` (one plate, no brackets) said only "Input should be a valid list" (probe newuser36)."""
+    problems = _problems(tmp_path, "timers:\n", "lists:\n  allow: 粤B12345\ntimers:\n")
+    assert problems == ["lists.allow: Input should be a valid list, not one value: a list goes in brackets, [a, b], "
+                        "or one `- ` line per entry"], problems
