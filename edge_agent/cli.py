@@ -56,8 +56,12 @@ def _terminate(_signum: int, _frame: object) -> None:
     raise Terminated
 
 
+EXITS = "exit status: 0 done, 1 the job ran but failed, 2 bad input or an invalid config (each problem named)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="edge-agent", description="One command, one subcommand per job.",
+                                     epilog=f"{EXITS}. `edge-agent COMMAND --help` for each.")
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -73,6 +77,13 @@ def _name_commands(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(prog=parser.prog)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            # each command's --help opens with what it does (the menu's line), and its exits: `run --help` listed
+            # options only, nothing of what run is for (probe newuser36)
+            said = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or said.get(name)
+                child.epilog = child.epilog or (EXITS if not any(
+                    isinstance(a, argparse._SubParsersAction) for a in child._actions) else None)
             for child in dict.fromkeys(action.choices.values()):  # an alias names the same parser again
                 _name_commands(child)
 

@@ -12,6 +12,29 @@ def test_every_stage_registers_its_commands():
     assert {"models", "recognize", "run", "demo", "review", "doctor"} <= set(sub.choices)
 
 
+def _leaves(parser):  # noqa: ANN001, ANN202 - every command that runs a job (``occupancy calibrate``, ``run``)
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaves(child)
+
+
+def test_each_commands_help_says_what_it_does_and_its_exits():
+    """``edge-agent run --help`` (and every other command's) listed its options only: what the command is for was
+    in the top menu alone, and no help said what its exit status means (probe newuser36)."""
+    leaves = list(_leaves(cli.build_parser()))
+    assert len(leaves) >= 25
+    bare = [p.prog for p in leaves if not p.description]
+    assert not bare, bare
+    for p in leaves:
+        text = p.format_help()
+        assert p.description.split()[0] in text and "exit status: 0 done, 1 the job ran but failed, 2" in text, p.prog
+
+
 def test_a_missing_command_module_is_an_error_not_a_silently_shorter_menu(monkeypatch):
     monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "edge_agent.bays.commands"))
     with pytest.raises(ModuleNotFoundError, match="edge_agent.bays.commands"):

@@ -997,9 +997,16 @@ class BayMonitor:
             visit = m.visit.visit_id if m and m.visit else None
             models_dir = self.cfg.perception.models_dir
             lines = snapshot_lines(bay_id, iso(self.clock.now()), language(self.cfg.web.language, models_dir))
+            # a bay's snapshot is shown on its card to every reviewer: with ``evidence.photo: bay`` it shows what a
+            # visit's photo shows, the bay and a tenth around it; the whole view (the neighbours' cars and plates,
+            # passers-by) is the installer's picture only (PIPL's minimum scope; probe newuser36)
+            cut = caption and polygon is not None and self.cfg.evidence.photo == "bay"
 
         def take() -> str:
-            img = annotate(frame, polygon, None, lines, models_dir=models_dir) if caption else frame
+            img, drawn = frame, polygon
+            if cut and drawn is not None:
+                img, drawn, _ = around_bay(frame, drawn, None)
+            img = annotate(img, drawn, None, lines, models_dir=models_dir, band=cut) if caption else frame
             return evidence.save(bay_id, visit, "snapshot", encode_jpeg(img), None)
 
         return take

@@ -37,7 +37,7 @@ class EvidenceConfig(StrictModel):
     photo: Literal["bay", "frame"] = Field(
         "bay", description="what a visit's photo shows: the bay with a tenth of its size around it, and the read plate (neighbouring "
                            "cars' plates and people farther off are personal data the case does not need), or the "
-                           "whole camera frame")
+                           "whole camera frame; a bay's snapshot follows it")
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,
         description="free space kept for the event outbox: below it the oldest evidence is pruned, "

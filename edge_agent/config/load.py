@@ -52,6 +52,12 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 meant = suggest_key(AgentConfig, loc)
                 msg += f": did you mean {meant}?" if meant else ""
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
+            if err["type"] == "tuple_type" and loc and isinstance(loc[-1], int) and not isinstance(
+                    err.get("input"), (list, dict)):
+                # `polygon: [140, 420, 930, 420, …]` was one "Input should be a valid tuple" per number: eight lines
+                # of a word the file never shows (probe newuser36); one line at the list's key says how to write it
+                loc, msg = loc[:-1], ("each point is [x, y], two numbers in brackets: write "
+                                      "[[x, y], [x, y], …], not bare numbers")
             hint = lookalikes(err["input"]) if isinstance(err.get("input"), str) else ""
             msg += f": {hint}" if hint and hint not in msg else ""
             if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
@@ -177,6 +183,9 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
             return msg
         return (f"{msg}: {value!r} is text, not a number (a number goes without quotes, and YAML 1.1 reads an "
                 f"exponent only with a dot and a sign: 1.0e+3): write {_yaml_number(number)}")
+    if kind == "list_type" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        # `allow: 粤B12345`: "Input should be a valid list" said nothing of the brackets (probe newuser36)
+        return f"{msg}, not one value: a list goes in brackets, [a, b], or one `- ` line per entry"
     if kind == "bool_type" and isinstance(value, str):
         return f"{msg}: this is text; write true or false without quotes"
     if kind == "model_type":  # pydantic's "… or instance of TimersConfig": a class name the file never shows

@@ -2,9 +2,13 @@
 
 The photo is what a property manager forwards to a tow company or shows a driver, outside the page: its caption
 said ``violation_started  fuel_vehicle`` and ``not NEV (format+colour)``, the agent's codes, and a timestamp
-with milliseconds (newuser34). It now says it as the page does ("违规占用充电车位：燃油车占用", the bay, the plate
+with milliseconds (newuser34). It now says it in words (the bay, the plate
 and its colour, NEV or not) with the site time to the second and its UTC offset. A device without a CJK font
 draws ASCII only, so its captions stay English (Chinese words would come out as ``?``).
+
+A violation's photo says what the agent saw (how the plate was read, how long the car stood in the bay) and that no
+person has reviewed it yet: it said "违规占用充电车位" — a verdict — on a photo burnt before any reviewer looked
+(a misread plate, a tow truck, a dismissed case all carried it; probe newuser36). The verdict is the reviewer's.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ from edge_agent.fonts import FontMissing, cjk_font
 
 _ZH, _EN = 0, 1
 WHAT = {  # the photo's event
-    "violation_started": ("违规占用充电车位", "Charging bay blocked"),
+    # an observation and its standing, never a verdict: the reviewer gives that (newuser36)
+    "violation_started": ("在充电车位停放{dur}，待人工审核", "in the charging bay{dur}, not yet reviewed"),
     "vehicle_identified": ("车辆已识别", "Vehicle identified"),
     "snapshot": ("现场快照", "Snapshot"),
 }
 WHY = {  # a violation's reason
-    "fuel_vehicle": ("燃油车占用", "fuel car in the bay"),
-    "unidentified": ("无法识别车牌", "plate not readable"),
-    "deny_list": ("黑名单车辆", "deny-listed plate"),
+    "fuel_vehicle": ("车牌判读为燃油车", "plate read as a fuel car"),  # the reading, not the car's class
+    "unidentified": ("车牌无法识别", "plate not readable"),
+    "deny_list": ("车牌在黑名单上", "plate on the deny-list"),
 }
 COLOUR = {
     "blue": ("蓝牌", "blue plate"),
@@ -73,6 +78,19 @@ def when(ts: str) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") + (f" UTC{off[:3]}:{off[3:]}" if off else "")
 
 
+def duration(seconds: object, lang: str) -> str:
+    """``parked_s`` as the caption says it: `` 2 分钟`` / `` for 2 min`` (seconds under a minute); nothing when it is
+    no number (an event from an older agent)."""
+    try:
+        s = max(0, int(float(seconds)))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    h, m = divmod(s // 60, 60)
+    if lang == "zh":
+        return f" {s} 秒" if s < 60 else " " + (f"{h} 小时 " if h else "") + f"{m} 分钟"
+    return f" for {s} s" if s < 60 else " for " + (f"{h} h " if h else "") + f"{m} min"
+
+
 def event_lines(event_type: str, bay: str, data: dict, nev: bool | None, ts: str, lang: str,
                 grounds: str | None = None) -> list[str]:
     """Three lines: the bay, the plate, its colour and the verdict; what happened (and why); when. ``grounds``:
@@ -85,8 +103,11 @@ def event_lines(event_type: str, bay: str, data: dict, nev: bool | None, ts: str
     elif nev is not None:
         first.append(_w(WORDS, "nev" if nev else "not_nev", lang))
     what = _w(WHAT, event_type, lang)
-    if event_type == "violation_started" and data.get("reason"):
-        what += _w(WORDS, "sep", lang) + _w(WHY, str(data["reason"]), lang)
+    if event_type == "violation_started":
+        what = what.format(dur=duration(data.get("parked_s"), lang))
+        if data.get("reason"):
+            what = _w(WHY, str(data["reason"]), lang) + _w(WORDS, "sep", lang) + what
+        what = what[:1].upper() + what[1:]
     return ["  ".join(first), what, when(ts)]
 
 

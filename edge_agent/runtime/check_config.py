@@ -18,8 +18,19 @@ if TYPE_CHECKING:  # the models when a config is checked, not in every command's
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-config", help="validate a config file (exit 2 with every problem listed)")
-    p.add_argument("file")
-    p.set_defaults(func=_check)
+    p.add_argument("file", nargs="?", help="the YAML config file (its overrides.yaml is read too)")
+    # every other command takes the config as --config / -c, and an operator types it here too: it was
+    # "edge-agent: error: unrecognized arguments: --config", the top level's usage, no word of check-config's
+    # (probe newuser36)
+    p.add_argument("--config", "-c", dest="config_option", metavar="FILE", help="the same, as the other commands take it")
+
+    def check(args: argparse.Namespace) -> int:
+        if (args.file is None) == (args.config_option is None):
+            p.error("name the config file once: check-config FILE (or --config FILE)")
+        args.file = args.file or args.config_option
+        return _check(args)
+
+    p.set_defaults(func=check)
 
 
 def _check(args: argparse.Namespace) -> int:

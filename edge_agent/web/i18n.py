@@ -130,6 +130,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nev_plate": ("新能源", "NEV"),
     "take_snapshot": ("拍摄画面", "Take snapshot"),
     "no_bays": ("还没有车位状态", "No bay state yet"),
+    "not_live": ("此页面未连接识别程序（审核模式），不显示实时状态", "Not shown here: this page runs without the agent "
+                 "(review mode), so it has no live state"),
     "camera_down": ("摄像头离线", "camera offline"),
     "camera_moved": ("摄像头已移动：车位框不再对准车位，地锁不会升起。请在安装页重新画车位，或确认当前画面。",
                      "The camera has moved: the bay outlines no longer fit the bays and no lock will rise. "

@@ -52,7 +52,14 @@ class OfflineControl:
         if not ok or frame is None:
             # not the source itself: an RTSP URL carries the camera's password, and this text reaches the page
             raise ControlError("camera", "no frame from the camera (camera.source; `edge-agent doctor` checks it)")
-        ok, buf = cv2.imencode(".jpg", self._as_bays_see(frame), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        frame = self._as_bays_see(frame)
+        bay = next((b for b in self.cfg.bays if b.id == bay_id), None)
+        if bay is not None and self.cfg.evidence.photo == "bay":
+            # the bay card shows it to every reviewer: the bay, not the whole view (as the agent's; newuser36)
+            from edge_agent.evidence.annotate import around_bay
+
+            frame = around_bay(frame, bay.polygon, None)[0]
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
         if not ok:
             raise ControlError("camera", "could not encode the frame")
         return self.store.save(bay_id, None, "snapshot", buf.tobytes(), None, None, {"source": "review"})

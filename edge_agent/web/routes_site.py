@@ -35,6 +35,7 @@ from edge_agent.web.context import (
 )
 from edge_agent.web.i18n import Translator, translator
 from edge_agent.web.inputs import MAX_PAGE, json_body
+from edge_agent.web.offline import OfflineControl
 from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL
 from edge_agent.web.views import AuditUnavailable
 
@@ -54,6 +55,9 @@ def live_bays(request: Request):
     t = translator(lang_of(request))
     park_min = ctx.cfg.charger_health.suspect_park_min
     unseen_of = getattr(ctx.control, "bays_unseen", None)  # the review page's control has no camera
+    # `edge-agent review` runs no camera loop: its bays have no live state, and "no bay state yet" on a bay the log
+    # shows cars in read as a fault to a manager (probe newuser36); the card says the page runs without the agent
+    live = not isinstance(ctx.control, OfflineControl)
     unseen = unseen_of() if unseen_of is not None else {}
     # why a lock is faulted or stays down, and what to do (``LockNote``): only the events said it before
     notes_of = getattr(ctx.control, "lock_notes", None)  # the review page's control has no locks
@@ -81,7 +85,7 @@ def live_bays(request: Request):
     else:
         request.session.pop("camera_moved_told", None)
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_banner=banner,
-                  camera_told=told, refresh_s=LIVE_REFRESH_S, plates_hidden=hidden)
+                  camera_told=told, refresh_s=LIVE_REFRESH_S, plates_hidden=hidden, live=live)
 
 
 def _audit_live_plates(request: Request, bays: list[dict[str, Any]]) -> bool:

@@ -324,3 +324,18 @@ def test_a_tab_in_the_yaml_is_named_as_a_tab(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     (problem,) = problems_of(path)
     assert problem.startswith("(yaml): line ") and "a tab character" in problem and "spaces" in problem, problem
+
+
+@pytest.mark.parametrize("flag", ["--config", "-c"])
+def test_check_config_takes_the_config_as_every_other_command_does(capsys, flag):
+    """``run``, ``doctor``, ``review``, ``stats`` take ``--config FILE``; ``check-config --config FILE`` was refused
+    with the top level's usage and "unrecognized arguments: --config", no word of check-config's (probe newuser36).
+    Both forms check the file; none, or two, is one usage line, exit 2."""
+    demo = str(Path(__file__).resolve().parents[2] / "config" / "demo.yaml")
+    assert cli.main(["check-config", flag, demo]) == 0
+    assert f"{demo}: ok" in capsys.readouterr().out
+    for argv in (["check-config"], ["check-config", demo, flag, demo]):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(argv)
+        assert stop.value.code == 2
+        assert "check-config: error: name the config file once" in capsys.readouterr().err

@@ -95,3 +95,25 @@ def test_a_value_of_the_wrong_kind_says_what_was_written(tmp_path, old, new, lin
     """`fps: five` was "Input should be a valid number" alone; a section written as one line was "Input should be a
     valid dictionary or instance of TimersConfig", a class name no config file shows."""
     assert _problems(tmp_path, old, new) == [line]
+
+
+@pytest.mark.parametrize("polygon", ["[20, 200, 170, 200, 170, 530, 20, 530]", "[[20, 200], 170, [170, 530], [20, 530]]"])
+def test_a_polygon_written_as_bare_numbers_is_one_line_saying_how_to_write_it(tmp_path, polygon):
+    """``polygon: [20, 200, 170, 200, …]`` (the points' brackets left out) was eight lines of "Input should be a
+    valid tuple", one per number, a word the file never shows (probe newuser36). One line at the polygon's key."""
+    problems = _problems(tmp_path, "[[20, 200], [170, 200], [170, 530], [20, 530]]", polygon)
+    assert problems == ["bays[0].polygon: each point is [x, y], two numbers in brackets: write [[x, y], [x, y], …], "
+                        "not bare numbers"], problems
+
+
+def test_a_mask_written_as_bare_numbers_is_one_line_too(tmp_path):
+    problems = _problems(tmp_path, "  height: 540\n", "  height: 540\n  masks: [[900, 10, 950, 10, 950, 40]]\n")
+    assert problems == ["camera.masks[0]: each point is [x, y], two numbers in brackets: write [[x, y], [x, y], …], "
+                        "not bare numbers"], problems
+
+
+def test_one_plate_where_a_list_goes_says_to_put_it_in_brackets(tmp_path):
+    """``allow: 粤B12345`` (one plate, no brackets) said only "Input should be a valid list" (probe newuser36)."""
+    problems = _problems(tmp_path, "timers:\n", "lists:\n  allow: 粤B12345\ntimers:\n")
+    assert problems == ["lists.allow: Input should be a valid list, not one value: a list goes in brackets, [a, b], "
+                        "or one `- ` line per entry"], problems

@@ -239,7 +239,7 @@ def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_pat
 
 @pytest.mark.parametrize(("section", "over", "problem"), [
     ({"bays": [{"id": ["A"], "polygon": SQUARE}]}, {"removed_bays": ["B"]}, "bays[0].id: Input should be a valid string"),
-    ({"bays": "A"}, {"removed_bays": ["B"]}, "bays: Input should be a valid list"),
+    ({"bays": "A"}, {"removed_bays": ["B"]}, "bays: Input should be a valid list, not one value: a list goes in brackets, [a, b], or one `- ` line per entry"),
     ({"bays": ["A", {"id": "B", "polygon": SQUARE}]}, {"removed_bays": ["B"]},
      "bays[0]: Input should be a section of settings (`key: value` lines indented under it), not 'A'"),
     ({"lists": [1]}, {"lists": {"allow": []}},

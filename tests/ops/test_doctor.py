@@ -602,3 +602,15 @@ def test_models_row_warns_of_bays_the_site_calibration_was_not_fitted_on(write_c
     assert check_models(cfg).status == "pass"
     cal.write_text(json.dumps({**doc, "bays": "A1"}))  # not a list: the agent refuses it, and so does the row
     assert check_models(cfg).status == "fail"
+
+
+def test_a_check_named_with_a_dash_is_skipped_as_with_its_space(write_config, tmp_path):
+    """``--skip service-sandbox`` / ``onnx_providers``: the names have a space, and the shell's way of writing one
+    word was refused "unknown check(s)", exit 2 (probe newuser36)."""
+    cfg = write_config()
+    res = doctor(cfg, "--json", "--skip", "clock", "--skip", "service-sandbox", "--skip", "onnx_providers",
+                 "--skip", "camera", "--skip", "models", "--skip", "disk")
+    assert res.returncode in (0, 1) and "unknown check" not in res.stderr, res.stderr
+    status = rows(res.stdout)
+    assert status["service sandbox"] == status["onnx providers"] == "skip", status
+    assert doctor(cfg, "--skip", "bogus").returncode == 2

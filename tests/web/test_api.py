@@ -650,3 +650,16 @@ def test_a_snapshot_taken_on_the_live_page_is_the_bays_picture_there(site):
     site.clock.advance(60)
     publish_visit(site, "A1", "粤B12121", "blue", False, "colour", "fuel_vehicle")
     assert site.log.last_evidence("A1") not in (snap, before)
+
+
+def test_the_review_pages_bays_say_they_are_not_live(site):
+    """``edge-agent review`` runs no camera loop: every bay card said "还没有车位状态" (no bay state yet) under the
+    photo of the last car, on a site with months of events — a manager read the device as broken (probe
+    newuser36). The card says the page runs without the agent."""
+    from edge_agent.perception.lists import PlateLists
+    from edge_agent.web.offline import OfflineControl
+
+    site.control = OfflineControl(site.cfg, site.store, PlateLists([], []), site.clock)
+    site.bus = type(site.bus)()  # review's bus: no state was ever published on it
+    page = logged_in(site).get("/bays").text
+    assert "还没有车位状态" not in page and "此页面未连接识别程序（审核模式）" in page, page
