@@ -38,6 +38,18 @@ def drop(frame: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(frame * (1 - mask) + blurred * mask, 0, 255).astype(np.uint8)
 
 
+def partial_drop(frame: np.ndarray, sigma: float, share: float) -> np.ndarray:
+    """A drop over the left ``share`` of bay A's width (the rest of the bay seen sharp), as ``drop`` otherwise."""
+    poly = np.array(BAYS["A"], np.float32)
+    s = sigma * float(np.ptp(poly[:, 0])) / 64
+    mask = np.zeros(frame.shape[:2], np.float32)
+    cv2.fillPoly(mask, [poly.astype(np.int32)], 1.0)
+    mask[:, int(poly[:, 0].min() + share * float(np.ptp(poly[:, 0]))) :] = 0
+    mask = cv2.GaussianBlur(mask, (0, 0), s)[..., None]
+    blurred = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), s) * 1.08 + 6
+    return np.clip(frame * (1 - mask) + blurred * mask, 0, 255).astype(np.uint8)
+
+
 @pytest.mark.parametrize("scene", SCENES)
 @pytest.mark.parametrize("sigma", [2, 4])
 def test_a_drop_on_the_lens_over_the_bay_is_blurred(scene: str, sigma: float) -> None:
@@ -109,3 +121,24 @@ def test_a_reload_keeps_what_a_kept_bay_had_seen() -> None:
     redrawn.adopt(old, [])
     assert new.see("A", seen(drop(frame, 3), 2), 2.0, False) == BLURRED
     assert redrawn.see("A", seen(drop(frame, 3), 2), 2.0, False) is None  # a redrawn bay starts over from what it sees
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (probe occ38): a drop over part of a bay cuts its detail to about half, "
+    "above LOST, and the reference decays onto the blurred picture in ~17 s; see docs/occupancy.md",
+)
+def test_a_drop_over_most_of_a_parked_car_is_blurred() -> None:
+    """A drop over 60 % of a parked car's bay, at once, nothing moving: the bay's detail falls to 0.55 of a moment
+    before (on real PKLot footage, drops over part of four parked cars: 0.46-0.56), which ``LOST`` (0.35, set from
+    pairs minutes apart with cars coming and going) lets through, and the classifier read those cars surely empty:
+    under ``replay --sim-locks`` their arms rose under them (probe occ38). Not fixed: a step rule between looks is
+    no answer (real still looks on the live-like 2013-03-19 clip step down to 0.42, 1.3 % of them under 0.7), nor
+    the bay's detail against its camera's other bays (docs/occupancy.md, "A blurred bay"). Remove the marker with
+    the fix."""
+    frame = render(SCENES["parked"])
+    watch = BlurWatch()
+    assert watch.see("A", seen(frame, 0), 0.0, False) is None
+    assert watch.see("A", seen(frame, 1), 1.0, False) is None
+    assert watch.see("A", seen(partial_drop(frame, 4, 0.6), 2), 2.0, False) == BLURRED
+    assert watch.see("A", seen(partial_drop(frame, 4, 0.6), 3), 40.0, False) == BLURRED  # not adopted as it decays
