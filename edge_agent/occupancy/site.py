@@ -65,7 +65,10 @@ def fit_site(labels_csv: Path, model: Path, images: Path | None = None, l2: floa
     try:
         cal = calibrate(fit.features, y, prior, clf.model_sha256, l2, groups=np.array([b.file for b in kept]),
                         model=Path(model).name)
-        fit.cal = replace(cal, bays=tuple(sorted({b.bay_id for b in kept})))
+        # each bay's outline as its latest labelled frame cut it: the view the head is bound to
+        latest = sorted((b for b in kept if b.polygon is not None), key=lambda b: _when(b.path))
+        outlines = {b.bay_id: b.polygon for b in latest if b.polygon is not None} or None
+        fit.cal = replace(cal, bays=tuple(sorted({b.bay_id for b in kept})), outlines=outlines)
     except CalibrationError as exc:
         fit.error = exc
     return fit
@@ -81,6 +84,13 @@ def _taken(kept: list[BayLabel]) -> list[float]:
         except OSError:
             continue
     return times
+
+
+def _when(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def hours_spanned(times: list[float]) -> float | None:
