@@ -286,11 +286,12 @@ class Teacher:
             if cal is None:
                 result["message"] = str(fit.error)
             else:
-                judged = verdict(cal, None if steady_light else fit.span_h)
+                judged = verdict(cal, None if steady_light else fit.span_h, fit.swapped)
                 result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,
                               before=cal.cv_accuracy_before, after=cal.cv_accuracy_after,
                               recall_before=cal.cv_occupied_recall_before, recall_after=cal.cv_occupied_recall_after,
                               worse=judged.worse, fewer_cars=judged.fewer_cars, one_light=judged.one_light,
+                              swapped=[Path(f).stem for f in judged.swapped],
                               span_h=fit.span_h, min_span_h=LIGHT_SPAN_H, usable=judged.usable,
                               skipped=fit.labels - len(fit.kept))
                 made = cal if judged.usable else None
