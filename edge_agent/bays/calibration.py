@@ -32,6 +32,20 @@ class CalibrationError(ValueError):
     """A calibration that cannot be used (bad file, other model, too few labels); the message says why."""
 
 
+class CalibrationSetAside(CalibrationError):
+    """A sound calibration file made for something the agent no longer runs: its model file was updated since (the
+    same name, other bytes), or most of its bays are drawn elsewhere now (another camera, a camera moved and
+    redrawn). Not a config mistake: the agent runs as without a calibration (``set_aside``) and says so."""
+
+
+# A bay outline whose corners lie, on average, further than this share of the bay's size (the square root of its
+# area) from where the calibration's labels were cut is another view of the ground: the head learned crops that
+# are not there now. A third of a bay: the page's own outlines follow the camera's small measured shifts (under
+# ``camera.shift_tolerance_px``, a few px on a bay of 50-200 px); another camera, or a camera moved and its bays
+# redrawn, puts them far further.
+OUTLINE_MOVE = 1 / 3
+
+
 @dataclass(frozen=True)
 class Head:
     """logit = w · features + b."""
@@ -74,44 +88,59 @@ class SiteCalibration:
     # the bay ids it was labelled on (older files: None, unknown). A head learns the looks of these bays: on NORPark
     # heads fitted on 10 of 46 bays read 4.4 % of the other bays' cars p <= 0.3 (the shipped model 0.7 %)
     bays: tuple[str, ...] | None = None
+    # each labelled bay's outline, as the labels cut it (its latest frame; older files and patch labels: None): what
+    # binds the head to the view it was fitted on. A copy onto another camera with the same bay ids (a cloned card)
+    # whose bays were drawn again there, or a camera moved and redrawn, shows in them (``moved_outlines``)
+    outlines: dict[str, tuple[tuple[float, float], ...]] | None = None
 
     def save(self, path: Path) -> None:
         doc = asdict(self)
         doc["head"] = {"w": list(self.head.w), "b": self.head.b}
         doc["bays"] = None if self.bays is None else list(self.bays)
+        doc["outlines"] = None if self.outlines is None else {
+            b: [[x, y] for x, y in pts] for b, pts in sorted(self.outlines.items())}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # its scratch name made new, never through a link planted there (``durable.open_scratch``)
         write_durably(Path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"), Path(path).with_suffix(".tmp"))
 
     @classmethod
-    def load(cls, path: Path, model_sha256: str | None, n_features: int | None) -> SiteCalibration:
+    def load(cls, path: Path, model_sha256: str | None, n_features: int | None,
+             model_name: str | None = None) -> SiteCalibration:
         """The calibration in ``path`` for the model of that hash and width, or ``CalibrationError`` saying why
-        not. None for both: the file alone is read and checked (``check-config`` where the model is not)."""
+        not. None for both: the file alone is read and checked (``check-config`` where the model is not).
+        ``model_name``: the model file's name; a calibration made for a file of that name with other bytes (the
+        model updated since) is ``CalibrationSetAside``."""
         where = str(path)
         doc = read_document(Path(path))
         if not isinstance(doc, dict):
             raise CalibrationError(f"{where}: not a calibration file")
         head = Head.parse(doc.get("head"), where)
-        if n_features is not None and len(head.w) != n_features:
-            raise CalibrationError(f"{where}: head has {len(head.w)} weights, the model has {n_features} features")
         if model_sha256 is None:
             model_sha256 = str(doc.get("model_sha256", ""))
         elif doc.get("model_sha256") != model_sha256:
             made_for = f"{doc['model']}, " if isinstance(doc.get("model"), str) and doc["model"] else ""
-            raise CalibrationError(f"{where}: made for another occupancy model ({made_for}sha256 "
-                                   f"{doc.get('model_sha256')!s:.12}…, this one {model_sha256:.12}…): set "
-                                   "occupancy.model to the model it was made for, or run `edge-agent occupancy "
-                                   "calibrate` again")
+            said = (f"{where}: made for another occupancy model ({made_for}sha256 {doc.get('model_sha256')!s:.12}…, "
+                    f"this one {model_sha256:.12}…)")
+            # the same model file name (or one not kept), other bytes: the model was updated, not another configured
+            if model_name is not None and doc.get("model") in ("", None, model_name):
+                raise CalibrationSetAside(f"{said}: the model file was updated since; run `edge-agent occupancy "
+                                          "calibrate` again (the labels are kept)")
+            raise CalibrationError(f"{said}: set occupancy.model to the model it was made for, or run `edge-agent "
+                                   "occupancy calibrate` again")
+        if n_features is not None and len(head.w) != n_features:
+            raise CalibrationError(f"{where}: head has {len(head.w)} weights, the model has {n_features} features")
         bays = doc.get("bays")
         if bays is not None and not (isinstance(bays, list) and all(isinstance(b, str) for b in bays)):
             raise CalibrationError(f"{where}: 'bays' must be a list of bay ids")
+        outlines = _outlines(doc.get("outlines"), where)
         try:
             return cls(head=head, model_sha256=model_sha256, occupied=int(doc["occupied"]), empty=int(doc["empty"]),
                        cv_accuracy_before=float(doc["cv_accuracy_before"]),
                        cv_accuracy_after=float(doc["cv_accuracy_after"]), note=str(doc.get("note", "")),
                        cv_occupied_recall_before=_optional_float(doc.get("cv_occupied_recall_before")),
                        cv_occupied_recall_after=_optional_float(doc.get("cv_occupied_recall_after")),
-                       model=str(doc.get("model", "")), bays=None if bays is None else tuple(bays))
+                       model=str(doc.get("model", "")), bays=None if bays is None else tuple(bays),
+                       outlines=outlines)
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
 
@@ -169,6 +198,49 @@ def classifier_files(occ: OccupancyConfig, data_dir: str | Path, models_dir: Pat
 def not_fitted_on(cal: SiteCalibration, bay_ids: list[str]) -> list[str]:
     """The bays of the config the calibration was not labelled on (none when the file does not say)."""
     return [] if cal.bays is None else [b for b in bay_ids if b not in cal.bays]
+
+
+def moved_outlines(cal: SiteCalibration, outlines: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """The bays of ``outlines`` (the config's) drawn elsewhere than where the calibration's labels cut them: corners
+    ``OUTLINE_MOVE`` of the bay's size off on average, or another number of corners (none when the file keeps no
+    outlines)."""
+    moved = []
+    for bay, fitted in sorted((cal.outlines or {}).items()):
+        now = outlines.get(bay)
+        if now is None:
+            continue
+        a, b = np.asarray(fitted, np.float64), np.asarray(now, np.float64)
+        x, y = a[:, 0], a[:, 1]
+        size = math.sqrt(max(abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1))) / 2, 1.0))
+        if a.shape != b.shape or float(np.linalg.norm(a - b, axis=1).mean()) > OUTLINE_MOVE * size:
+            moved.append(bay)
+    return moved
+
+
+def another_view(cal: SiteCalibration, outlines: dict[str, list[tuple[float, float]]]) -> str | None:
+    """Why the calibration belongs to another view (None: this one, or the file cannot tell): most (over half) of
+    the bays it was fitted on that the config still has are drawn elsewhere. A few moved bays are the doctor's warning
+    (``not_fitted_on``); most of them moved is another camera, or this one moved and redrawn."""
+    kept = [b for b in (cal.outlines or {}) if b in outlines]
+    moved = moved_outlines(cal, outlines)
+    if not kept or 2 * len(moved) <= len(kept):
+        return None
+    return (f"{len(moved)} of the {len(kept)} bays it was fitted on are drawn elsewhere now ({', '.join(moved[:6])}"
+            f"{'…' if len(moved) > 6 else ''}): it was made on another camera, or before this one moved")
+
+
+def _outlines(obj: object, where: str) -> dict[str, tuple[tuple[float, float], ...]] | None:
+    if obj is None:
+        return None
+    try:
+        if not isinstance(obj, dict):
+            raise TypeError
+        out = {str(b): tuple((float(x), float(y)) for x, y in pts) for b, pts in obj.items()}
+    except (TypeError, ValueError):
+        raise CalibrationError(f"{where}: 'outlines' must map bay ids to [[x, y], ...]") from None
+    if not all(len(p) >= 3 and all(math.isfinite(v) for xy in p for v in xy) for p in out.values()):
+        raise CalibrationError(f"{where}: 'outlines' must be finite polygons of 3 or more corners")
+    return out
 
 
 def _optional_float(v: object) -> float | None:

@@ -51,6 +51,9 @@ class BayClassifier:
         if calibration is not None and self._f_out is None:
             raise CalibrationError("this occupancy model has no 'features' output: it cannot be calibrated")
         self.calibration = calibration
+        # why the configured site calibration is not in use (``runtime.models.default_classifier``): the heartbeat
+        # and the doctor say it; None while it is, or none is configured
+        self.set_aside: str | None = None
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
@@ -77,7 +80,7 @@ class BayClassifier:
         if calibration is not None:
             if clf._f_out is None:
                 raise CalibrationError(f"{path}: this model has no 'features' output: it cannot be calibrated")
-            clf.calibration = SiteCalibration.load(Path(calibration), clf.model_sha256, clf.n_features)
+            clf.calibration = SiteCalibration.load(Path(calibration), clf.model_sha256, clf.n_features, path.name)
         return clf
 
     def head(self) -> Head:

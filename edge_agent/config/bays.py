@@ -92,6 +92,11 @@ class OccupancyConfig(StrictModel):
     model: str = Field("occupancy.onnx", min_length=1, description="classifier file in perception.models_dir")
     calibration: str | None = Field(None, min_length=1, description="per-site head from `edge-agent occupancy "
                                     "calibrate` (absolute, or relative to data_dir); none: the shipped head")
+    # Why a key: the page offers a calibration only from pictures spanning ``occupancy.site.LIGHT_SPAN_H`` of the day
+    # (one light fitted, another misread), so an indoor camera was never offered one
+    steady_light: bool = Field(False, description="the bays are under one light at every hour (indoors, lamps always "
+                               "on, no daylight reaching them): the installer page offers a calibration from pictures "
+                               "taken at any hours")
     enter_p: float = Field(0.7, gt=0, le=1, description="p_occupied at or above this counts toward 'occupied'")
     exit_p: float = Field(0.3, ge=0, lt=1, description="p_occupied at or below this counts toward 'empty'")
     confirm_frames: int = Field(2, ge=1, le=50, description="consecutive classifications that change the verdict")

@@ -349,7 +349,11 @@ def _calibrate(args: argparse.Namespace) -> int:
           f"site head {cal.cv_accuracy_after:.3f}")
     print(f"occupied recall (cars found) on the same frames: shipped head {cal.cv_occupied_recall_before:.3f}, "
           f"site head {cal.cv_occupied_recall_after:.3f}")
-    judged = verdict(cal, fit.span_h)
+    judged = verdict(cal, fit.span_h, fit.swapped)
+    if judged.swapped:
+        print(f"occupancy calibrate: warning: the labels of {', '.join(judged.swapped)} look swapped (the shipped "
+              f"model surely contradicts a quarter or more of that frame's bays, right labels 0-6 %): correct them "
+              "before using it (the installer page does not offer it)", file=sys.stderr)
     if judged.one_light:
         print(f"occupancy calibrate: warning: the labelled frames were taken within {fit.span_h:.1f} h of the day "
               f"(by their files' times): the held-out check saw one light only, and a head fitted on one light can "

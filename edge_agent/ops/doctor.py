@@ -170,7 +170,7 @@ def camera_rows(cfg: AgentConfig) -> list[Check]:
 
 
 def check_models(cfg: AgentConfig) -> Check:
-    from edge_agent.bays.calibration import classifier_files, not_fitted_on
+    from edge_agent.bays.calibration import classifier_files, moved_outlines, not_fitted_on
     from edge_agent.perception.fetch import MANIFEST, verify
     from edge_agent.perception.locate import resolve_models_dir
 
@@ -189,13 +189,19 @@ def check_models(cfg: AgentConfig) -> Check:
     # named by its key and whole path: `occupancy.model` may name a file outside the models folder
     shipped = [] if occupancy.is_file() else [f"occupancy.model: {occupancy} (missing: the shipped models are in the "
                                               "source tree's models/, deploy/install.sh copies them)"]
-    loaded = None
+    loaded, aside = None, None
     if not shipped:  # loaded as `run` loads it: a site calibration made for the model an upgrade replaced stops it
-        from edge_agent.bays.calibration import CalibrationError
+        from edge_agent.bays.calibration import CalibrationError, CalibrationSetAside, another_view
         from edge_agent.bays.classifier import BayClassifier
 
         try:
             loaded = BayClassifier.load(occupancy, threads=1, calibration=cal)
+            other = another_view(loaded.calibration, {b.id: list(b.polygon) for b in cfg.bays}) \
+                if loaded.calibration else None
+            if other is not None:
+                aside = f"{cal}: {other}; label pictures of this view and calibrate again"
+        except CalibrationSetAside as exc:
+            aside = str(exc)
         except CalibrationError as exc:
             shipped.append(f"occupancy.calibration: {exc}")
         except ValueError as exc:
@@ -208,11 +214,16 @@ def check_models(cfg: AgentConfig) -> Check:
     # is where an installer checks that the site calibration is the one in use (it said only "all files present")
     running = f"{occupancy.name} with the site calibration {cal}" if cal else f"{occupancy.name}, no site calibration"
     said = f"{models}: all files present, sha256 verified; occupancy: {running}"
+    if aside is not None:  # `run` starts on the shipped head without it (runtime.models.default_classifier)
+        return Check("models", "warn", f"{models}: all files present, sha256 verified; occupancy: the site "
+                     f"calibration is set aside, `run` uses {cfg.occupancy.model} without it: {aside}")
     # a bay added (or renamed) after the calibration runs on a head that never saw its looks
-    unseen = not_fitted_on(loaded.calibration, [b.id for b in cfg.bays]) if loaded and loaded.calibration else []
+    # and one redrawn elsewhere since (``moved_outlines``: most of them moved is another view, set aside above)
+    unseen = not_fitted_on(loaded.calibration, [b.id for b in cfg.bays]) + moved_outlines(
+        loaded.calibration, {b.id: list(b.polygon) for b in cfg.bays}) if loaded and loaded.calibration else []
     if unseen:
         return Check("models", "warn", f"{said}; the site calibration was not fitted on bay {', '.join(unseen)} "
-                     "(added or renamed since): a head reads cars on bays it never saw as empty more often than the "
+                     "(added, renamed or redrawn since): a head reads cars on bays it never saw as empty more often than the "
                      "shipped model (docs/occupancy.md): label pictures with every bay and calibrate again")
     return Check("models", "pass", said)
 

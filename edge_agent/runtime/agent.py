@@ -405,6 +405,9 @@ class Agent:
                                     **({"camera_corrupt_frames": h.corrupt_frames} if h.corrupt_frames else {}),
                                     "charger_warnings": self.charger_warnings(),
                                     "bays_unseen": self.bays_unseen(),
+                                    # the site calibration configured but not in use, and why (only then)
+                                    **({"calibration_set_aside": aside}
+                                       if (aside := getattr(self.classifier, "set_aside", None)) else {}),
                                     **{name: fn() for name, fn in self.health_extras.items()},
                                     **self.notices.figures(self.source, self.evidence)})
 

@@ -5,7 +5,9 @@ Factories rather than constructors in ``Agent`` so tests and a reload can pass t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.bays.monitor import PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
@@ -13,6 +15,11 @@ from edge_agent.clock import Clock
 from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.perception.lists import PlateLists
+
+if TYPE_CHECKING:
+    from edge_agent.bays.classifier import BayClassifier
+
+log = logging.getLogger(__name__)
 
 
 def models_dir(cfg: AgentConfig) -> Path:
@@ -62,19 +69,47 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
-    calibration (``occupancy.calibration``) when there is one (``classifier_files``)."""
-    from edge_agent.bays.classifier import BayClassifier
+    calibration (``occupancy.calibration``) when there is one (``classifier_files``).
+
+    A sound calibration made for what this agent no longer runs (its model file updated since, or most of its bays
+    drawn elsewhere: another camera, a camera moved and redrawn) is set aside, not a refused start: the agent runs
+    as without one (``occupancy.model``, the shipped head), logs it, and the heartbeat and ``doctor`` say why
+    (``set_aside``). Why: a model update stopped the whole agent (exit 2), locks and all, until someone calibrated
+    again; the shipped head is what every uncalibrated site runs, and the labels stay for ``occupancy calibrate``.
+    A file that cannot be a calibration, or a config naming another model than the file's, is still refused."""
+    from edge_agent.bays.calibration import CalibrationError, CalibrationSetAside, another_view
 
     path, cal = classifier_files(cfg)
+    why: str | None = None
+    try:
+        clf = _load(cfg, path, cal)
+        if clf.calibration is not None:
+            why = another_view(clf.calibration, {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays})
+            why = None if why is None else f"{cal}: {why}; label pictures of this view and calibrate again"
+    except CalibrationSetAside as exc:
+        why = str(exc)
+    except CalibrationError as exc:
+        raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc
+    if why is None:
+        return clf
+    log.warning("occupancy.calibration set aside, running the shipped head: %s", why)
+    clf = _load(cfg, Path(models_dir(cfg)) / cfg.occupancy.model, None)
+    clf.set_aside = why
+    return clf
+
+
+def _load(cfg: AgentConfig, path: Path, cal: Path | None) -> BayClassifier:
+    from edge_agent.bays.classifier import BayClassifier
+
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
                           [f"occupancy.model: model file {path} not found: it ships in the source "
                            "tree's models/ (deploy/install.sh copies it there)"])
-    from edge_agent.bays.calibration import CalibrationError
-
     try:
         return BayClassifier.load(path, threads=1, calibration=cal)
-    except CalibrationError as exc:
-        raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc
     except ValueError as exc:  # not an ONNX model, or not an occupancy model: was onnxruntime's traceback
+        from edge_agent.bays.calibration import CalibrationError
+
+        if isinstance(exc, CalibrationError):
+            raise
         raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.model: {exc}"]) from exc

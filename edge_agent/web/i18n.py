@@ -533,10 +533,15 @@ _TEXT: dict[str, tuple[str, str]] = {
                      "{recall_before}, calibrated {recall_after} ({frames} frames, {occupied} occupied, {empty} empty)."),
     "teach_worse": ("校准后反而更差，不提供使用：请检查标注或再添加画面。",
                     "The calibration does worse than the shipped classifier: not offered. Check the labels or add frames."),
-    "teach_one_light": ("标注的画面都拍摄于一天中的 {span} 小时之内（同一种光线）：留出的画面也是这种光线，看不出换个时间会不会把有车判为空闲，不提供使用。请在至少 {min} 小时内（早上、中午、傍晚）再添加画面。",
+    "teach_one_light": ("标注的画面都拍摄于一天中的 {span} 小时之内（同一种光线）：留出的画面也是这种光线，看不出换个时间会不会把有车判为空闲，不提供使用。请在至少 {min} 小时内（早上、中午、傍晚）再添加画面。室内摄像头（任何时候都是同一种灯光）：在配置中设置 occupancy.steady_light。",
                         "The labelled pictures were all taken within {span} h of the day (one light): the frames held "
                         "out are of that light too, and cannot show whether it calls cars empty at another hour. Not "
-                        "offered: add pictures over at least {min} h (morning, noon, dusk)."),
+                        "offered: add pictures over at least {min} h (morning, noon, dusk). An indoor camera under one light at "
+                        "every hour: set occupancy.steady_light in the config."),
+    "teach_swapped": ("这些画面的标注看起来是反的（当前模型很有把握地否定了其中四分之一以上车位的标注）：{frames}。不提供使用：请检查这些画面的标注，或清除已标注画面重新开始。",
+                      "The labels of {frames} look swapped (the shipped model surely contradicts a quarter or more of "
+                      "that picture's bays): not offered. Check those pictures' labels, or forget the labelled "
+                      "pictures and start again."),
     "teach_fewer_cars": ("校准后找到的车辆更少（把有车误判为空闲代价最高），不提供使用：请再添加有车的画面，尤其是暗处、阴影或部分遮挡的车辆。",
                          "The calibration finds fewer of the labelled cars (a car called empty is the costly mistake): "
                          "not offered. Add frames with cars, above all dark, shaded or partly hidden ones."),

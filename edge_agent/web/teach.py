@@ -259,7 +259,8 @@ class Teacher:
             job = self._job
             self._result, self._made = {"job": job, "state": "running"}, None
             self._done.clear()
-            self._running = threading.Thread(target=self._fit, args=(job, labels_csv(cfg), site_model(cfg)),
+            self._running = threading.Thread(target=self._fit, args=(job, labels_csv(cfg), site_model(cfg),
+                                                                     cfg.occupancy.steady_light),
                                              name="calibrate", daemon=True)
             self._running.start()
         return job
@@ -272,7 +273,8 @@ class Teacher:
         with self._lock:
             return dict(self._result) if self._result is not None else None
 
-    def _fit(self, job: int, labels: Path, model: Path) -> None:
+    def _fit(self, job: int, labels: Path, model: Path, steady_light: bool = False) -> None:
+        """``steady_light``: the config says the bays see one light at every hour: the span of hours is not asked."""
         from edge_agent.occupancy.dataset import LabelError
         from edge_agent.occupancy.site import LIGHT_SPAN_H, fit_site, verdict
 
@@ -284,11 +286,12 @@ class Teacher:
             if cal is None:
                 result["message"] = str(fit.error)
             else:
-                judged = verdict(cal, fit.span_h)
+                judged = verdict(cal, None if steady_light else fit.span_h, fit.swapped)
                 result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,
                               before=cal.cv_accuracy_before, after=cal.cv_accuracy_after,
                               recall_before=cal.cv_occupied_recall_before, recall_after=cal.cv_occupied_recall_after,
                               worse=judged.worse, fewer_cars=judged.fewer_cars, one_light=judged.one_light,
+                              swapped=[Path(f).stem for f in judged.swapped],
                               span_h=fit.span_h, min_span_h=LIGHT_SPAN_H, usable=judged.usable,
                               skipped=fit.labels - len(fit.kept))
                 made = cal if judged.usable else None

@@ -731,3 +731,24 @@ def test_pictures_all_from_one_light_are_calibrated_but_not_offered(teach_site):
     assert app.state.ctx.teach.wait(300)
     result = client.get("/installer/teach/status").json()["result"]
     assert result["usable"] and not result["one_light"] and result["span_h"] == pytest.approx(10.0), result
+
+
+def test_a_camera_declared_under_one_light_is_offered_a_calibration_from_pictures_of_any_hours(teach_site):
+    """An indoor camera (a garage under lamps always on) shows its bays in one light at every hour: the page's rule
+    of pictures spanning 3 h could never be met there, so it was never offered a calibration. The config declares it
+    (``occupancy.steady_light``) and the span is not asked; the other checks stand."""
+    site = teach_site
+    raw = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    raw.setdefault("occupancy", {})["steady_light"] = True
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    client, app = logged_in(site)
+    label_all(site, client, 15, spread=False)
+    tok = page_data(client)["csrf"]
+    assert client.post("/installer/teach/calibrate", json={}, headers={"X-CSRF-Token": tok}).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    result = client.get("/installer/teach/status").json()["result"]
+    assert result["state"] == "done" and result["span_h"] < 0.1, result
+    assert result["usable"] and not result["one_light"], result
+    site.clock.advance(11)
+    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 200 and r.json()["ok"], r.text

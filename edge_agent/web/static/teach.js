@@ -103,7 +103,9 @@
     // offered when not worse (as the command writes it): "better" only when the numbers shown say so (under
     // "100% -> 100%" it said "better")
     const better = Math.round(res.after * 1000) > Math.round(res.before * 1000);
-    const why = res.worse ? T.worse : res.fewer_cars ? T.fewer_cars
+    // a frame whose flags look swapped first: its fix is that frame, not "more frames"
+    const why = res.swapped && res.swapped.length ? fmt(T.swapped, {frames: res.swapped.join(", ")})
+      : res.worse ? T.worse : res.fewer_cars ? T.fewer_cars
       : res.one_light ? fmt(T.one_light, {span: (res.span_h || 0).toFixed(1), min: res.min_span_h})
       : better ? T.usable : T.usable_same;
     resultOut.className = res.usable ? "flash ok" : "flash error";
