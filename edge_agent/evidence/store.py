@@ -753,6 +753,12 @@ class EvidenceStore:
         self._age.keep()  # the time measured, for the next start's bound (``age.py``)
         return removed
 
+    def age_now(self) -> float:
+        """The time retention measures age against (``age.py``: a synchronised clock's, else no later than the records
+        allow). Why: the damaged copies set aside and the older ``events.jsonl`` name plates too; aged by the raw
+        clock, a restart 40 days ahead and unsynced deleted what this store keeps (note45, "left alone")."""
+        return self._age.now()
+
     def _newest_epoch(self) -> float | None:
         """The newest record's time or the time an earlier run's retention measured, whichever is later."""
         return newest_epoch(self._db, "SELECT MAX(epoch) FROM evidence", AGE_MARK)
