@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Iterator
 
 from edge_agent.owndb import connect_own
-from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside, salvage_from
+from edge_agent.sqlite_damage import (
+    integrity_problems,
+    is_corruption,
+    move_aside,
+    prune_aside,
+    rows_past_damage,
+    salvage_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
         if src is None:
             return 0, 0
         skipped = [0]
-        for row in _rows_past_damage(src, source, skipped):
+        for row in rows_past_damage(src, "outbox", "topic, payload, qos, retain, protected, key", skipped):
             copied[0] += db.execute(insert, row).rowcount
         for row in _readable(src, "SELECT name, value FROM counters", source):
             copied[1] += db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", row).rowcount
@@ -112,67 +119,6 @@ def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
             )
             log.error("outbox salvage from %s: about %d message(s) on damaged pages lost (counted)", source, skipped[0])
     return copied[0], copied[1]
-
-
-_ROW_FROM = "SELECT seq, topic, payload, qos, retain, protected, key FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1"
-_FIRST_FROM = "SELECT seq FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1"
-
-
-def _rows_past_damage(src: sqlite3.Connection, source: Path, skipped: list[int]) -> Iterator[tuple[object, ...]]:
-    """The outbox rows of ``src`` in ``seq`` order, stepping over damaged pages, ``skipped[0]`` counting the numbers
-    stepped over (their gap: delivered rows deleted there count too, an upper bound). Each row is its own lookup,
-    which descends the table by key: one past a bad page works where a scan through it fails (and a cursor's step to
-    the next row, made as it hands one over, lost the last good row before the damage too). Why: the scan stopped at
-    the first bad page, and a card's one bad block in the middle cost every event behind it: 101 of 200 lost for the
-    4 on the page (probe chaos38)."""
-    try:
-        top = src.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
-    except sqlite3.Error:
-        top = None  # the table's right edge unreadable: read up to the damage, as before
-    start = 0
-    while True:  # ``start`` grows at every turn
-        try:
-            row = src.execute(_ROW_FROM, (start,)).fetchone()
-        except sqlite3.Error as exc:
-            log.warning("outbox salvage from %s: a damaged page from message %d: %s", source, start, exc)
-            nxt = None if top is None else _first_readable(src, start + 1, int(top))
-            if nxt is None:
-                return
-            skipped[0] += nxt - start
-            start = nxt
-            continue
-        if row is None:
-            return
-        start = int(row[0]) + 1
-        yield tuple(row[1:])
-
-
-def _first_readable(src: sqlite3.Connection, lo: int, top: int) -> int | None:
-    """The smallest ``seq`` in ``lo..top`` a lookup reaches (None: none): doubling steps past the damage, then halving
-    back to its end, so a long table costs a few dozen lookups, not one per number."""
-
-    def reach(k: int) -> int | None:
-        try:
-            row = src.execute(_FIRST_FROM, (k,)).fetchone()
-        except sqlite3.Error:
-            return None
-        return int(row[0]) if row is not None else top + 1
-
-    step, hi = 1, lo
-    while (found := reach(hi)) is None:
-        if hi >= top:
-            return None
-        lo, hi, step = hi + 1, min(hi + step, top), step * 2
-    if found > top:
-        return None
-    while lo < hi:  # lookups from ``lo`` fail, from ``hi`` reach ``found``: the first that reaches
-        mid = (lo + hi) // 2
-        got = reach(mid)
-        if got is None:
-            lo = mid + 1
-        else:
-            hi, found = mid, got
-    return found
 
 
 def _readable(src: sqlite3.Connection, select: str, source: Path) -> Iterator[tuple[object, ...]]:
