@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Iterator
 
 from edge_agent.owndb import connect_own
-from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside, salvage_from
+from edge_agent.sqlite_damage import (
+    integrity_problems,
+    is_corruption,
+    move_aside,
+    prune_aside,
+    rows_past_damage,
+    salvage_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +99,25 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
 
 def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
     """Copy the rows (in ``seq`` order) and counters that can still be read from ``source`` into
-    ``db``; stops at the first unreadable page. Returns (rows, counters) copied."""
+    ``db``; a damaged page is stepped over, its rows counted as lost (``counters``' ``lost``, as a full disk's
+    are). Returns (rows, counters) copied."""
     copied = [0, 0]
-    queries = (
-        ("SELECT topic, payload, qos, retain, protected, key FROM outbox ORDER BY seq",
-         "INSERT OR IGNORE INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)"),
-        ("SELECT name, value FROM counters", "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"),
-    )
+    insert = "INSERT OR IGNORE INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)"
     with salvage_from(source, db, "BEGIN IMMEDIATE") as src:
         if src is None:
             return 0, 0
-        for i, (select, insert) in enumerate(queries):
-            for row in _readable(src, select, source):
-                copied[i] += db.execute(insert, row).rowcount
+        skipped = [0]
+        for row in rows_past_damage(src, "outbox", "topic, payload, qos, retain, protected, key", skipped):
+            copied[0] += db.execute(insert, row).rowcount
+        for row in _readable(src, "SELECT name, value FROM counters", source):
+            copied[1] += db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", row).rowcount
+        if skipped[0]:
+            db.execute(
+                "INSERT INTO counters (name, value) VALUES ('lost', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (skipped[0],),
+            )
+            log.error("outbox salvage from %s: about %d message(s) on damaged pages lost (counted)", source, skipped[0])
     return copied[0], copied[1]
 
 

@@ -43,7 +43,15 @@ from edge_agent.evidence.age import AgeClock, keep_mark, newest_epoch
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
-from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, is_unavailable, prune_aside, salvage_from
+from edge_agent.sqlite_damage import (
+    Damaged,
+    is_corruption,
+    is_no_space,
+    is_unavailable,
+    prune_aside,
+    rows_past_damage,
+    salvage_from,
+)
 
 AGE_MARK = "evidence"  # retention's row in ``age_marks`` (``age.py``)
 SCHEMA = """
@@ -205,8 +213,9 @@ def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
     ``audit``, ``events``) and the run ledger share it, and a fresh file without them lost every
     reviewer's decision, the audit log and the bay history to one bad page (a power cut, a worn card, a
     backup copied while the agent wrote). Tables the fresh file lacks are made from the old file's own
-    statement (their owners add their indexes when they open it). A table is read up to its first
-    unreadable row, as the outbox salvages its messages."""
+    statement (their owners add their indexes when they open it). A damaged page costs its own rows, as the outbox's
+    salvage (``sqlite_damage.rows_past_damage``): read up to the first bad page, one in the middle of the photos' index
+    lost every row behind it, and the hourly sweep then deleted their photos as files no row names (probe chaos38)."""
     copied: dict[str, int] = {}
     with salvage_from(source, db) as src:
         if src is None:
@@ -226,9 +235,12 @@ def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
                 cols = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")') if r[1] in have]
                 names = ", ".join('"' + c + '"' for c in cols)
                 insert = f'INSERT OR IGNORE INTO "{name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
-                cur = src.execute(f'SELECT {names} FROM "{name}"')
-                while (row := cur.fetchone()) is not None:
+                skipped = [0]
+                for row in rows_past_damage(src, name, names, skipped):  # a bad page costs its own rows
                     n += db.execute(insert, row).rowcount
+                if skipped[0]:
+                    log.error("evidence index salvage: table %s lost about %d row(s) on damaged pages", name,
+                              skipped[0])
             except sqlite3.Error as exc:
                 if is_no_space(exc):
                     raise
@@ -752,6 +764,12 @@ class EvidenceStore:
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         self._age.keep()  # the time measured, for the next start's bound (``age.py``)
         return removed
+
+    def age_now(self) -> float:
+        """The time retention measures age against (``age.py``: a synchronised clock's, else no later than the records
+        allow). Why: the damaged copies set aside and the older ``events.jsonl`` name plates too; aged by the raw
+        clock, a restart 40 days ahead and unsynced deleted what this store keeps (note45, "left alone")."""
+        return self._age.now()
 
     def _newest_epoch(self) -> float | None:
         """The newest record's time or the time an earlier run's retention measured, whichever is later."""

@@ -256,7 +256,7 @@ class LockController:
                 f"({self.cfg.auto_raise_delay_s:g}s): the bay is never seen free that long between two, so it never "
                 "rises (a camera sending fewer frames than camera.fps says, or a still scene's key frames that far "
                 "apart)"), reason, None)
-        return self.il.request("up", reason)
+        return self.il.request("up", reason, policy=True)
 
     def _raise_reason(self) -> str:
         if self.admitted_at is not None and not self.vehicle_since_admission:

@@ -95,6 +95,8 @@ class _Motion:
     # a lowering someone asked for in this run with no fault (an NEV's, an unlock's, maintenance turned on): saved
     # with its record (``latches.Asked``), the next start drives it at once, not held by the duty (``_start_up``)
     asked: bool = False
+    # a raise the policy asked for itself, nobody waiting for its answer: backed off while its record cannot be written
+    policy: bool = False
 
 
 class Interlock:
@@ -446,8 +448,9 @@ class Interlock:
             return "presence_blind", self.presence_blind
         return why
 
-    def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
-        """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""
+    def request(self, target: Direction, reason: str, operator: str | None = None, policy: bool = False) -> Decision:
+        """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe. ``policy``: the policy's own
+        raise (its record's write backed off while the disk refuses it: ``Latches.set_rising``)."""
         with self.guard():
             if target == "down":
                 try:
@@ -476,7 +479,8 @@ class Interlock:
                 return self.refuse("motor_duty", f"the motor started {len(self._moves)} times in the last "
                                    f"{self.cfg.max_moves_window_s:g}s (max_moves): raise in {rest:.0f}s", reason,
                                    operator)
-            return self._start(_Motion("up", self.clock.monotonic(), reason, operator)) or Decision(True, "raising")
+            motion = _Motion("up", self.clock.monotonic(), reason, operator, policy=policy)
+            return self._start(motion) or Decision(True, "raising")
 
     def reset(self, operator: str | None = None) -> Decision:
         """Clear a FAULT once its cause is gone, and lower an arm that is not at its down end.
@@ -1055,7 +1059,7 @@ class Interlock:
                 return None
             try:  # on disk before the line: a kill now leaves it rising, and the next start lowers the arm; the
                 # motor's start rides the same write (its duty over a restart: ``_restore_duty``)
-                self.latches.set_rising(self.cfg.id, True, keep_starts=self.cfg.max_moves)
+                self.latches.set_rising(self.cfg.id, True, keep_starts=self.cfg.max_moves, backed_off=m.policy)
             except OSError as exc:
                 return self._rise_unrecorded(m, exc)
             self._drive(self.driver.motor_up)

@@ -318,8 +318,8 @@ class Agent:
                 self._next_retention = now + RETENTION_CATCHUP_S
             else:
                 self.evidence.sweep_orphans()
-            expire_aside(self._damaged_folders(), self.cfg.evidence.max_age_days * 86400,
-                         self.clock.now().timestamp())
+            # the store's bounded time, as its photos: an unsynced clock ahead deletes no copy early
+            expire_aside(self._damaged_folders(), self.cfg.evidence.max_age_days * 86400, self.evidence.age_now())
         except sqlite3.OperationalError as exc:
             if not is_unavailable(exc):
                 log.exception("evidence retention failed; retrying in an hour")

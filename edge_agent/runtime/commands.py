@@ -200,7 +200,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     def event_lines(a: Agent) -> list[JsonLinesSink]:
         # its lines name plates: kept no longer than the evidence photos
         sink = JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout, max_bytes=EVENTS_LOG_MAX_BYTES,
-                             max_age_s=cfg.evidence.max_age_days * 86400, clock=a.clock, own=True)
+                             max_age_s=cfg.evidence.max_age_days * 86400, clock=a.clock, own=True,
+                             age_now=a.evidence.age_now)
         a.every_minute.append(sink.expire)
         return [sink]
 

@@ -47,7 +47,7 @@ def test_a_refused_rise_on_a_full_card_is_no_write_and_no_error_line_per_tick(
     assert len(_latch_errors(caplog)) <= 1, [r.getMessage()[:80] for r in _latch_errors(caplog)][:3]
     assert broken.calls <= 20  # the rises the policy tried (10 here), not a rewrite at every decision's end (95-179)
     monkeypatch.undo()
-    rig.step(5)
+    rig.step(latches.RISE_RETRY_MAX_S + 5)  # the policy's rise, backed off, is tried within the cap (chaos38)
     assert rig.state == "up" and path.read_bytes() != before
     rig.safe()
 
@@ -95,4 +95,28 @@ def test_a_record_waiting_for_room_is_tried_with_a_back_off_not_at_every_decisio
     monkeypatch.undo()
     rig.step(latches.UNSAVED_RETRY_MAX_S + 1)  # room again: written within the back-off's cap (the policy may raise)
     assert json.loads(path.read_text())["starts"]["L1"]
+    rig.safe()
+
+
+def test_the_policys_rise_on_a_card_kept_full_backs_off_and_rises_once_there_is_room(
+    make_rig, kind, tmp_path, monkeypatch
+):
+    """The policy asks for its rise again at every refusal; with the rise's record refused by a full card each ask was a
+    temporary file and an fsync: 1,921 refused writes in 10 minutes of a real ``run`` (note45, "left alone"). The
+    policy's own rise now backs off as what waits does (1 s, 2 s … ``RISE_RETRY_MAX_S``); a commanded one is tried at
+    once (someone waits for its answer), and the rise comes within the cap once the card has room."""
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=0.0, latches_at=path, auto_raise_delay_s=20)
+    rig.step(1)
+    broken = _broken(errno.ENOSPC)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    rig.step(600, dt=0.1)  # the bay free all along: the policy's raise falls due at 20 s and is refused from then on
+    assert not rig.up_active() and rig.state == "down"
+    assert broken.calls <= 600 / latches.RISE_RETRY_MAX_S + 10, broken.calls
+    calls = broken.calls
+    d = rig.manager.lock(BAY, reason="reserve", operator="ops")  # a command: tried at once, backed off or not
+    assert not d.ok and d.data["code"] == "rise_unrecorded" and broken.calls == calls + 1
+    monkeypatch.undo()
+    rig.step(latches.RISE_RETRY_MAX_S + 5)
+    assert rig.state == "up" and broken.calls == calls + 1
     rig.safe()
