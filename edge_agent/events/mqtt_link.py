@@ -50,6 +50,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.events.unsent import LoggedEvents, missing_events, note_start
+from edge_agent.plates import normalise_plate
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +180,8 @@ class MqttLink:
         self._held_lists: list[tuple[Command, dict[str, Any]]] = []
         self._held_allow: list[str] | None = None
         self._held_deny: list[str] | None = None
-        # each held list's base: the agent's (allow, deny) when the command naming it was held (``kept_since``)
-        self._held_base: list[list[str] | None] = [None, None]
+        # each held list's base: the agent's (allow, deny), both, when the command naming it was held (``kept_since``)
+        self._held_base: list[tuple[list[str], list[str]] | None] = [None, None]
         self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
@@ -696,10 +697,10 @@ class MqttLink:
         running = None if at_once else self._control.plate_lists()
         if "allow" in body:
             self._held_allow = body["allow"]
-            self._held_base[0] = running[0] if running else None
+            self._held_base[0] = running
         if "deny" in body:
             self._held_deny = body["deny"]
-            self._held_base[1] = running[1] if running else None
+            self._held_base[1] = running
         if at_once:
             self._apply_lists()
 
@@ -707,8 +708,8 @@ class MqttLink:
         held, allow, deny = self._held_lists, self._held_allow, self._held_deny
         if allow is not None or deny is not None:
             running = self._control.plate_lists()
-            allow, deny = (kept_since(mine, base, now) for mine, base, now in
-                           zip((allow, deny), self._held_base, running, strict=True))
+            allow, deny = (kept_since(mine, base, running, which) for which, (mine, base) in
+                           enumerate(zip((allow, deny), self._held_base, strict=True)))
         self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
         for reply in self.commands.set_lists_together(held, allow, deny):
             self._send_reply(reply)
@@ -745,14 +746,19 @@ class MqttLink:
                 log.exception("MQTT heartbeat failed")
 
 
-def kept_since(held: list[str] | None, base: list[str] | None, running: list[str]) -> list[str] | None:
-    """A held ``set-lists``'s list with the edits made elsewhere since it was held (the page's list edits: ``running``
-    against ``base``, the list then) kept on top, as if it had been applied when it came. Why: applied whole at the
-    window's end, it removed a plate a reviewer had listed meanwhile, on the agent and in ``overrides.yaml``."""
+def kept_since(held: list[str] | None, base: tuple[list[str], list[str]] | None,
+               running: tuple[list[str], list[str]], which: int) -> list[str] | None:
+    """A held ``set-lists``'s list ``which`` (0 allow, 1 deny) with the edits made elsewhere since it was held (the
+    page's list edits: ``running`` against ``base``, the agent's (allow, deny) then) kept on top, as if it had been
+    applied when it came. Why: applied whole at the window's end, it removed a plate a reviewer had listed meanwhile,
+    on the agent and in ``overrides.yaml``. A plate put on the other list since comes off this one: the page's edit
+    takes it off the other list, and kept on a held deny, the plate a reviewer had just allowed stayed denied (deny
+    wins, ``PlateLists.lookup``; review76). Compared as the agent keeps plates (``normalise_plate``)."""
     if held is None or base is None or running == base:
         return held
-    added, removed = set(running) - set(base), set(base) - set(running)
-    return sorted((set(held) - removed) | added)
+    was, now = ([{normalise_plate(p) for p in lst} for lst in pair] for pair in (base, running))
+    added, removed, moved = now[which] - was[which], was[which] - now[which], now[1 - which] - was[1 - which]
+    return sorted(({normalise_plate(p) for p in held} - removed - moved) | added)
 
 
 def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,

@@ -85,3 +85,44 @@ def test_a_page_edit_while_a_set_lists_is_held_is_kept(setup):  # noqa: F811
     clock.advance(LISTS_EVERY_S)
     assert reply_with(backend, held).json()["ok"]
     assert control.plate_lists() == (["京AD00002", "粤B00009"], ["粤B00003"])
+
+
+def test_a_plate_the_page_moves_to_the_other_list_while_a_set_lists_is_held_leaves_the_held_list(setup):  # noqa: F811
+    """The page's list edit puts a plate on one list and takes it off the other; a ``set-lists`` held meanwhile named
+    that plate on the other list (the backend's deny before the reviewer's allow). In arrival order the reviewer's
+    allow came last and the plate is allowed only; the held deny was kept whole on top, so the plate ended on both
+    lists, and ``PlateLists.lookup`` says deny wins: the car the reviewer had just allowed was still denied
+    (review76). Also for a held entry written otherwise than the agent keeps it (``粤b00009``: the agent's lists
+    are normalised)."""
+    make, backend, control, clock = setup
+    link = make()
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"],
+                                                          "deny": ["粤B00008"]}, "backend/l")).json()["ok"]
+    held = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00009", "粤b00008"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the second held")
+    # the page, meanwhile: 粤B00009 allowed (off deny: it was not there yet), then 粤B00008 allowed (off deny)
+    control.set_lists(["京AD00001", "粤B00009"], ["粤B00008"])
+    control.set_lists(["京AD00001", "粤B00008", "粤B00009"], [])
+    clock.advance(LISTS_EVERY_S)
+    assert reply_with(backend, held).json()["ok"]
+    assert control.plate_lists() == (["京AD00001", "粤B00008", "粤B00009"], [])
+
+
+def test_two_held_set_lists_and_two_page_edits_end_as_in_arrival_order(setup):  # noqa: F811
+    """Command, page edit, command, page edit, all within one window: each list as applied one by one in that
+    order (the later command replaces what the page did before it; the page's later edit is kept on top)."""
+    make, backend, control, clock = setup
+    link = make()
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"],
+                                                          "deny": ["粤B00008"]}, "backend/l")).json()["ok"]
+    first = send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00002"], "deny": ["粤B00007"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the first held")
+    control.set_lists(["京AD00001", "粤B00008"], [])  # the page allows 粤B00008 (arrival order: allow +, deny -)
+    second = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B00006", "京AD00002"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 2, what="the second held")
+    control.set_lists(["京AD00001", "粤B00006", "粤B00008"], [])  # the page allows 粤B00006 (off deny)
+    clock.advance(LISTS_EVERY_S)
+    assert reply_with(backend, first).json()["ok"] and reply_with(backend, second).json()["ok"]
+    # one by one: allow [京AD00002], deny [粤B00007]; the page: allow + 粤B00008; the second: deny [粤B00006,
+    # 京AD00002] (京AD00002 on both: the backend's own word, deny wins); the page: 粤B00006 allowed, off deny
+    assert control.plate_lists() == (["京AD00002", "粤B00006", "粤B00008"], ["京AD00002"])
