@@ -694,7 +694,11 @@ class MqttLink:
             return
         self._held_lists.append(self.commands.reply_stub(cmd, body))
         at_once = len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next
-        running = None if at_once else self._control.plate_lists()
+        if at_once:
+            running = None
+        else:
+            with self._control.lists_lock():  # not halfway through the page's edit
+                running = self._control.plate_lists()
         if "allow" in body:
             self._held_allow = body["allow"]
             self._held_base[0] = running
@@ -706,12 +710,15 @@ class MqttLink:
 
     def _apply_lists(self) -> None:
         held, allow, deny = self._held_lists, self._held_allow, self._held_deny
-        if allow is not None or deny is not None:
-            running = self._control.plate_lists()
-            allow, deny = (kept_since(mine, base, running, which) for which, (mine, base) in
-                           enumerate(zip((allow, deny), self._held_base, strict=True)))
-        self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
-        for reply in self.commands.set_lists_together(held, allow, deny):
+        # the read, the merge and the write as one: a page edit landing between them was overwritten (review76)
+        with self._control.lists_lock():
+            if allow is not None or deny is not None:
+                running = self._control.plate_lists()
+                allow, deny = (kept_since(mine, base, running, which) for which, (mine, base) in
+                               enumerate(zip((allow, deny), self._held_base, strict=True)))
+            self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
+            replies = self.commands.set_lists_together(held, allow, deny)
+        for reply in replies:
             self._send_reply(reply)
         self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
 

@@ -15,6 +15,9 @@ from edge_agent.plates import normalise_plate
 class PlateLists:
     def __init__(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
+        # held across a read of the lists and the write built on it (the page's list edit, a held MQTT
+        # ``set-lists``'s merge): one landing between another's read and write was overwritten by it
+        self.editing = threading.RLock()
         self._allow = frozenset(normalise_plate(p) for p in allow)
         self._deny = frozenset(normalise_plate(p) for p in deny)
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -515,6 +516,9 @@ class Agent:
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         return list(self.lists.allow), list(self.lists.deny)
+
+    def lists_lock(self) -> AbstractContextManager[Any]:
+        return self.lists.editing
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload

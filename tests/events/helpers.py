@@ -168,12 +168,16 @@ class RecordingControl:
     calls: list[tuple] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)  # the lists it runs (``set_lists``: None keeps one)
     deny: list[str] = field(default_factory=list)
+    editing: threading.RLock = field(default_factory=threading.RLock)  # ``lists_lock``
 
     def bay_ids(self) -> list[str]:
         return list(self.bays)
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         return list(self.allow), list(self.deny)
+
+    def lists_lock(self) -> threading.RLock:
+        return self.editing
 
     def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
         self.calls.append(("lock", bay_id, reason, operator))

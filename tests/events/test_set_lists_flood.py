@@ -5,10 +5,12 @@ name it says), and every one of them is answered with that write's outcome."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from edge_agent.events.mqtt_link import LISTS_EVERY_S, LISTS_HELD
-from tests.events.helpers import wait_until
+from tests.events.helpers import RecordingControl, wait_until
 from tests.events.test_command_hardening import (  # noqa: F401 - setup: the fixture
     now,
     reply_with,
@@ -126,3 +128,39 @@ def test_two_held_set_lists_and_two_page_edits_end_as_in_arrival_order(setup):  
     # one by one: allow [京AD00002], deny [粤B00007]; the page: allow + 粤B00008; the second: deny [粤B00006,
     # 京AD00002] (京AD00002 on both: the backend's own word, deny wins); the page: 粤B00006 allowed, off deny
     assert control.plate_lists() == (["京AD00002", "粤B00006", "粤B00008"], ["京AD00002"])
+
+
+def test_a_page_edit_landing_while_the_held_set_lists_is_merged_is_kept(setup):  # noqa: F811
+    """The page's list edit runs on a web thread: landing between the held command's read of the running lists and
+    its write, it was overwritten by lists merged without it (the reviewer told "listed", the plate gone, on the agent
+    and in ``overrides.yaml``; review76). The read, the merge and the write are one step under the lists' lock
+    (``AgentControl.lists_lock``), which the page's edit holds from its read to its write: it lands after."""
+    make, backend, _control, clock = setup
+    control, page, armed = RecordingControl(), [], threading.Event()
+    read = control.plate_lists
+
+    def page_edit() -> None:  # ``routes_violations.add_to_list``: 粤B00005 allowed, from the lists it finds
+        with control.lists_lock():
+            allow, deny = control.plate_lists()
+            control.set_lists(sorted({*allow, "粤B00005"}), [p for p in deny if p != "粤B00005"])
+
+    def plate_lists_then_the_page() -> tuple[list[str], list[str]]:
+        lists = read()
+        if armed.is_set() and not page:  # the apply's read: the web thread's edit comes right after it
+            page.append(threading.Thread(target=page_edit))
+            page[0].start()
+            page[0].join(timeout=0.5)  # done at once when nothing holds the lock; else it waits for the write
+        return lists
+
+    control.plate_lists = plate_lists_then_the_page  # type: ignore[method-assign]
+    link = make(ctl=control)
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"]},
+                                    "backend/l")).json()["ok"]
+    held = send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00002"], "deny": ["粤B00005"]}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the second held")
+    armed.set()
+    clock.advance(LISTS_EVERY_S)
+    assert reply_with(backend, held).json()["ok"]
+    wait_until(lambda: page and not page[0].is_alive(), what="the page's edit")
+    # arrival order: the command (allow 京AD00002, deny 粤B00005), then the reviewer's allow of 粤B00005
+    assert read() == (["京AD00002", "粤B00005"], [])
