@@ -161,7 +161,7 @@ def per_user_rate(kind: str) -> Callable[[Request], None]:
 
     def take(request: Request) -> None:
         user = require_user(request)
-        wait = ctx_of(request).limits.take(kind, f"user:{user}", f"user {user}")
+        wait = ctx_of(request).limits.take(kind, user, f"user {user}", user=True)
         if wait > 0:
             raise RateLimited(kind, max(1, int(wait + 0.999)))
 
