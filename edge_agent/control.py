@@ -110,6 +110,10 @@ class AgentControl(Protocol):
     def plate_lists(self) -> tuple[list[str], list[str]]:
         """The allow and deny lists the agent runs now (a held ``set-lists`` keeps the edits made since it came)."""
 
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        """The number of the page's last list edit, and the (plate, "allow" / "deny") of those after ``since``
+        (``PlateLists.words_since``)."""
+
     def lists_lock(self) -> AbstractContextManager[Any]:
         """Held across a read of the lists and the write built on it (``PlateLists.editing``: a held ``set-lists``'s
         merge, the page's list edit holds it too): an edit landing between them was overwritten."""

@@ -520,6 +520,9 @@ class Agent:
     def lists_lock(self) -> AbstractContextManager[Any]:
         return self.lists.editing
 
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return self.lists.words_since(since)
+
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload
         # removing it in between made this a KeyError, answered internal_error)

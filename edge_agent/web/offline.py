@@ -91,6 +91,9 @@ class OfflineControl:
     def lists_lock(self) -> AbstractContextManager[Any]:
         return self.lists.editing
 
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return self.lists.words_since(since)
+
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         return ControlResult(False, "review mode: no bay state machine")
 

@@ -164,3 +164,22 @@ def test_a_page_edit_landing_while_the_held_set_lists_is_merged_is_kept(setup): 
     wait_until(lambda: page and not page[0].is_alive(), what="the page's edit")
     # arrival order: the command (allow 京AD00002, deny 粤B00005), then the reviewer's allow of 粤B00005
     assert read() == (["京AD00002", "粤B00005"], [])
+
+
+def test_a_plate_the_page_lists_again_while_a_held_set_lists_takes_it_off_stays_listed(setup):  # noqa: F811
+    """The held command takes 粤B00009 off allow; the reviewer then allows it (the page shows it allowed still: the
+    command waits). In arrival order the reviewer's word came last: allowed. The lists did not change with it (the
+    plate was there already), so a merge of the lists alone kept the command's word (review76): the page's words
+    since are applied too (``PlateLists.listed``). So for a plate moved away and back meanwhile."""
+    make, backend, control, clock = setup
+    link = make()
+    assert reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001", "粤B00009"],
+                                                          "deny": ["粤B00007"]}, "backend/l")).json()["ok"]
+    held = send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD00001"], "deny": []}, "backend/l")
+    wait_until(lambda: len(link._held_lists) == 1, what="the second held")
+    control.page_lists("粤B00009", "allow")  # there already: the lists unchanged
+    control.page_lists("粤B00007", "allow")  # moved away and back: the lists as they were
+    control.page_lists("粤B00007", "deny")
+    clock.advance(LISTS_EVERY_S)
+    assert reply_with(backend, held).json()["ok"]
+    assert control.plate_lists() == (["京AD00001", "粤B00009"], ["粤B00007"])

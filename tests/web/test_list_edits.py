@@ -86,3 +86,4 @@ def test_a_list_edit_waits_while_a_held_set_lists_merges(site):
                 assert site.control.list_calls == []  # it waits: nothing handed to the agent yet
             assert done.result(10).status_code == 303
     assert site.control.list_calls == [(["粤BD00001"], ["粤B12345"])]
+    assert site.lists.words_since(0) == (1, [("粤B12345", "deny")])  # the word, for a held set-lists' merge
