@@ -6,6 +6,7 @@ so each can be tested against any object that implements it.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,6 +109,14 @@ class AgentControl(Protocol):
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         """The allow and deny lists the agent runs now (a held ``set-lists`` keeps the edits made since it came)."""
+
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        """The number of the page's last list edit, and the (plate, "allow" / "deny") of those after ``since``
+        (``PlateLists.words_since``)."""
+
+    def lists_lock(self) -> AbstractContextManager[Any]:
+        """Held across a read of the lists and the write built on it (``PlateLists.editing``: a held ``set-lists``'s
+        merge, the page's list edit holds it too): an edit landing between them was overwritten."""
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         """``status`` in CHARGER_STATES; ``finished`` while parked starts the overstay timer."""

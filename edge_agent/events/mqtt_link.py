@@ -50,6 +50,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.events.unsent import LoggedEvents, missing_events, note_start
+from edge_agent.plates import normalise_plate
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +180,9 @@ class MqttLink:
         self._held_lists: list[tuple[Command, dict[str, Any]]] = []
         self._held_allow: list[str] | None = None
         self._held_deny: list[str] | None = None
-        # each held list's base: the agent's (allow, deny) when the command naming it was held (``kept_since``)
-        self._held_base: list[list[str] | None] = [None, None]
+        # each held list's base: the agent's (allow, deny), both, when the command naming it was held, and the number
+        # of the page's last list edit then (``kept_since``)
+        self._held_base: list[tuple[tuple[list[str], list[str]], int] | None] = [None, None]
         self._lists_next = clock.monotonic()  # when the next set-lists may be written (LISTS_EVERY_S after the last)
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
@@ -693,24 +695,31 @@ class MqttLink:
             return
         self._held_lists.append(self.commands.reply_stub(cmd, body))
         at_once = len(self._held_lists) == 1 and self._clock.monotonic() >= self._lists_next
-        running = None if at_once else self._control.plate_lists()
+        base = None
+        if not at_once:
+            with self._control.lists_lock():  # not halfway through the page's edit
+                base = self._control.plate_lists(), self._control.plate_words(None)[0]
         if "allow" in body:
             self._held_allow = body["allow"]
-            self._held_base[0] = running[0] if running else None
+            self._held_base[0] = base
         if "deny" in body:
             self._held_deny = body["deny"]
-            self._held_base[1] = running[1] if running else None
+            self._held_base[1] = base
         if at_once:
             self._apply_lists()
 
     def _apply_lists(self) -> None:
         held, allow, deny = self._held_lists, self._held_allow, self._held_deny
-        if allow is not None or deny is not None:
-            running = self._control.plate_lists()
-            allow, deny = (kept_since(mine, base, now) for mine, base, now in
-                           zip((allow, deny), self._held_base, running, strict=True))
-        self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
-        for reply in self.commands.set_lists_together(held, allow, deny):
+        # the read, the merge and the write as one: a page edit landing between them was overwritten (review76)
+        with self._control.lists_lock():
+            if allow is not None or deny is not None:
+                running = self._control.plate_lists()
+                allow, deny = (mine if base is None else
+                               kept_since(mine, base[0], running, which, self._control.plate_words(base[1])[1])
+                               for which, (mine, base) in enumerate(zip((allow, deny), self._held_base, strict=True)))
+            self._held_lists, self._held_allow, self._held_deny, self._held_base = [], None, None, [None, None]
+            replies = self.commands.set_lists_together(held, allow, deny)
+        for reply in replies:
             self._send_reply(reply)
         self._lists_next = self._clock.monotonic() + LISTS_EVERY_S
 
@@ -745,14 +754,29 @@ class MqttLink:
                 log.exception("MQTT heartbeat failed")
 
 
-def kept_since(held: list[str] | None, base: list[str] | None, running: list[str]) -> list[str] | None:
-    """A held ``set-lists``'s list with the edits made elsewhere since it was held (the page's list edits: ``running``
-    against ``base``, the list then) kept on top, as if it had been applied when it came. Why: applied whole at the
-    window's end, it removed a plate a reviewer had listed meanwhile, on the agent and in ``overrides.yaml``."""
-    if held is None or base is None or running == base:
+def kept_since(held: list[str] | None, base: tuple[list[str], list[str]] | None,
+               running: tuple[list[str], list[str]], which: int,
+               words: list[tuple[str, str]] | tuple[()] = ()) -> list[str] | None:
+    """A held ``set-lists``'s list ``which`` (0 allow, 1 deny) with the edits made elsewhere since it was held (the
+    page's list edits: ``running`` against ``base``, the agent's (allow, deny) then) kept on top, as if it had been
+    applied when it came. Why: applied whole at the window's end, it removed a plate a reviewer had listed meanwhile,
+    on the agent and in ``overrides.yaml``. A plate put on the other list since comes off this one: the page's edit
+    takes it off the other list, and kept on a held deny, the plate a reviewer had just allowed stayed denied (deny
+    wins, ``PlateLists.lookup``; review76). Compared as the agent keeps plates (``normalise_plate``). Then the page's
+    own words since (``words``: (plate, "allow" / "deny"), in order), each as it said: the lists alone do not show
+    the listing of a plate that was there already (or was moved away and back), which the held list taking it off
+    overrode."""
+    if held is None or base is None or (running == base and not words):
         return held
-    added, removed = set(running) - set(base), set(base) - set(running)
-    return sorted((set(held) - removed) | added)
+    was, now = ([{normalise_plate(p) for p in lst} for lst in pair] for pair in (base, running))
+    added, removed, moved = now[which] - was[which], was[which] - now[which], now[1 - which] - was[1 - which]
+    kept = ({normalise_plate(p) for p in held} - removed - moved) | added
+    for plate, on in words:
+        if on == ("allow", "deny")[which]:
+            kept.add(plate)
+        else:
+            kept.discard(plate)
+    return sorted(kept)
 
 
 def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,

@@ -7,16 +7,39 @@ so it is one small thread-safe object passed to all of them.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable
 
 from edge_agent.plates import normalise_plate
+
+WORDS_KEPT = 1000  # the page's list edits remembered (``words_since``): a held ``set-lists`` waits 2 s at most
 
 
 class PlateLists:
     def __init__(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
+        # held across a read of the lists and the write built on it (the page's list edit, a held MQTT
+        # ``set-lists``'s merge): one landing between another's read and write was overwritten by it
+        self.editing = threading.RLock()
         self._allow = frozenset(normalise_plate(p) for p in allow)
         self._deny = frozenset(normalise_plate(p) for p in deny)
+        # the page's list edits, numbered (``listed``): a held ``set-lists`` keeps those made since it came
+        self._words: deque[tuple[int, str, str]] = deque(maxlen=WORDS_KEPT)
+        self._said = 0
+
+    def listed(self, plate: str, which: str) -> None:
+        """The page put ``plate`` on ``which`` and off the other (applied with ``update``). Noted because the lists
+        alone cannot tell it where the plate was there already: a held ``set-lists`` taking it off, applied after,
+        kept it off (review76)."""
+        with self._lock:
+            self._said += 1
+            self._words.append((self._said, normalise_plate(plate), which))
+
+    def words_since(self, number: int | None) -> tuple[int, list[tuple[str, str]]]:
+        """The number of the page's last list edit, and the (plate, which) of those after ``number``, in order
+        (None: none)."""
+        with self._lock:
+            return self._said, [] if number is None else [(p, w) for n, p, w in self._words if n > number]
 
     def update(self, allow: Iterable[str] | None = None, deny: Iterable[str] | None = None) -> None:
         """Replace either list (``None`` keeps it)."""

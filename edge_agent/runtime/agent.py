@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -518,6 +519,12 @@ class Agent:
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         return list(self.lists.allow), list(self.lists.deny)
+
+    def lists_lock(self) -> AbstractContextManager[Any]:
+        return self.lists.editing
+
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return self.lists.words_since(since)
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload

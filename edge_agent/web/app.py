@@ -274,6 +274,7 @@ def create_app(
         sessions=SessionTable(log.db_path, clock, web.session_max_age_s), known=KnownDevices(secret, users),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)), views=ViewAudit(log, clock), limits=Limits(clock),
+        list_edits=lists.editing,
     )
     if bus is not None:  # the page lives as long as the agent: never unsubscribed
         bus.subscribe(app.state.ctx.heard, {EventType.CAMERA_MOVED})

@@ -85,8 +85,9 @@ class WebContext:
     installer_views: dict[str, InstallerView] = field(default_factory=dict)
     # page requests run on a thread pool: two pages storing a picture at once evicted the same oldest one (KeyError)
     installer_views_lock: threading.Lock = field(default_factory=threading.Lock)
-    # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
-    list_edits: threading.Lock = field(default_factory=threading.Lock)
+    # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists; the
+    # lists' own (``PlateLists.editing``, ``create_app``), which a held MQTT ``set-lists`` holds from its read to its write
+    list_edits: threading.RLock = field(default_factory=threading.RLock)
     # installer Saves one at a time: each writes the overrides, reloads and rebases the pictures' references
     bay_saves: threading.Lock = field(default_factory=threading.Lock)
     # the event id of the last ``camera_moved`` heard on the bus: which move the live page's banner is about, so a
@@ -160,7 +161,7 @@ def per_user_rate(kind: str) -> Callable[[Request], None]:
 
     def take(request: Request) -> None:
         user = require_user(request)
-        wait = ctx_of(request).limits.take(kind, f"user:{user}", f"user {user}")
+        wait = ctx_of(request).limits.take(kind, user, f"user {user}", user=True)
         if wait > 0:
             raise RateLimited(kind, max(1, int(wait + 0.999)))
 

@@ -8,7 +8,8 @@ is driving the locks in this mode).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -93,6 +94,12 @@ class OfflineControl:
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         return list(self.lists.allow), list(self.lists.deny)
+
+    def lists_lock(self) -> AbstractContextManager[Any]:
+        return self.lists.editing
+
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return self.lists.words_since(since)
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         return ControlResult(False, "review mode: no bay state machine")

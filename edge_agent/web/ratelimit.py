@@ -119,11 +119,15 @@ class Limits:
 
     def __init__(self, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
         self.buckets = TokenBuckets(clock, rates)
+        # the signed-in users' (``PER_USER``), apart: a client behind a trusted proxy names itself in X-Forwarded-For,
+        # any text, and its anonymous posts named ``user:admin`` drew on the user admin's bucket (review76)
+        self.users = TokenBuckets(clock, rates)
         self._said = RefusalLog(clock, SAY_EVERY_S, SAY_PER_HOUR)  # a log line per client and kind at most this often
 
-    def take(self, kind: str, key: str, who: str) -> float:
-        """``TokenBuckets.take``; a refusal logged (``who``: the address or user named, at most a line a minute)."""
-        wait = self.buckets.take(kind, key)
+    def take(self, kind: str, key: str, who: str, user: bool = False) -> float:
+        """``TokenBuckets.take``; a refusal logged (``who``: the address or user named, at most a line a minute).
+        ``user``: ``key`` is a signed-in user's name (``users``), else the middleware's client (``RateLimit.who``)."""
+        wait = (self.users if user else self.buckets).take(kind, key)
         if wait > 0 and (counts := self._said.note(who, kind)) is not None:
             count, unsaid = counts
             more = f" ({count} more refused since the last line)" if count else ""

@@ -245,6 +245,8 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
             new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
                    other: [p for p in getattr(ctx.lists, other) if p != plate]}
         result = ctx.control.set_lists(new["allow"], new["deny"])
+        if result.ok:  # the word itself, for a held MQTT set-lists: the lists may not show it (``PlateLists.listed``)
+            ctx.lists.listed(plate, which)
     audit_outcome(request, row, f"violation:{v.id}; agent: {result.message or result.ok}")
     t = translator(lang_of(request))
     if result.ok:

@@ -168,12 +168,29 @@ class RecordingControl:
     calls: list[tuple] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)  # the lists it runs (``set_lists``: None keeps one)
     deny: list[str] = field(default_factory=list)
+    editing: threading.RLock = field(default_factory=threading.RLock)  # ``lists_lock``
+    words: list[tuple[str, str]] = field(default_factory=list)  # the page's list edits (``page_lists``)
 
     def bay_ids(self) -> list[str]:
         return list(self.bays)
 
     def plate_lists(self) -> tuple[list[str], list[str]]:
         return list(self.allow), list(self.deny)
+
+    def lists_lock(self) -> threading.RLock:
+        return self.editing
+
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return len(self.words), [] if since is None else self.words[since:]
+
+    def page_lists(self, plate: str, which: str) -> None:
+        """The page's list edit (``routes_violations.add_to_list``): on ``which``, off the other, the word noted."""
+        with self.editing:
+            lists = dict(zip(("allow", "deny"), self.plate_lists(), strict=True))
+            other = "deny" if which == "allow" else "allow"
+            lists[which], lists[other] = sorted({*lists[which], plate}), [p for p in lists[other] if p != plate]
+            self.set_lists(lists["allow"], lists["deny"])
+            self.words.append((plate, which))
 
     def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
         self.calls.append(("lock", bay_id, reason, operator))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -51,3 +52,38 @@ def test_plates_listed_at_once_are_all_kept(site):
             assert set(pool.map(deny, targets)) == {303}
     assert load_config(site.config_path).lists.deny == sorted(plates)
     assert site.lists.deny == sorted(plates)
+
+
+class _Watched:
+    """The lists' editing lock, saying when someone asks for it."""
+
+    def __init__(self) -> None:
+        self.lock, self.asked = threading.RLock(), threading.Event()
+
+    def __enter__(self) -> _Watched:
+        self.asked.set()
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_a_list_edit_waits_while_a_held_set_lists_merges(site):
+    """A held MQTT ``set-lists`` reads the lists the agent runs, keeps the page's edits since on top and writes the
+    result, on the command thread: a page edit landing in between was overwritten (review76). The page's edit takes
+    the lists' own lock (``PlateLists.editing``), which the command holds from its read to its write; the page's lock
+    of its own did not keep it out."""
+    site.lists.editing = watched = _Watched()
+    with WebServer(site.app(), "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/violations").text).group(1)
+        with ThreadPoolExecutor(1) as pool:
+            with watched.lock:  # the MQTT command thread, between its read of the lists and its write
+                done = pool.submit(c.post, "/violations/1/list", data={"which": "deny", "csrf": tok})
+                assert watched.asked.wait(5), "the page's list edit did not take the lists' lock"
+                assert site.control.list_calls == []  # it waits: nothing handed to the agent yet
+            assert done.result(10).status_code == 303
+    assert site.control.list_calls == [(["粤BD00001"], ["粤B12345"])]
+    assert site.lists.words_since(0) == (1, [("粤B12345", "deny")])  # the word, for a held set-lists' merge

@@ -346,3 +346,24 @@ def test_list_edits_and_decisions_are_limited_per_user_not_per_address(site, kin
         assert other.post(path, data={**form(0), "csrf": tok_other}).status_code == 303
         for c in (first, again, other):
             c.close()
+
+
+@pytest.mark.parametrize(("kind", "path", "form"), [
+    ("lists", "/violations/1/list", {"which": "deny"}),
+    ("decide", "/violations/1/decide", {"decision": "confirmed"})])
+def test_posts_no_one_signed_in_for_spend_no_users_bucket(site, kind, path, form):
+    """A user's bucket is spent only by that user's own checked posts (review76). A forged post carrying the
+    reviewer's cookie but no CSRF token is refused before the count. And a client behind a trusted proxy names
+    itself in X-Forwarded-For, any text: named ``user:admin`` its anonymous posts drew on the address bucket of that
+    name, which was the user admin's (one dict for both), and kept admin at 429 without a password."""
+    burst = int(RATES[kind].burst)
+    with WebServer(site.app(), "127.0.0.1", 0, trusted_proxies=["127.0.0.0/8"]) as srv:
+        admin, tok = signed_in(srv.url, "127.0.0.2")
+        for _ in range(burst + 2):
+            assert admin.post(path, data=form).status_code == 403  # no token: a forged post
+        with httpx.Client(base_url=srv.url) as anon:
+            codes = {anon.post(path, data=form, headers={"X-Forwarded-For": "user:admin"}).status_code
+                     for _ in range(burst + 2)}
+            assert 429 in codes <= {401, 429}  # the anonymous bucket of the name it gave emptied
+        assert admin.post(path, data={**form, "csrf": tok}).status_code == 303
+        admin.close()
