@@ -4,6 +4,7 @@ rules never create NEV evidence."""
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from edge_agent.perception.colour import ColourResult, classify_colour
@@ -169,3 +170,15 @@ def test_the_real_nev_plate_under_motion_blur_is_not_fined(pipeline):
     img = read_image(SHARED / "datasets" / "plates-dev" / MOTION_PHOTO)
     reads = pipeline.process(motion_blur(img, 25))
     assert all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev_reason) for r in reads]
+
+
+BLEACHED_PHOTO = "images/hrhome__00205459770115-90_85-352&516_448&547-444&547_368&549_364&517_440&515-0_0_22_10_26_29_24-128-7.jpg"
+
+
+@pytest.mark.skipif(not (SHARED / "datasets" / "plates-dev" / BLEACHED_PHOTO).exists(),
+                    reason="../shared/datasets/plates-dev is not present")
+def test_the_real_blue_plate_over_exposed_is_not_nev(pipeline):
+    """plates-dev's blue 皖AYL250 over-exposed (×1.8 + 40): before, ``皖AET1250``, green (moved from white), NEV."""
+    img = read_image(SHARED / "datasets" / "plates-dev" / BLEACHED_PHOTO).astype(np.float32)
+    reads = pipeline.process(np.clip(img * 1.8 + 40, 0, 255).astype(np.uint8))
+    assert all(r.nev is not True for r in reads), [(r.text, r.colour, r.nev_reason) for r in reads]
