@@ -60,8 +60,14 @@ class PlateVote:
     and red end — so a car parked for a month decides as one parked for a minute would, in bounded memory (one
     entry per character seen at a position, per colour, per verdict)."""
 
-    def __init__(self, min_confidence: float = 0.3) -> None:
+    def __init__(self, min_confidence: float = 0.3, longer_reads: int = 3) -> None:
         self.min_confidence = min_confidence
+        # A cover (mud, a leg, a tow bar) hides a character and never adds one: complete reads one character longer
+        # than the heavier group's text that contain it are the plate read whole (a pale NEV under mud read
+        # ``皖AD1166`` in its first four frames, ``皖AD11166`` in the next three: never identified, an ``unidentified``
+        # violation). The longer text stands once it was read as often as a visit needs to be identified
+        # (``identify_reads``): a screw or the frame's edge read as one character more in a frame or two does not.
+        self.longer_reads = longer_reads
         # complete reads: count; confidence and reads per length; per length and position, per character the
         # sum of its confidences and its reads (insertion order = first seen: ties go to the first, as before)
         self._complete = 0
@@ -139,6 +145,26 @@ class PlateVote:
         if not self._complete:
             return None
         n = max(self._len_conf, key=lambda k: (self._len_conf[k], k))
+        text, score = self._voted(n)
+        if self._len_reads.get(n + 1, 0) >= self.longer_reads:
+            longer, longer_score = self._voted(n + 1)
+            if _one_left_out(text, longer):  # the same plate, one character unseen in the heavier group's frames
+                n, text, score = n + 1, longer, longer_score
+        if self._colours:
+            colour = max(self._colours, key=self._colours.__getitem__)
+            share = self._colours[colour] / sum(self._colours.values())
+        else:
+            colour, share = "unknown", 0.0
+        dark, strength = self._measured_polarity(colour)
+        red = self._red.get(colour)
+        red_end = red[1] / red[0] if red else None
+        uncounted = sum(k for (length, hidden), k in self._blind.items() if length > n or hidden)
+        return Consensus(text, score / n, colour, share, self._len_reads[n],
+                         self._complete + self._partial, dark, strength, red_end, uncounted)
+
+    def _voted(self, n: int) -> tuple[str, float]:
+        """The complete reads of length ``n`` voted position by position: their text and the sum over positions of
+        the winner's weight share × its mean confidence."""
         support = self._partial_chars.get(n)
         chars, score = [], 0.0
         for i, votes in enumerate(self._chars[n]):
@@ -150,17 +176,7 @@ class PlateVote:
             ch, (w, k) = max(weights.items(), key=lambda kv: (_tied(kv[1][0]), kv[1][1]))
             chars.append(ch)
             score += (w / total) * (w / k)
-        if self._colours:
-            colour = max(self._colours, key=self._colours.__getitem__)
-            share = self._colours[colour] / sum(self._colours.values())
-        else:
-            colour, share = "unknown", 0.0
-        dark, strength = self._measured_polarity(colour)
-        red = self._red.get(colour)
-        red_end = red[1] / red[0] if red else None
-        uncounted = sum(k for (length, hidden), k in self._blind.items() if length > n or hidden)
-        return Consensus("".join(chars), score / n, colour, share, self._len_reads[n],
-                         self._complete + self._partial, dark, strength, red_end, uncounted)
+        return "".join(chars), score
 
     def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
         """What ``n`` or more partial reads say together, without any complete read's help: their
@@ -197,6 +213,11 @@ class PlateVote:
         side = weight[True] > weight[False]
         conf, weighted = self._polarity[(colour, side)]
         return side, weighted / conf
+
+
+def _one_left_out(short: str, long: str) -> bool:
+    """Whether ``long`` is ``short`` with one character more, anywhere (``皖AD1166`` in ``皖AD11166``)."""
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def _weigh_text(texts: dict[str, float], text: str, conf: float) -> None:

@@ -59,7 +59,7 @@ class BayMachine:
         self._clock = clock
         self.identify_reads = identify_reads
         self.visit: Visit | None = None
-        self.vote = PlateVote()
+        self.vote = PlateVote(longer_reads=identify_reads)
         self._pending_since: float | None = None
         self._absent_since: float | None = None
         self._moved_at: float | None = None  # when something last moved in the bay (the camera's change gate)
@@ -89,7 +89,7 @@ class BayMachine:
             if present:
                 if self._pending_since is None:
                     self._pending_since = now
-                    self.vote = PlateVote()
+                    self.vote = PlateVote(longer_reads=self.identify_reads)
             else:
                 self._pending_since = None
         else:
@@ -287,7 +287,7 @@ class BayMachine:
         if reason:
             data["reason"] = reason
         out.append(self._event(EventType.VEHICLE_DEPARTED, data))
-        self.visit, self._absent_since, self.vote = None, None, PlateVote()
+        self.visit, self._absent_since, self.vote = None, None, PlateVote(longer_reads=self.identify_reads)
         self._set(FREE)
         return out
 

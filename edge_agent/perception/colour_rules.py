@@ -36,7 +36,9 @@ These guards keep the NEV verdict exactly as safe as the pixels made it:
   colour), and with a bar over one read with no yellow at all — "yellow", "not NEV": an EV fined. It is white (no
   hue), where the text's 7 characters judge nothing (``verdict``) and the pipeline asks the plate's gradient
   (``gradient.nev_toned``): a washed-out yellow plate is one colour top to bottom, and yellow again;
-- polarity measured weaker than ``POLARITY_MIN`` restricts nothing (and, above, moves nothing off green);
+- polarity measured weaker than ``POLARITY_MIN`` restricts nothing (and, above, moves nothing off green); white
+  characters weaker than blur fakes (``BLUR_WHITE_MAX``) move nothing off green either: 9 px of motion blur on the same
+  皖AD19789 read ``皖AD1989`` with white at 0.0597, just past ``POLARITY_MIN``, and went to blue, "not NEV";
 - a green or yellow-green plate whose text is a complete NEV one keeps its hue under a "white"
   polarity: the text and the hue agree, and blur on a small plate makes its dark characters
   measure white (up to 0.16). Moved to blue, where the polarity "fits", it was "not NEV" (a
@@ -68,6 +70,10 @@ KIND_COLOURS = {
 }
 NEV_KINDS = ("small_nev", "large_nev")
 CIVIL = ("small", "large")  # 7-character ordinary plates: what an NEV read missing one character looks like
+#: White characters weaker than this are what blur makes of an NEV plate's dark strokes (rendered NEV plates up to 0.16;
+#: plates-dev's 340 px 皖AD19789 under 9 px of motion blur 0.0597), not a blue plate under a warm light (0.27–0.36):
+#: they do not take a plate the pixels call green to blue (``bays.visit_verdict.WHITE_OVER_BLUR`` for a visit).
+BLUR_WHITE_MAX = 0.2
 EVIDENCE_MIN = 0.03  # leaving a hue: the new colour needs at least this much pixel evidence
 # Polarity strength (colour.polarity) below this is a guess: on plates-dev's 714 crops it kept
 # 96 % of plates and removed 5 of the 6 wrong polarities (clean and blurred alike).
@@ -106,9 +112,10 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     if res.colour in allowed:
         return res
     top = res.colour
-    if top in GREENS and kind in CIVIL and dark is not False:
+    if top in GREENS and kind in CIVIL and (dark is not False or res.scores.get("polarity", 1.0) < BLUR_WHITE_MAX):
         # the pixels' green outweighs a civil text: the two-tone's yellow half is no yellow plate,
-        # a stain's yellow on a green one neither, and weak polarity shows no white (module doc)
+        # a stain's yellow on a green one neither, and weak polarity (or white no stronger than blur makes of dark
+        # strokes) shows no white (module doc)
         return res
     if top in GREENS and kind in NEV_KINDS and dark is False:
         return res  # text and hue agree on an NEV plate; "white" is what blur makes of its small dark characters

@@ -87,6 +87,9 @@ _CIVIL = ("small", "large")  # the 7-character ordinary plates, blue or yellow: 
 # plates 0.14–0.65 except under a tungsten cast (0.009–0.08); blue and yellow plates, where this
 # rule never applies (no NEV verdict there), up to 0.35 (fringes).
 RED_END_MIN = 0.1
+#: A hue's share of a plate's coloured pixels (``ColourResult.scores``) that counts as some sign of it, as
+#: ``colour_rules.EVIDENCE_MIN``: a white plate showing blue this much and green less is no washed-out NEV plate.
+HUE_EVIDENCE = 0.03
 
 
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
@@ -207,6 +210,11 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             # ``gradient.nev_toned``): undecided, not "not NEV" (an EV fined)
             return Verdict(None, "conflict", info.type_code, info.kind, None)
         if nev_format and c == "white" and dark is not False and kind == "small_nev":
+            if colour.scores.get("blue", 0.0) >= HUE_EVIDENCE > colour.scores.get("green", 0.0):
+                # what hue is left of an over-exposed white-to-green NEV plate is green; blue alone is a blue plate
+                # bleached (plates-dev's 皖AYL250 over-exposed, read with a character too many: 皖AET1250, was NEV)
+                # — undecided, as a cyan "blue" under an NEV serial is (``cyan_green``)
+                return Verdict(None, "conflict", code, kind, energy)
             return Verdict(True, "format", code, kind, energy)
         if tail is not None:
             return Verdict(None, "format" if c == "white" and dark is not False else "conflict", code, kind, energy)

@@ -249,3 +249,20 @@ def test_rendered_plates_measure_red_only_where_painted():
         assert classify_colour(plate_crop(text, style)).scores["red_end"] >= 0.1, text
     for text, style in [("京AD12345", "small_nev"), ("沪A12345F", "large_nev"), ("苏E12345", "blue")]:
         assert classify_colour(plate_crop(text, style)).scores["red_end"] < 0.03, text
+
+
+def test_a_white_plate_whose_only_hue_is_blue_is_no_nev_by_its_format():
+    """Over-exposure (×1.8 + 40) on plates-dev's blue 皖AYL250 (96 px): read ``皖AET1250`` (a character too many: a
+    small NEV serial), white 0.403 / blue 0.389 / green 0 of the ranking, blue 0.19 of the chroma, "dark" characters
+    (0.08): white with dark characters under an NEV format made it NEV, and the colour rules then green — a fuel car
+    let off. An over-exposed NEV plate is white-to-green (GA 36): what hue is left of it is green, never blue alone."""
+    ranking = (("white", 0.403), ("blue", 0.389), ("black", 0.153), ("green", 0.0), ("yellow", 0.0))
+    bleached = ColourResult("white", True, {"blue": 0.194, "green": 0.0, "yellow": 0.0, "polarity": 0.08, "cyan": 0.18},
+                            0.403, ranking)
+    assert decide("皖AET1250", bleached).nev is None
+    assert decide("皖AET1250", choose_colour(bleached, "皖AET1250", True)).nev is None
+    # a washed-out NEV plate keeps some green (or no hue at all): NEV by its format, as before
+    for green, blue in ((0.05, 0.02), (0.0, 0.0), (0.04, 0.1)):
+        washed = ColourResult("white", True, {"blue": blue, "green": green, "yellow": 0.0, "polarity": 0.08}, 0.5,
+                              (("white", 0.5), ("green", green), ("blue", blue)))
+        assert decide("皖AD12345", washed).nev is True, (green, blue)

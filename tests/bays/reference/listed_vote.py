@@ -16,8 +16,9 @@ from edge_agent.plates import normalise_plate
 class ListedVote:
     """Accumulates the reads of one visit; ``result()`` is cheap enough to call every frame."""
 
-    def __init__(self, min_confidence: float = 0.3) -> None:
+    def __init__(self, min_confidence: float = 0.3, longer_reads: int = 3) -> None:
         self.min_confidence = min_confidence
+        self.longer_reads = longer_reads  # 0.28: complete reads one character longer that contain the text win
         self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
@@ -74,6 +75,29 @@ class ListedVote:
         for text, _, conf, _ in self._reads:
             by_len[len(text)] += conf
         n = max(by_len, key=lambda k: (by_len[k], k))
+        text, score = self._voted(n)
+        if sum(1 for r in self._reads if len(r[0]) == n + 1) >= self.longer_reads:
+            longer, longer_score = self._voted(n + 1)
+            if any(longer[:i] + longer[i + 1:] == text for i in range(len(longer))):
+                n, text, score = n + 1, longer, longer_score
+        group = [r for r in self._reads if len(r[0]) == n]
+        colours: dict[str, float] = defaultdict(float)
+        for _, _, conf, colour in self._reads:
+            if colour != "unknown":
+                colours[colour] += conf
+        if colours:
+            colour = max(colours, key=colours.__getitem__)
+            share = colours[colour] / sum(colours.values())
+        else:
+            colour, share = "unknown", 0.0
+        dark, strength = self._measured_polarity(colour)
+        red = [(conf, r) for c, conf, r in self._red if c == colour]
+        red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
+        uncounted = sum(1 for (t, _, _, c), hid in zip(self._partial, self._covered) if c == "unknown" and (len(t) > n or hid))
+        return Consensus(text, score / n, colour, share, len(group), len(self._reads) + len(self._partial),
+                         dark, strength, red_end, uncounted)
+
+    def _voted(self, n: int) -> tuple[str, float]:
         group = [r for r in self._reads if len(r[0]) == n]
         support = [r for r in self._partial if len(r[0]) == n]
         chars, score = [], 0.0
@@ -88,21 +112,7 @@ class ListedVote:
             ch, ws = max(votes.items(), key=lambda kv: (sum(kv[1]), len(kv[1])))
             chars.append(ch)
             score += (sum(ws) / total) * (sum(ws) / len(ws))
-        colours: dict[str, float] = defaultdict(float)
-        for _, _, conf, colour in self._reads:
-            if colour != "unknown":
-                colours[colour] += conf
-        if colours:
-            colour = max(colours, key=colours.__getitem__)
-            share = colours[colour] / sum(colours.values())
-        else:
-            colour, share = "unknown", 0.0
-        dark, strength = self._measured_polarity(colour)
-        red = [(conf, r) for c, conf, r in self._red if c == colour]
-        red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
-        uncounted = sum(1 for (t, _, _, c), hid in zip(self._partial, self._covered) if c == "unknown" and (len(t) > n or hid))
-        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength, red_end, uncounted)
+        return "".join(chars), score
 
     def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
         """What ``n`` or more partial reads say together, without any complete read's help: their
