@@ -35,7 +35,7 @@ from edge_agent.camera.masks import MaskFill, covered_shares, under_masks
 from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch, fill
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
-from edge_agent.control import IDENTITY, Warp
+from edge_agent.control import IDENTITY, ControlError, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.annotate import annotate, around_bay, encode_jpeg
@@ -1006,6 +1006,9 @@ class BayMonitor:
             img, drawn = frame, polygon
             if cut and drawn is not None:
                 img, drawn, _ = around_bay(frame, drawn, None)
+                if img is frame:  # the bay is not on this picture (a frame of another aspect): not the whole view
+                    raise ControlError("bay_not_in_view", f"bay {bay_id} is not in the camera's picture "
+                                       f"({frame.shape[1]}x{frame.shape[0]}): no snapshot (the whole view is not put in its place)")
             img = annotate(img, drawn, None, lines, models_dir=models_dir, band=cut) if caption else frame
             return evidence.save(bay_id, visit, "snapshot", encode_jpeg(img), None)
 

@@ -183,6 +183,9 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
             return msg
         return (f"{msg}: {value!r} is text, not a number (a number goes without quotes, and YAML 1.1 reads an "
                 f"exponent only with a dot and a sign: 1.0e+3): write {_yaml_number(number)}")
+    if kind == "list_type" and isinstance(value, str) and value.strip().startswith("["):
+        # `polygon: '[[20, 200], …]'`: the brackets are there, the quotes make it one text (review78)
+        return f"{msg}: this is text in quotes; write the list without the quotes"
     if kind == "list_type" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         # `allow: 粤B12345`: "Input should be a valid list" said nothing of the brackets (probe newuser36)
         return f"{msg}, not one value: a list goes in brackets, [a, b], or one `- ` line per entry"

@@ -37,6 +37,12 @@ def annotate(frame_bgr: np.ndarray, polygon: Sequence[Sequence[float]] | None,
             img = np.hstack([img, np.zeros((img.shape[0], wide - img.shape[1], 3), dtype=img.dtype)])
         polygon = None if polygon is None else [(x, y + rows) for x, y in polygon]
         corners = None if corners is None else [(x, y + rows) for x, y in corners]
+    elif lines:
+        # over the frame's corner (``photo: frame``) the box stopped at the frame's edge: a 4:3 or small frame lost
+        # the caption's last words, the photo's standing (review78); a black strip on the right holds them
+        wide = _text_extent(lines, size, models_dir)[1]
+        if wide > img.shape[1]:
+            img = np.hstack([img, np.zeros((img.shape[0], wide - img.shape[1], 3), dtype=img.dtype)])
     colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["unknown"])
     if polygon:
         cv2.polylines(img, [np.round(np.asarray(polygon)).astype(np.int32)], True, colour, 2, cv2.LINE_AA)

@@ -20,14 +20,18 @@ from edge_agent.fonts import FontMissing, cjk_font
 
 _ZH, _EN = 0, 1
 WHAT = {  # the photo's event
-    # an observation and its standing, never a verdict: the reviewer gives that (newuser36)
-    "violation_started": ("在充电车位停放{dur}，待人工审核", "in the charging bay{dur}, not yet reviewed"),
+    # an observation and its standing, never a verdict: the reviewer gives that (newuser36). The standing when the
+    # photo was taken: it is burnt once and served unchanged after a decision, where "not yet reviewed" on a
+    # confirmed case said nobody had looked (review78)
+    "violation_started": ("在充电车位停放{dur}，拍摄时未经人工审核", "in the charging bay{dur}, not reviewed when taken"),
     "vehicle_identified": ("车辆已识别", "Vehicle identified"),
     "snapshot": ("现场快照", "Snapshot"),
 }
 WHY = {  # a violation's reason
     "fuel_vehicle": ("车牌判读为燃油车", "plate read as a fuel car"),  # the reading, not the car's class
-    "unidentified": ("车牌无法识别", "plate not readable"),
+    # no plate confirmed: none read, or one read whole whose class stayed undecided (it stands in the photo:
+    # "not readable" was false of it, review78)
+    "unidentified": ("车牌未能确认", "plate not confirmed"),
     "deny_list": ("车牌在黑名单上", "plate on the deny-list"),
 }
 COLOUR = {
@@ -41,7 +45,7 @@ COLOUR = {
 WORDS = {
     "bay": ("车位 {bay}", "Bay {bay}"),
     "all_bays": ("全部车位", "all bays"),
-    "no_plate": ("未读出车牌", "no plate read"),
+    "no_plate": ("未确认车牌", "no plate confirmed"),  # an undecided plate was read (review78)
     "nev": ("新能源车", "NEV"),
     "not_nev": ("非新能源车", "not an NEV"),
     # a list's verdict is the site's word about the plate, not what the plate is: a deny-listed green NEV plate

@@ -59,7 +59,11 @@ class OfflineControl:
             # the bay card shows it to every reviewer: the bay, not the whole view (as the agent's; newuser36)
             from edge_agent.evidence.annotate import around_bay
 
-            frame = around_bay(frame, bay.polygon, None)[0]
+            cut = around_bay(frame, bay.polygon, None)[0]
+            if cut is frame:  # the bay lies off this picture (a camera stream of another size): never the whole view
+                raise ControlError("bay_not_in_view", f"bay {bay_id} is not in the camera's picture "
+                                   f"({frame.shape[1]}x{frame.shape[0]}): no snapshot (the whole view is not put in its place)")
+            frame = cut
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
         if not ok:
             raise ControlError("camera", "could not encode the frame")

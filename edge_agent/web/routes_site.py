@@ -149,8 +149,8 @@ def confirm_camera(request: Request):
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
-    # the row before the picture (the whole view, every parked car's plate): none is taken that the log cannot name;
-    # a failure was caught below with the camera's and the picture stood stored, un-audited, "failed" on the page
+    # the row before the picture (the bay and its margin; the whole view with photo: frame): none is taken that the log
+    # cannot name; a failure was caught below with the camera's and the picture stood stored, un-audited, "failed" on the page
     row = audit(request, "snapshot", f"bay:{bay_id}")
     try:
         evidence_id = ctx.control.snapshot(bay_id)

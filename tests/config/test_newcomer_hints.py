@@ -117,3 +117,15 @@ def test_one_plate_where_a_list_goes_says_to_put_it_in_brackets(tmp_path):
     problems = _problems(tmp_path, "timers:\n", "lists:\n  allow: 粤B12345\ntimers:\n")
     assert problems == ["lists.allow: Input should be a valid list, not one value: a list goes in brackets, [a, b], "
                         "or one `- ` line per entry"], problems
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("polygon: [[20, 200], [170, 200], [170, 530], [20, 530]]", "polygon: '[[20, 200], [170, 200], [170, 530], [20, 530]]'",
+     "bays[0].polygon"),
+    ("events: [violation_started]", "events: \"[violation_started]\"", "notify.sinks[0].events"),
+])
+def test_a_list_written_in_quotes_says_to_take_the_quotes_off(tmp_path, old, new, key):
+    """``polygon: '[[20, 200], …]'`` (a list in quotes: text to YAML) was told "not one value: a list goes in
+    brackets, [a, b]" — the brackets were there; the quotes made it one text (probe review78)."""
+    (problem,) = _problems(tmp_path, old, new)
+    assert problem.startswith(f"{key}: ") and "quotes" in problem and "goes in brackets" not in problem, problem

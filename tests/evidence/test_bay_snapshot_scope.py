@@ -21,7 +21,7 @@ from edge_agent.evidence.store import EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.agent import Agent
 from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
-from edge_agent.sim.synthetic import H, W
+from edge_agent.sim.synthetic import BAYS, H, W
 from edge_agent.web.offline import OfflineControl
 
 
@@ -73,5 +73,68 @@ def test_the_review_pages_bay_snapshot_is_cut_to_the_bay(tmp_path, photo):
         else:
             assert (w, h) == (W, H)
         assert _size(store, control.snapshot(None)) == (W, H)
+    finally:
+        store.close()
+
+
+class _Narrow(ScriptedSource):
+    """The camera switched to a 4:3 stream (640×480) under bays drawn on the 16:9 picture."""
+
+    narrow = False
+
+    def latest(self):  # noqa: ANN201
+        import dataclasses
+
+        import cv2
+
+        f = super().latest()
+        return dataclasses.replace(f, image=cv2.resize(f.image, (640, 480))) if f is not None and self.narrow else f
+
+
+ON_THE_RIGHT = [[700, 200], [930, 200], [930, 530], [700, 530]]  # off a 640-wide picture
+
+
+def test_a_bay_off_the_agents_picture_gives_no_whole_view_in_its_place(tmp_path, clock):
+    """``around_bay`` hands back the whole frame when the bay is not on it: a bay card's snapshot on a camera that
+    switched to a 4:3 stream (the bays blind until redrawn) was the whole view, every other car's plate, shown to
+    every reviewer (probe review78). It is refused, nothing stored."""
+    from edge_agent.control import ControlError
+
+    cfg = scene_config(str(tmp_path), bays=[{"id": "A", "polygon": [list(p) for p in BAYS["A"]]},
+                                            {"id": "B", "polygon": ON_THE_RIGHT}])
+    source = _Narrow(hold(3, EMPTY) + hold(60, Scene(cars=(FUEL,))), clock)
+    agent = Agent(cfg, clock=clock, source=source, reader=None)
+    agent.start()
+    try:
+        run_scripted(agent.step, clock, 4, 5)
+        source.narrow = True
+        run_scripted(agent.step, clock, 1, 5)
+        before = agent.evidence.total_bytes()
+        with pytest.raises(ControlError, match="not in the camera's picture") as refused:
+            agent.snapshot("B")
+        assert refused.value.code == "bay_not_in_view" and agent.evidence.total_bytes() == before
+        w, h = _size(agent.evidence, agent.snapshot("A"))  # a bay on the picture is cut to it
+        assert w < 640 and h < 480 + 60, (w, h)
+    finally:
+        agent.stop()
+
+
+def test_a_bay_off_the_review_pages_picture_gives_no_whole_view_in_its_place(tmp_path):
+    """``edge-agent review`` with no ``camera.width`` / ``height``: the camera's picture is taken as it comes, and a
+    bay drawn on a larger one lies off it — the bay card showed the whole view (probe review78)."""
+    from edge_agent.control import ControlError
+
+    (tmp_path / "cam").mkdir()
+    Image.fromarray(np.full((360, 640, 3), 90, np.uint8)).save(tmp_path / "cam" / "0001.jpg")
+    cfg = scene_config(str(tmp_path / "data"), camera={"source": str(tmp_path / "cam"), "width": None, "height": None},
+                       bays=[{"id": "B", "polygon": ON_THE_RIGHT}])
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))
+    store = EvidenceStore(tmp_path / "data" / "evidence", clock)
+    try:
+        control = OfflineControl(cfg, store, PlateLists([], []), clock)
+        with pytest.raises(ControlError, match="not in the camera's picture") as refused:
+            control.snapshot("B")
+        assert refused.value.code == "bay_not_in_view" and store.total_bytes() == 0
+        assert _size(store, control.snapshot(None)) == (640, 360)  # the installer's picture: whole
     finally:
         store.close()

@@ -24,20 +24,20 @@ def test_what_happened_in_words_in_either_language():
     ts = "2026-12-07T13:50:34.123+08:00"
     assert event_lines("violation_started", "B", data, False, ts, "zh") == [
         "车位 B  京A12345  蓝牌  非新能源车",
-        "车牌判读为燃油车：在充电车位停放 20 秒，待人工审核",
+        "车牌判读为燃油车：在充电车位停放 20 秒，拍摄时未经人工审核",
         "2026-12-07 13:50:34 UTC+08:00",
     ]
     assert event_lines("violation_started", "B", data, False, ts, "en") == [
         "Bay B  京A12345  blue plate  not an NEV",
-        "Plate read as a fuel car: in the charging bay for 20 s, not yet reviewed",
+        "Plate read as a fuel car: in the charging bay for 20 s, not reviewed when taken",
         "2026-12-07 13:50:34 UTC+08:00",
     ]
     assert event_lines("violation_started", "B", {"reason": "unidentified"}, None, ts, "en")[:2] == [
-        "Bay B  no plate read",
-        "Plate not readable: in the charging bay, not yet reviewed",
+        "Bay B  no plate confirmed",
+        "Plate not confirmed: in the charging bay, not reviewed when taken",
     ]
     long_stay = event_lines("violation_started", "B", {**data, "parked_s": 3725.0}, False, ts, "zh")[1]
-    assert long_stay == "车牌判读为燃油车：在充电车位停放 1 小时 2 分钟，待人工审核"
+    assert long_stay == "车牌判读为燃油车：在充电车位停放 1 小时 2 分钟，拍摄时未经人工审核"
     assert snapshot_lines(None, ts, "zh") == ["现场快照  全部车位", "2026-12-07 13:50:34 UTC+08:00"]
     assert when("not a time") == "not a time"  # bad input shown as it came, never a crash
 
@@ -53,7 +53,7 @@ def test_a_violation_photo_states_what_was_seen_not_a_verdict(reason, lang):
     lines = event_lines("violation_started", "B", data, False, "2026-12-07T13:50:34+08:00", lang)
     text = " ".join(lines)
     assert not re.search(r"违规|违法|占用|blocked|violat|offen", text, re.I), lines
-    assert ("待人工审核" if lang == "zh" else "not yet reviewed") in lines[1], lines
+    assert ("拍摄时未经人工审核" if lang == "zh" else "not reviewed when taken") in lines[1], lines
     assert ("2 分钟" if lang == "zh" else "2 min") in lines[1], lines
 
 
@@ -89,7 +89,7 @@ def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, drawn
     run = play(segments, pipeline, tmp_path, perception={"models_dir": "models"})
     run.one("violation_started", "B")
     second = [c[1] for c in drawn if c[0] == "车位 B  京A12345  蓝牌  非新能源车"]
-    assert any(re.fullmatch(r"车牌判读为燃油车：在充电车位停放 \d+ 秒，待人工审核", s) for s in second), drawn
+    assert any(re.fullmatch(r"车牌判读为燃油车：在充电车位停放 \d+ 秒，拍摄时未经人工审核", s) for s in second), drawn
     assert ["车位 B  京A12345  蓝牌  非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
     assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
 
@@ -151,3 +151,50 @@ def test_a_font_file_cut_short_costs_no_photo(tmp_path, caplog):
     assert img.shape[0] > 720 and (img[:40] > 0).any()  # the band, with words in it
     assert any(str(broken / FETCHED_FONT) in r.getMessage() for r in caplog.records), caplog.text
     cjk_font.cache_clear()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_an_undecided_plates_photo_does_not_say_no_plate_was_read(clock, lang):
+    """A plate read whole on every frame whose NEV class stays undecided (a blue plate with an NEV serial and black
+    characters) is an ``unidentified`` violation: its photo said "未读出车牌" / "no plate read" and "plate not
+    readable", a fact the frames contradict — the plate stands in the photo (its crop beside it) (probe review78).
+    It says no plate was confirmed: true of a plate not read and of one whose class nobody could decide."""
+    from tests.bays.test_machine import feed, machine, read
+
+    m = machine(clock)
+    evs = feed(m, clock, 3.2, True, [read("皖AD12345", "blue", dark_chars=True, polarity=0.2)]) + feed(m, clock, 40, True)
+    (started,) = [e for e in evs if e.type == "violation_started"]
+    assert started.data["reason"] == "unidentified" and m.visit is not None and m.visit.verdict is None
+    lines = event_lines(started.type, "A", started.data, None, started.ts, lang)
+    assert not re.search(r"未读出|no plate read|not readable|unreadable", " ".join(lines)), lines
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_violation_photo_says_it_was_unreviewed_when_taken(lang):
+    """The caption is burnt once, when the violation starts, and served unchanged after a reviewer confirms the case
+    (``/evidence/{id}/frame.jpg``, what a manager saves and forwards to a tow company): "待人工审核" / "not yet
+    reviewed" on a confirmed case's photo says no one has reviewed it (probe review78). It says the photo's standing
+    when it was taken, which stays true after any decision."""
+    data = {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue", "parked_s": 125.0}
+    what = event_lines("violation_started", "B", data, False, "2026-12-07T13:50:34+08:00", lang)[1]
+    assert ("拍摄时未经人工审核" if lang == "zh" else "not reviewed when taken") in what, what
+    assert not re.search(r"待人工审核|not yet reviewed", what), what
+
+
+@pytest.mark.parametrize(("h", "w"), [(480, 640), (288, 352), (960, 1280)])
+def test_a_whole_frames_caption_is_never_cut_at_the_frames_edge(h, w):
+    """``evidence.photo: frame`` draws the caption over the frame's corner, and the box stopped at the frame's right
+    edge: on a 4:3 camera (640×480) the English "…, not reviewed when taken" of an hour's stay ran 17 px past it,
+    and on a 352×288 one every violation lost its last words — the photo's standing (probe review78; a bay's photo
+    widens its band for the words, newuser34). The picture gets a black strip on its right, as a bay's photo does."""
+    import numpy as np
+
+    from edge_agent.evidence.annotate import _text_extent, annotate
+
+    data = {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "yellow_green", "parked_s": 3725.0}
+    for lang in ("en", "zh"):
+        lines = event_lines("violation_started", "P-012", data, False, "2026-12-07T13:50:34+08:00", lang)
+        size = max(14, h // 28)
+        img = annotate(np.full((h, w, 3), 255, np.uint8), None, None, lines, "violation", "models")
+        assert img.shape[0] == h and img.shape[1] >= max(w, _text_extent(lines, size, "models")[1]), (img.shape, lang)
+        assert (img[:, :w] == 255).any()  # the frame itself is all there

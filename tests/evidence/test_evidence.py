@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.evidence.annotate import annotate, encode_jpeg
+from edge_agent.evidence.annotate import _text_extent, annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.sim.scenario import FUEL, Scene
 from edge_agent.sim.synthetic import BAY_B, plate_corners, render
@@ -134,13 +134,15 @@ def test_the_caption_takes_only_its_own_pixels_through_pillow(monkeypatch):
                          ((720, 1280, 3), ["粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤粤", "gjpqy"]),  # wider than 0.62/char
                          ((120, 160, 3), ["粤B12345D  green  NEV (format+colour)"])]:  # wider than the frame
         frame = rng.integers(0, 255, shape, dtype=np.uint8)
-        box = frame.copy()
+        size = max(14, shape[0] // 28)  # the black box and the verdict's bar, as annotate draws them
+        # words wider than the frame: a black strip on its right holds them (review78: they were cut at the edge)
+        wide = max(shape[1], _text_extent(lines, size, "models")[1])
+        box = np.hstack([frame, np.zeros((shape[0], wide - shape[1], 3), np.uint8)])
         img = annotate(frame, None, None, lines, "violation", "models")
         given = seen[-1]  # what annotate handed Pillow
-        size = max(14, shape[0] // 28)  # the black box and the verdict's bar, as annotate draws them
         h, w = (size + 6) * len(lines) + 8, int(size * 0.62 * max(map(len, lines))) + 20
         right = [12 + int(np.ceil(cjk_font(size, "models").getbbox(s)[2])) + 8 for s in lines]
-        w = min(shape[1], max([w, *right]))  # as wide as the words drawn (review71: they ran past it)
+        w = min(wide, max([w, *right]))  # as wide as the words drawn (review71: they ran past it)
         cv2.rectangle(box, (0, 0), (w, h), (0, 0, 0), -1)
         cv2.rectangle(box, (0, 0), (6, h), (40, 40, 230), -1)
         assert np.array_equal(img, _whole_frame_caption(box, lines, "models"))
