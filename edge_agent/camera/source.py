@@ -64,7 +64,7 @@ class Frame:
     shown: float | None = None
 
 
-#: How long a live source remembers the pictures it decoded (``Shown``), and at most how many.
+#: How long a live source remembers the pictures it decoded (``Shown``: seconds of frames flowing), and at most how many.
 SHOWN_KEEP_S = 600.0
 SHOWN_MAX = 20_000
 
@@ -76,24 +76,39 @@ class Shown:
     gave fresh confident "empty" readings, and a ``lock`` 25 s after the reconnect raised the arm under the car;
     a resend longer than 30 s changes too few bays at once for ``picture_cut``). A live sensor's noise never
     sends the same picture twice, so no live picture is caught. Kept by a digest of a 32 × 32 sample grid of
-    every decoded frame (the sampled ones and those drained between), across reconnects."""
+    every decoded frame (the sampled ones and those drained between), across reconnects.
+
+    Forgotten after ``keep_s`` of frames flowing (a pause between two frames counts ``FLOW_GAP_S`` at most), or at
+    ``most``: never by the time the camera was away. Forgotten by the clock, a camera hung for 11 minutes (a car
+    parked meanwhile) that resent its buffer of before the hang sent pictures already forgotten: each new, fresh
+    evidence of the empty bay (probe review77)."""
+
+    FLOW_GAP_S = 1.0
 
     def __init__(self, keep_s: float = SHOWN_KEEP_S, most: int = SHOWN_MAX) -> None:
         self.keep_s, self.most = keep_s, most
-        self._first: dict[bytes, float] = {}  # insertion order = first arrival order
+        self._first: dict[bytes, tuple[float, float]] = {}  # (first arrival, flow time then); insertion order
+        self._flow = 0.0  # seconds of frames flowing so far (pauses capped at FLOW_GAP_S)
+        self._last: float | None = None
 
     def see(self, img: np.ndarray, now: float) -> float | None:
         """Record ``img`` decoded at ``now``; its first arrival if it was decoded before (None: new)."""
         if not isinstance(img, np.ndarray) or img.ndim < 2 or img.size == 0:
             return None
+        if self._last is not None:
+            self._flow += min(max(0.0, now - self._last), self.FLOW_GAP_S)
+        self._last = now
         small = np.ascontiguousarray(img[:: max(1, img.shape[0] // 32), :: max(1, img.shape[1] // 32)])
         key = hashlib.blake2b(small.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
-        while self._first and (len(self._first) >= self.most or next(iter(self._first.values())) < now - self.keep_s):
-            del self._first[next(iter(self._first))]  # the oldest first: forgotten after keep_s
+        while self._first and (
+            len(self._first) >= self.most or next(iter(self._first.values()))[1] < self._flow - self.keep_s
+        ):
+            del self._first[next(iter(self._first))]  # the oldest first
         first = self._first.get(key)
         if first is None:
-            self._first[key] = now
-        return first
+            self._first[key] = (now, self._flow)
+            return None
+        return first[0]
 
 
 class FrameSource(Protocol):

@@ -48,4 +48,58 @@ def test_a_live_sensors_noise_never_repeats_a_picture_and_old_ones_are_forgotten
     frames = [np.clip(scene + rng.integers(-3, 4, scene.shape), 0, 255).astype(np.uint8) for _ in range(50)]
     assert [shown.see(f, float(i)) for i, f in enumerate(frames)] == [None] * 50  # a still scene, live
     assert shown.see(frames[10], 55.0) == 10.0  # sent again
-    assert shown.see(frames[20], 200.0) is None  # more than keep_s later: forgotten, new again
+    more = [np.clip(scene + rng.integers(-3, 4, scene.shape), 0, 255).astype(np.uint8) for _ in range(70)]
+    assert [shown.see(f, 56.0 + i) for i, f in enumerate(more)] == [None] * 70
+    assert shown.see(frames[20], 126.0) is None  # more than keep_s of frames later: forgotten, new again
+
+
+class Outage(Ticking):
+    """Ticking, and ``away_s`` more at the reconnect: the camera was gone that long (hung, rebooting, off the network)."""
+
+    def __init__(self, away_s: float) -> None:
+        super().__init__()
+        self.away_s = away_s
+
+    def reconnect(self) -> None:
+        self.t += self.away_s
+
+
+def test_a_buffer_resent_after_an_outage_longer_than_keep_s_is_still_old():
+    """The memory forgets by the time frames flowed, not by the time the camera was away: a camera hung for 11 minutes
+    (a car parked meanwhile) that resends its buffer of before the hang at the reconnect sent pictures the reader had
+    forgotten by the clock (``SHOWN_KEEP_S``, 10 min), so each was new, fresh evidence of the empty bay."""
+    first = [jpeg(i) for i in range(6)]
+    clock = Outage(away_s=660.0)
+
+    def script(n: int) -> list[bytes]:
+        if n == 0:
+            return first
+        clock.reconnect()
+        return [first[3], first[4], jpeg(20)]
+
+    server = MjpegServer(script)
+    src = Recording(server.url, clock, fps=5, reconnect_min_s=0.001, reconnect_max_s=0.004, stall_s=1)
+    src.start()
+    try:
+        wait_for(lambda: len(src.put) >= 9, timeout=20)
+    finally:
+        src.stop()
+        server.release()
+    t3, t4 = src.put[3][0], src.put[4][0]
+    assert src.put[6][0] - t3 > 600  # resent more than keep_s after its first arrival, by the clock
+    assert src.put[6][1] == t3 and src.put[7][1] == t4  # still as old as when first sent
+    assert src.put[8][1] is None
+
+
+def test_the_memory_forgets_by_the_time_frames_flowed_and_by_count():
+    shown = Shown(keep_s=60, most=100)
+    pics = [np.full((64, 64, 3), i, np.uint8) for i in range(200)]
+    for i in range(50):
+        shown.see(pics[i], float(i))
+    assert shown.see(pics[10], 5_000.0) == 10.0  # an outage of over an hour between: nothing forgotten
+    for i in range(50, 130):  # 80 s of frames flowing since
+        shown.see(pics[i], 5_000.0 + i - 49)
+    assert shown.see(pics[10], 5_081.0) is None  # over keep_s of frames since: forgotten
+    for i in range(130, 200):
+        shown.see(pics[i], 5_081.0 + (i - 130) * 0.01)  # fast frames: the count bounds it
+    assert len(shown._first) <= 100
