@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from edge_agent.durable import fsync_dir
+
 log = logging.getLogger(__name__)
 
 KEEP_ASIDE = 3  # damaged copies kept per file, the newest: enough to investigate, bounded on a failing card
@@ -88,6 +90,41 @@ def move_aside(path: Path, suffix: str) -> Path:
         if side.exists():
             side.replace(Path(str(aside) + extra))
     return aside
+
+
+def built_beside(path: Path) -> Path:
+    """Where a salvage builds the fresh file for ``path`` (``NAME.salvage``), emptied first, named ``path`` only once
+    complete (``adopt_built``). Why: the fresh file took the name before the copy, and a kill during it (seconds on a
+    Pi) left an empty file the next start found healthy: the outbox's waiting events and the evidence index's history
+    stayed in the copy set aside, and the index's photos were then swept as files no row names (probe review80)."""
+    building = path.with_name(path.name + ".salvage")
+    _remove_db(building)  # a killed salvage's half
+    return building
+
+
+def adopt_built(path: Path) -> None:
+    """At an open: a complete salvage's file takes ``path``'s name when a kill came after the damaged file went aside
+    (the name is free); otherwise a half-built one is deleted (its rows name plates, and nothing else would)."""
+    building = path.with_name(path.name + ".salvage")
+    if not path.exists() and building.exists():
+        building.replace(path)
+        fsync_dir(path.parent)
+    elif building.exists():
+        _remove_db(building)
+
+
+def finish_built(path: Path, building: Path) -> None:
+    """The fresh file built (closed, its journal folded in) takes ``path``'s name, made durable."""
+    building.replace(path)
+    fsync_dir(path.parent)
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm"), Path(str(path) + "-journal")):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not delete %s: %s", p, exc)
 
 
 def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:

@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from edge_agent.durable import fsync_dir
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
+    adopt_built,
+    built_beside,
+    finish_built,
     integrity_problems,
     is_corruption,
     move_aside,
@@ -54,15 +56,9 @@ CREATE TABLE IF NOT EXISTS start_mark (one INTEGER PRIMARY KEY CHECK (one = 1), 
 """
 
 
-BUILDING = ".salvage"  # the fresh outbox a salvage fills, beside the damaged file, until it is complete
-
-
 def open_outbox_db(path: Path, synchronous: str) -> sqlite3.Connection:
     """A checked connection to ``path``; raises ``sqlite3.Error`` for anything but damage."""
-    building = path.with_name(path.name + BUILDING)
-    if not path.exists() and building.exists():  # a kill after the damaged file went aside: the salvage is complete
-        building.replace(path)
-        fsync_dir(path.parent)
+    adopt_built(path)  # a salvage a kill cut short (``_quarantine``)
     try:
         db = _connect(path, synchronous)
     except sqlite3.DatabaseError as exc:
@@ -101,9 +97,7 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
     (seconds for 100,000 rows on a Pi) left it empty, found healthy at the next start: every waiting event stayed in
     the copy set aside, none sent, none counted lost (probe review80). Now a kill before the move leaves the damaged
     file to salvage again, one after it the complete fresh outbox (``open_outbox_db`` names it)."""
-    building = path.with_name(path.name + BUILDING)
-    for leftover in (building, Path(str(building) + "-wal"), Path(str(building) + "-shm")):
-        leftover.unlink(missing_ok=True)  # a killed salvage's half
+    building = built_beside(path)
     db = _connect(building, synchronous)
     try:
         rows, counters = salvage(path, db)
@@ -111,8 +105,7 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
     finally:
         db.close()
     aside = move_aside(path, f".corrupt-{int(time.time())}")
-    building.replace(path)
-    fsync_dir(path.parent)
+    finish_built(path, building)
     log.error("outbox %s is damaged (%s); moved to %s, %d readable message(s) and %d counter(s) copied into "
               "a fresh outbox", path, why[:200], aside, rows, counters)
     prune_aside(path)

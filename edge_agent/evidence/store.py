@@ -45,6 +45,9 @@ from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
     Damaged,
+    adopt_built,
+    built_beside,
+    finish_built,
     is_corruption,
     is_no_space,
     is_unavailable,
@@ -53,7 +56,6 @@ from edge_agent.sqlite_damage import (
     salvage_from,
 )
 
-BUILDING = ".salvage"  # the fresh index a recovery fills beside the damaged one until it is complete (``_recover``)
 AGE_MARK = "evidence"  # retention's row in ``age_marks`` (``age.py``)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -268,10 +270,7 @@ class EvidenceStore:
         self.behind = False  # the last retention stopped at its batch limit: more is due
         self._saved_at: dict[str, float] = {}  # monotonic save time of this process's records (retention)
         self.writer: PhotoQueue | None = None  # ``run``: the photos written off the frame loop (``save``)
-        building = self.db_path.with_name(self.db_path.name + BUILDING)
-        if not self.db_path.exists() and building.exists():  # a kill once the damaged index was aside: complete
-            building.replace(self.db_path)
-            fsync_dir(self.root)
+        adopt_built(self.db_path)  # a recovery a kill cut short (``_recover``)
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -339,14 +338,12 @@ class EvidenceStore:
                                     (visit_id,)).fetchone() is not None
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Start afresh beside the damaged index (``BUILDING``), copy what can still be read from it (``_salvage``),
+        """Start afresh beside the damaged index (``sqlite_damage.built_beside``), copy what can still be read from it (``_salvage``),
         index the photos still on disk that no copied row names; then move it aside and give the fresh one its name.
         Why in that order: the fresh index took the name first, and a kill during the copy (seconds on a Pi) left it
         empty and healthy for the next start: the history stayed in the copy set aside and the first retention's
         sweep deleted every photo as a file no row names (probe review80)."""
-        building = self.db_path.with_name(self.db_path.name + BUILDING)
-        for leftover in (building, Path(str(building) + "-wal"), Path(str(building) + "-shm")):
-            leftover.unlink(missing_ok=True)  # a killed recovery's half
+        building = built_beside(self.db_path)
         fresh = self._connect(building)
         try:
             salvaged = _salvage(self.db_path, fresh)
@@ -360,8 +357,7 @@ class EvidenceStore:
             p = Path(str(self.db_path) + suffix)
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
-        building.replace(self.db_path)
-        fsync_dir(self.root)
+        finish_built(self.db_path, building)
         db = self._connect()
         self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
         log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "

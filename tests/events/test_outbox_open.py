@@ -230,3 +230,14 @@ def test_a_kill_in_the_middle_of_a_salvage_loses_nothing_the_next_start_salvages
     with Outbox(path) as box:
         kept = len(box.pending(0, 1000))
         assert kept >= 190 and box.lost() == 200 - kept
+
+
+def test_a_half_built_salvage_left_beside_a_healthy_outbox_is_deleted(tmp_path):
+    """A kill during a salvage leaves the half-built fresh outbox (``….salvage``), its messages naming plates; when the
+    next start finds the file readable after all (a card's transient error) nothing else would ever delete it."""
+    path = tmp_path / "o.sqlite"
+    _eight(path)
+    (tmp_path / "o.sqlite.salvage").write_bytes(b"half a copy, plates in it")
+    with Outbox(path) as box:
+        assert len(_payloads(box)) == 8
+    assert not (tmp_path / "o.sqlite.salvage").exists()

@@ -246,3 +246,16 @@ def test_a_kill_during_the_index_salvage_keeps_the_history_and_the_photos(tmp_pa
             assert s.get(a).plate == "京A12345"
     finally:
         s.close()
+
+
+def test_a_half_built_index_left_beside_a_healthy_one_is_deleted(tmp_path, clock):
+    """A kill during a recovery leaves the half-built fresh index (``evidence.db.salvage``), plates in it; when the
+    next start finds the index readable after all, nothing else would ever delete it."""
+    a, _ = _store_with_photos(tmp_path, clock)
+    (tmp_path / "evidence.db.salvage").write_bytes(b"half a copy, plates in it")
+    s = EvidenceStore(tmp_path, clock)
+    try:
+        assert s.get(a) is not None and s.recovered is None
+    finally:
+        s.close()
+    assert not (tmp_path / "evidence.db.salvage").exists()
