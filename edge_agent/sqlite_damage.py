@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from edge_agent.durable import fsync_dir
+
 log = logging.getLogger(__name__)
 
 KEEP_ASIDE = 3  # damaged copies kept per file, the newest: enough to investigate, bounded on a failing card
@@ -90,6 +92,41 @@ def move_aside(path: Path, suffix: str) -> Path:
     return aside
 
 
+def built_beside(path: Path) -> Path:
+    """Where a salvage builds the fresh file for ``path`` (``NAME.salvage``), emptied first, named ``path`` only once
+    complete (``adopt_built``). Why: the fresh file took the name before the copy, and a kill during it (seconds on a
+    Pi) left an empty file the next start found healthy: the outbox's waiting events and the evidence index's history
+    stayed in the copy set aside, and the index's photos were then swept as files no row names (probe review80)."""
+    building = path.with_name(path.name + ".salvage")
+    _remove_db(building)  # a killed salvage's half
+    return building
+
+
+def adopt_built(path: Path) -> None:
+    """At an open: a complete salvage's file takes ``path``'s name when a kill came after the damaged file went aside
+    (the name is free); otherwise a half-built one is deleted (its rows name plates, and nothing else would)."""
+    building = path.with_name(path.name + ".salvage")
+    if not path.exists() and building.exists():
+        building.replace(path)
+        fsync_dir(path.parent)
+    elif building.exists():
+        _remove_db(building)
+
+
+def finish_built(path: Path, building: Path) -> None:
+    """The fresh file built (closed, its journal folded in) takes ``path``'s name, made durable."""
+    building.replace(path)
+    fsync_dir(path.parent)
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm"), Path(str(path) + "-journal")):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not delete %s: %s", p, exc)
+
+
 def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
     """Delete all but the newest ``keep`` damaged copies of ``path`` (``NAME.corrupt-*``, each with its
     ``-wal`` / ``-shm``), newest by when they were moved aside; returns how many copies went.
@@ -151,20 +188,34 @@ def expire_aside(folders: list[Path], max_age_s: float, now: float) -> int:
 def rows_past_damage(src: sqlite3.Connection, table: str, columns: str, skipped: list[int]
                      ) -> Iterator[tuple[object, ...]]:
     """The rows (``columns``) of ``table`` in ``src`` in rowid order, stepping over damaged pages; ``skipped[0]``
-    counts the rowids stepped over (their gap: rows deleted there count too, an upper bound). Each row is its own
+    counts the rows the damage took: exactly, by an index of the table that can still be read whole (it names every
+    row), else the rowids stepped over (rows deleted there count too, an upper bound). Why exact: the gap in the
+    outbox's ``seq`` counted its delivered rows as lost (154 for 3 with its first page damaged) and a damaged last page
+    (its newest rows) not at all (probe review80). Each row is its own
     lookup, which descends the table by key: one past a bad page works where a scan through it fails (and a cursor's
     step to the next row, made as it hands one over, lost the last good row before the damage too). Why: a scan
     stopped at the first bad page, and one bad block in the middle of a table cost every row behind it: 101 of 200
     waiting events for the 4 on the page (probe chaos38). A table without rowids raises ``sqlite3.Error``."""
     log_at = f"{table}: a damaged page from row %d: %s"
+    indexed = _indexed_rows(src, table)  # (rows, largest rowid) as an intact index names them, or None
     try:
         top = src.execute(f'SELECT MAX(rowid) FROM "{table}"').fetchone()[0]
     except sqlite3.Error as exc:
         if not is_corruption(exc):
             raise
-        top = None  # the table's right edge unreadable: read up to the damage
+        top = indexed[1] if indexed else None  # the table's right edge unreadable: the index's, else up to the damage
     one = f'SELECT rowid, {columns} FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 1'
-    start = 0  # the agent's tables number their rows from 1
+    read_gap = [0, 0]
+    try:
+        yield from _rows_from(src, table, one, log_at, top, read_gap)
+    finally:
+        skipped[0] += max(0, indexed[0] - read_gap[0]) if indexed else read_gap[1]
+
+
+def _rows_from(src: sqlite3.Connection, table: str, one: str, log_at: str, top: int | None, read_gap: list[int]
+               ) -> Iterator[tuple[object, ...]]:
+    """``rows_past_damage``'s walk: ``read_gap`` counts the rows handed over and the rowids stepped over."""
+    start = 1  # the agent's tables number their rows from 1
     while True:  # ``start`` grows at every turn
         try:
             row = src.execute(one, (start,)).fetchone()
@@ -173,15 +224,35 @@ def rows_past_damage(src: sqlite3.Connection, table: str, columns: str, skipped:
                 raise
             log.warning(log_at, start, exc)
             nxt = None if top is None else _first_readable(src, table, start + 1, int(top))
+            read_gap[1] += (int(top) + 1 if nxt is None and top is not None else nxt or start) - start
             if nxt is None:
                 return
-            skipped[0] += nxt - start
             start = nxt
             continue
-        if row is None:
+        if row is None or int(row[0]) < start:  # a damaged tree can lead back: never read a row twice
             return
         start = int(row[0]) + 1
+        read_gap[0] += 1
         yield tuple(row[1:])
+
+
+def _indexed_rows(src: sqlite3.Connection, table: str) -> tuple[int, int] | None:
+    """How many rows, and the largest rowid, a whole index of ``table`` names (an index's pages are apart from the
+    table's, and it holds each row's rowid); None when no index that names every row can be read through."""
+    try:
+        found = src.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
+                            (table,)).fetchall()
+    except sqlite3.Error:
+        return None
+    for name, sql in found:
+        if sql is not None and " WHERE " in sql.upper():  # a partial index names only some rows
+            continue
+        try:
+            n, top = src.execute(f'SELECT COUNT(*), MAX(rowid) FROM "{table}" INDEXED BY "{name}"').fetchone()
+        except sqlite3.Error:
+            continue
+        return int(n), int(top or 0)
+    return None
 
 
 def _first_readable(src: sqlite3.Connection, table: str, lo: int, top: int) -> int | None:

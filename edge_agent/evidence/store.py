@@ -45,6 +45,9 @@ from edge_agent.ids import UUID_TEXT
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
     Damaged,
+    adopt_built,
+    built_beside,
+    finish_built,
     is_corruption,
     is_no_space,
     is_unavailable,
@@ -267,6 +270,7 @@ class EvidenceStore:
         self.behind = False  # the last retention stopped at its batch limit: more is due
         self._saved_at: dict[str, float] = {}  # monotonic save time of this process's records (retention)
         self.writer: PhotoQueue | None = None  # ``run``: the photos written off the frame loop (``save``)
+        adopt_built(self.db_path)  # a recovery a kill cut short (``_recover``)
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -284,8 +288,8 @@ class EvidenceStore:
         except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
             log.error("evidence index: the photo rows held at the last stop not written: %s", exc)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = connect_own(self.db_path, check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT_S)
+    def _connect(self, path: Path | None = None) -> sqlite3.Connection:
+        db = connect_own(path or self.db_path, check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT_S)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             # FULL: each commit syncs the WAL. The event naming a photo goes into the (synced) outbox right after
@@ -334,17 +338,27 @@ class EvidenceStore:
                                     (visit_id,)).fetchone() is not None
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Move the damaged index aside, start afresh, copy what can still be read from the old file
-        (``_salvage``), index the photos still on disk that no copied row names."""
+        """Start afresh beside the damaged index (``sqlite_damage.built_beside``), copy what can still be read from it (``_salvage``),
+        index the photos still on disk that no copied row names; then move it aside and give the fresh one its name.
+        Why in that order: the fresh index took the name first, and a kill during the copy (seconds on a Pi) left it
+        empty and healthy for the next start: the history stayed in the copy set aside and the first retention's
+        sweep deleted every photo as a file no row names (probe review80)."""
+        building = built_beside(self.db_path)
+        fresh = self._connect(building)
+        try:
+            salvaged = _salvage(self.db_path, fresh)
+            n = self._reindex(fresh)
+            fresh.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name (WAL again when opened)
+        finally:
+            fresh.close()
         aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
         self.db_path.rename(aside)
         for suffix in ("-wal", "-shm"):
             p = Path(str(self.db_path) + suffix)
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
+        finish_built(self.db_path, building)
         db = self._connect()
-        salvaged = _salvage(aside, db)
-        n = self._reindex(db)
         self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
         log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "
                   "readable (%s) and re-indexed %d photo record(s) from disk", self.db_path, exc, aside,

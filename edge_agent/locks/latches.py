@@ -499,6 +499,9 @@ class Latches:
             self._unwritten, self._unwritten_said = 0, None
         self._failed_tries = 0
         self._start_untried = False
+        # a later episode's backed-off rise tries its own write first: kept, it said this one's failure, untried
+        # (a full card's "No space left" for a worn card's I/O error: probe review80)
+        self._last_error = None
 
     def _write(self) -> None:
         """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""

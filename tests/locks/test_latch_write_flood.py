@@ -120,3 +120,32 @@ def test_the_policys_rise_on_a_card_kept_full_backs_off_and_rises_once_there_is_
     rig.step(latches.RISE_RETRY_MAX_S + 5)
     assert rig.state == "up" and broken.calls == calls + 1
     rig.safe()
+
+
+def test_a_backed_off_rise_says_this_episodes_failure_not_one_the_card_got_over(tmp_path, monkeypatch):
+    """The policy's backed-off rise is refused with its record's last failure. Kept past the write that succeeded
+    again, a later episode's other failure (a worn card's I/O error, days after a full card's) refused the rise
+    untried as "No space left on device" (probe review80): the operator was sent to free space on a failing card."""
+    from edge_agent.clock import FakeClock
+
+    clock = FakeClock()
+    lf = latches.LatchFile.open(tmp_path / LATCH_FILE, ["L1"], clock)
+    monkeypatch.setattr(latches, "write_durably", _broken(errno.ENOSPC))
+    try:
+        lf.set_rising("L1", True, backed_off=True)
+        raise AssertionError("the rise's record was written on a full card")
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    monkeypatch.undo()
+    clock.advance(20)
+    lf.set_rising("L1", True, backed_off=True)  # written again: the card had room
+    lf.set_rising("L1", False)
+    clock.advance(86400)
+    broken = _broken(errno.EIO)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    lf.set_rest("L1", "down")  # another write fails, days later: the back-off starts again
+    try:
+        lf.set_rising("L1", True, backed_off=True)
+        raise AssertionError("the rise's record was written on a failing card")
+    except OSError as exc:
+        assert exc.errno == errno.EIO, exc
