@@ -534,3 +534,21 @@ def test_a_frame_whose_flags_were_swapped_is_named_and_not_offered(tmp_path, bay
     assert not judged.usable and judged.swapped == (swapped,)
     main(["occupancy", "calibrate", str(wrong_csv), "--images", str(bays_dev), "--out", str(tmp_path / "c.json")])
     assert f"the labels of {swapped} look swapped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outline", [
+    [[1e300, 1e300], [2e300, 1e300], [2e300, 2e300], [1e300, 2e300]],
+    [[-50, 100], [200, 100], [200, 300], [-50, 300]],
+    [[100 + i, 100 + (i % 2) * 200] for i in range(65)],
+], ids=["overflows", "negative", "too_many_corners"])
+def test_a_calibration_whose_outlines_no_camera_draws_is_refused(tmp_path, outline):
+    """Outlines are what binds a head to its view (``another_view``). A file with corners past any frame
+    (1e300: the area overflowed to NaN, and no config outline was ever "elsewhere": the binding failed open, with
+    numpy's overflow warnings), below zero, or more corners than a bay may have, was loaded; a bay's outline obeys
+    the config's rules (``bays[].polygon``), so one that does not is no calibration file."""
+    site = BayClassifier.load(SITE_MODEL)
+    path = tmp_path / "cal.json"
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name, bays=("A",),
+                    outlines={"A": tuple(map(tuple, outline))}).save(path)
+    with pytest.raises(CalibrationError, match="'outlines'"):
+        SiteCalibration.load(path, site.model_sha256, site.n_features)
