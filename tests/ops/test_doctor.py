@@ -608,3 +608,16 @@ def test_a_check_named_with_a_dash_is_skipped_as_with_its_space(write_config, tm
     status = rows(res.stdout)
     assert status["service sandbox"] == status["onnx providers"] == "skip", status
     assert doctor(cfg, "--skip", "bogus").returncode == 2
+
+
+def test_models_row_shows_a_camera_declared_under_one_light(write_config, models_dir):
+    """``occupancy.steady_light`` is the installer's word, checked by nothing, that the bays see one light at every
+    hour: with it the page offers a calibration from pictures of one hour, which on an outdoor camera reads many more
+    cars empty at another hour (docs/occupancy.md). Nothing showed the key was set; the row now says so."""
+    from edge_agent.ops.doctor import check_models
+
+    plain = check_models(load_config(write_config(perception={"models_dir": str(models_dir)})))
+    assert plain.status == "pass" and "steady_light" not in plain.detail, plain
+    row = check_models(load_config(write_config(perception={"models_dir": str(models_dir)},
+                                                occupancy={"steady_light": True})))
+    assert row.status == "pass" and "occupancy.steady_light" in row.detail and "span" in row.detail, row
