@@ -226,8 +226,9 @@ def check_models(cfg: AgentConfig) -> Check:
         loaded.calibration, {b.id: list(b.polygon) for b in cfg.bays}) if loaded and loaded.calibration else []
     if unseen:
         return Check("models", "warn", f"{said}; the site calibration was not fitted on bay {', '.join(unseen)} "
-                     "(added, renamed or redrawn since): a head reads cars on bays it never saw as empty more often than the "
-                     "shipped model (docs/occupancy.md): label pictures with every bay and calibrate again")
+                     "(added, renamed or redrawn since): `run` reads it with the shipped head (a head reads cars on bays it "
+                     "never saw as empty more often: docs/occupancy.md); label pictures with every bay and calibrate "
+                     "again")
     return Check("models", "pass", said)
 
 

@@ -81,7 +81,13 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     (``set_aside``). Why: a model update stopped the whole agent (exit 2), locks and all, until someone calibrated
     again; the shipped head is what every uncalibrated site runs, and the labels stay for ``occupancy calibrate``.
     A file that cannot be a calibration, or a config naming another model than the file's, is still refused."""
-    from edge_agent.bays.calibration import CalibrationError, CalibrationSetAside, another_view
+    from edge_agent.bays.calibration import (
+        CalibrationError,
+        CalibrationSetAside,
+        another_view,
+        moved_outlines,
+        not_fitted_on,
+    )
 
     path, cal = classifier_files(cfg)
     why: str | None = None
@@ -95,6 +101,10 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     except CalibrationError as exc:
         raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc
     if why is None:
+        if clf.calibration is not None:  # bays it was not fitted on as drawn now: the shipped head reads them
+            outlines = {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays}
+            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
+                                         + moved_outlines(clf.calibration, outlines))
         return clf
     log.warning("occupancy.calibration set aside, running the shipped head: %s", why)
     clf = _load(cfg, Path(models_dir(cfg)) / cfg.occupancy.model, None)

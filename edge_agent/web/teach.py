@@ -166,7 +166,13 @@ class Teacher:
         aside (``runtime.models.default_classifier``: its model updated since, or most of its bays drawn elsewhere)
         is set aside here too: the page raised on it, no guesses and no picture labelled, on the page meant to
         calibrate again."""
-        from edge_agent.bays.calibration import CalibrationSetAside, another_view, classifier_files
+        from edge_agent.bays.calibration import (
+            CalibrationSetAside,
+            another_view,
+            classifier_files,
+            moved_outlines,
+            not_fitted_on,
+        )
         from edge_agent.bays.classifier import BayClassifier
 
         path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
@@ -183,6 +189,9 @@ class Teacher:
             aside = True
         if aside:
             clf = BayClassifier.load(models_dir(cfg) / cfg.occupancy.model, threads=1)
+        elif clf.calibration is not None:  # as `run` reads them: the shipped head where the site head was not fitted
+            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
+                                         + moved_outlines(clf.calibration, outlines))
         with self._lock:
             self._classifier = (key, clf)
         return clf
