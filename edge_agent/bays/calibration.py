@@ -238,8 +238,15 @@ def _outlines(obj: object, where: str) -> dict[str, tuple[tuple[float, float], .
         out = {str(b): tuple((float(x), float(y)) for x, y in pts) for b, pts in obj.items()}
     except (TypeError, ValueError):
         raise CalibrationError(f"{where}: 'outlines' must map bay ids to [[x, y], ...]") from None
-    if not all(len(p) >= 3 and all(math.isfinite(v) for xy in p for v in xy) for p in out.values()):
-        raise CalibrationError(f"{where}: 'outlines' must be finite polygons of 3 or more corners")
+    # a bay's outline as the config draws it (``bays[].polygon``): corners past any frame made its area overflow to
+    # NaN, and then no outline of the config was ever "elsewhere" (the view's binding failed open)
+    from edge_agent.config.bays import MAX_POLYGON_POINTS
+    from edge_agent.config.polygon import MAX_FRAME_PX
+
+    if not all(3 <= len(p) <= MAX_POLYGON_POINTS and all(math.isfinite(v) and 0 <= v <= MAX_FRAME_PX for xy in p
+                                                         for v in xy) for p in out.values()):
+        raise CalibrationError(f"{where}: 'outlines' must be polygons of 3 to {MAX_POLYGON_POINTS} corners, each "
+                               f"within 0-{MAX_FRAME_PX} px")
     return out
 
 

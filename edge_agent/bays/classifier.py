@@ -54,6 +54,10 @@ class BayClassifier:
         # why the configured site calibration is not in use (``runtime.models.default_classifier``): the heartbeat
         # and the doctor say it; None while it is, or none is configured
         self.set_aside: str | None = None
+        # bays the site head was not fitted on as they are drawn now (added, renamed or redrawn since: ``not_fitted_on``,
+        # ``moved_outlines``): their p is the shipped head's of the same run. A head reads ground it never saw wrong
+        # more often than the shipped model (docs/occupancy.md)
+        self.shipped_bays: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
@@ -151,7 +155,9 @@ class BayClassifier:
         judged = [b for b in crops if b not in blank]
         p, shipped = self.predict_both([crops[b] for b in judged])
         self._made.shipped = {} if shipped is None else {b: float(v) for b, v in zip(judged, shipped)}
-        return {b: float("nan") for b in crops} | {b: float(v) for b, v in zip(judged, p)}
+        read = {b: self._made.shipped[b] if b in self.shipped_bays and b in self._made.shipped else float(v)
+                for b, v in zip(judged, p)}
+        return {b: float("nan") for b in crops} | read
 
     def _fit(self, crop: np.ndarray) -> np.ndarray:
         if crop.ndim == 2:

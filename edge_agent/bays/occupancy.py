@@ -216,13 +216,26 @@ class Hysteresis:
                        slight_moved_at: float | None) -> Verdict | None:
         """The shipped head's own verdict after this reading (``update``'s arguments; None: not judged). A
         reading without the shipped head's p where ``p`` is one (no calibration now) forgets its readings, so a
-        calibration put in use again starts from none; a NaN (nothing seen) is doubt to both."""
+        calibration put in use again starts from none; a NaN (nothing seen) is doubt to both.
+
+        The calibration gone (set aside by a reload, or taken out), the shipped head's own judgement becomes the
+        verdict's: what an uncalibrated agent holds. Why: the site head's verdict, backed by its readings, stayed;
+        a parked car it read empty while the shipped head held "occupied" was then confidently empty on one stray
+        shipped reading at exit_p, and a lock rose over it (review72's fault, through a reload)."""
         if not self._judges_shipped or (p_shipped is None and np.isfinite(p)):
+            if self._shipped is not None and self._shipped.verdict.occupied is not None:
+                self._take_over(self._shipped)
             self._shipped = None
             return None
         if self._shipped is None:
             self._shipped = Hysteresis(self.cfg, judges_shipped=False)
         return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
+
+    def _take_over(self, other: Hysteresis) -> None:
+        """(``_judge_shipped``.) ``other``'s readings, verdict and timers become this one's (its thresholds kept)."""
+        for name, value in vars(other).items():
+            if name not in ("cfg", "_judges_shipped", "_shipped"):
+                setattr(self, name, value)
 
     def car_left(self) -> None:
         """(At the start, before any verdict.) The last run left a car in the bay: a first verdict "empty" is then

@@ -214,6 +214,9 @@ def check_models(cfg: AgentConfig) -> Check:
     # is where an installer checks that the site calibration is the one in use (it said only "all files present")
     running = f"{occupancy.name} with the site calibration {cal}" if cal else f"{occupancy.name}, no site calibration"
     said = f"{models}: all files present, sha256 verified; occupancy: {running}"
+    if cfg.occupancy.steady_light:  # the installer's word, checked by nothing: shown where the calibration is
+        said += ("; occupancy.steady_light: true (declared: the bays see one light at every hour, so the page asks "
+                 "no span of hours of the labelled pictures)")
     if aside is not None:  # `run` starts on the shipped head without it (runtime.models.default_classifier)
         return Check("models", "warn", f"{models}: all files present, sha256 verified; occupancy: the site "
                      f"calibration is set aside, `run` uses {cfg.occupancy.model} without it: {aside}")
@@ -223,8 +226,9 @@ def check_models(cfg: AgentConfig) -> Check:
         loaded.calibration, {b.id: list(b.polygon) for b in cfg.bays}) if loaded and loaded.calibration else []
     if unseen:
         return Check("models", "warn", f"{said}; the site calibration was not fitted on bay {', '.join(unseen)} "
-                     "(added, renamed or redrawn since): a head reads cars on bays it never saw as empty more often than the "
-                     "shipped model (docs/occupancy.md): label pictures with every bay and calibrate again")
+                     "(added, renamed or redrawn since): `run` reads it with the shipped head (a head reads cars on bays it "
+                     "never saw as empty more often: docs/occupancy.md); label pictures with every bay and calibrate "
+                     "again")
     return Check("models", "pass", said)
 
 

@@ -47,14 +47,17 @@ def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
     return files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
 
 
-Fingerprint = tuple[str, str | None, str | None, str | None]  # model file, its sha256, calibration file, its sha256
+# model file, its sha256, calibration file, its sha256, and with a calibration the bays' outlines (``another_view``)
+Fingerprint = tuple[str, str | None, str | None, str | None, tuple[tuple[str, tuple[tuple[float, float], ...]], ...]]
 
 
 def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
     """What the classifier ``default_classifier`` builds is made of: the model file and the calibration file,
     each with a hash of its bytes (None: missing or unreadable). A reload compares it with the running one:
     another ``occupancy.calibration``, or ``occupancy calibrate`` run again into the same file, is a new
-    classifier; the same files are the same classifier (not loaded twice)."""
+    classifier; the same files are the same classifier (not loaded twice). With a calibration, the bays' outlines
+    too: a calibration is set aside where most of its bays are drawn elsewhere (``default_classifier``), and the
+    page's Save of such a redraw kept the calibrated head on ground it never saw until a restart."""
     from edge_agent.bays.calibration import file_sha256
 
     def digest(path: Path | None) -> str | None:
@@ -64,7 +67,8 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
             return None
 
     path, cal = classifier_files(cfg)
-    return str(path), digest(path), (str(cal) if cal is not None else None), digest(cal)
+    drawn = () if cal is None else tuple((b.id, tuple((float(x), float(y)) for x, y in b.polygon)) for b in cfg.bays)
+    return str(path), digest(path), (str(cal) if cal is not None else None), digest(cal), drawn
 
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
@@ -77,7 +81,13 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     (``set_aside``). Why: a model update stopped the whole agent (exit 2), locks and all, until someone calibrated
     again; the shipped head is what every uncalibrated site runs, and the labels stay for ``occupancy calibrate``.
     A file that cannot be a calibration, or a config naming another model than the file's, is still refused."""
-    from edge_agent.bays.calibration import CalibrationError, CalibrationSetAside, another_view
+    from edge_agent.bays.calibration import (
+        CalibrationError,
+        CalibrationSetAside,
+        another_view,
+        moved_outlines,
+        not_fitted_on,
+    )
 
     path, cal = classifier_files(cfg)
     why: str | None = None
@@ -91,6 +101,10 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     except CalibrationError as exc:
         raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc
     if why is None:
+        if clf.calibration is not None:  # bays it was not fitted on as drawn now: the shipped head reads them
+            outlines = {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays}
+            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
+                                         + moved_outlines(clf.calibration, outlines))
         return clf
     log.warning("occupancy.calibration set aside, running the shipped head: %s", why)
     clf = _load(cfg, Path(models_dir(cfg)) / cfg.occupancy.model, None)

@@ -151,7 +151,8 @@ class Teacher:
         # the page's labelled pictures change one request at a time: the frame cap is checked and a picture
         # forgotten with no add half-done between (two adds at 59 pictures made 61)
         self._labels = threading.Lock()
-        self._classifier: tuple[tuple[str, str | None], Any] | None = None  # (model, calibration) files -> classifier
+        # (model file, calibration file, outlines) -> classifier
+        self._classifier: tuple[tuple[str, str | None, str | None], Any] | None = None
         self._job = 0  # the last fit started
         self._running: threading.Thread | None = None
         self._done = threading.Event()
@@ -161,16 +162,36 @@ class Teacher:
 
     def classifier(self, cfg: AgentConfig) -> Any:
         """The model and calibration the agent runs (``classifier_files``): the page shows its guesses, its
-        mistakes. Loaded once per pair of files."""
-        from edge_agent.bays.calibration import classifier_files
+        mistakes. Loaded once per pair of files (and, with a calibration, outlines). A calibration the agent sets
+        aside (``runtime.models.default_classifier``: its model updated since, or most of its bays drawn elsewhere)
+        is set aside here too: the page raised on it, no guesses and no picture labelled, on the page meant to
+        calibrate again."""
+        from edge_agent.bays.calibration import (
+            CalibrationSetAside,
+            another_view,
+            classifier_files,
+            moved_outlines,
+            not_fitted_on,
+        )
         from edge_agent.bays.classifier import BayClassifier
 
         path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
-        key = (_stamp(path), _stamp(cal) if cal else None)  # a file rewritten in place ("Use it" again) is another
+        outlines = {b.id: list(b.polygon) for b in cfg.bays}
+        # a file rewritten in place ("Use it" again) is another
+        key = (_stamp(path), _stamp(cal) if cal else None, str(sorted(outlines.items())) if cal else None)
         with self._lock:
             if self._classifier is not None and self._classifier[0] == key:
                 return self._classifier[1]
-        clf = BayClassifier.load(path, threads=1, calibration=cal)
+        try:
+            clf = BayClassifier.load(path, threads=1, calibration=cal)
+            aside = clf.calibration is not None and another_view(clf.calibration, outlines) is not None
+        except CalibrationSetAside:
+            aside = True
+        if aside:
+            clf = BayClassifier.load(models_dir(cfg) / cfg.occupancy.model, threads=1)
+        elif clf.calibration is not None:  # as `run` reads them: the shipped head where the site head was not fitted
+            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
+                                         + moved_outlines(clf.calibration, outlines))
         with self._lock:
             self._classifier = (key, clf)
         return clf

@@ -117,3 +117,29 @@ def test_one_stray_empty_reading_of_the_shipped_head_raises_no_arm(tmp_path, clo
         rig.run(5, lambda: _never_up(manager, "UP driven on one stray reading of the shipped head"))
     finally:
         agent.stop()
+
+
+def test_a_calibration_set_aside_leaves_no_verdict_of_its_head_for_one_stray_reading_to_vouch_for(tmp_path, clock):  # noqa: ANN001
+    """A calibration set aside while the agent runs (a reload after a model update, or one that redraws most of its
+    bays: ``runtime.models.default_classifier``; or taken out of the config) hands each kept bay's hysteresis to the
+    shipped head (``BayMonitor.adopt``). The site head had read a parked car empty (0.1) while the shipped head
+    held it "occupied" (0.9) and no arm rose. Once set aside, the kept verdict was still the site head's "empty",
+    backed by its readings: one stray 0.25 of the shipped head made it confident, and a lock rose over the car
+    (review72's fault, through the reload). The shipped head's own verdict is what an uncalibrated agent holds: it
+    becomes the bay's."""
+    rig = Rig(tmp_path, clock, Frames(clock), _ShippedFlickers(5, calibrated=True), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = render(EMPTY)
+        rig.run(60, lambda: _never_up(manager, "UP driven on one stray reading of the shipped head"))
+        clf = agent.monitor.classifier
+        clf.calibrated = False  # set aside: the shipped head's p is the verdict's now
+        rig.run(1 / 5)
+        while clf.n % clf.every:  # up to the stray reading: a remote lock (MQTT, the page) right after it
+            rig.run(1 / 5)
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] in ("occupancy_unsure", "bay_occupied"), res
+        rig.run(30, lambda: _never_up(manager, "UP driven on the set-aside head's verdict"))
+        assert agent.monitor.verdicts()["A"].occupied is True  # the shipped head's verdict: a car
+    finally:
+        agent.stop()

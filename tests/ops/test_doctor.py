@@ -126,6 +126,15 @@ def test_a_model_update_sets_the_site_calibration_aside_and_the_models_row_says_
     row = check_models(cfg)
     assert row.status == "warn" and "set aside" in row.detail and "made for another" in row.detail, row
     assert "occupancy calibrate" in row.detail and "occupancy.onnx" in row.detail  # what runs, what to do
+    # calibrated again for this model: in use, and the row says so (these checks went with the refusal in calib39)
+    cal.write_text(json.dumps({**doc, "model_sha256": hashlib.sha256(site_model.read_bytes()).hexdigest()}))
+    row = check_models(cfg)
+    assert row.status == "pass", row
+    in_use = default_classifier(cfg)
+    assert in_use.calibration is not None and in_use.set_aside is None
+    assert row.detail.endswith(f"; occupancy: occupancy-site.onnx with the site calibration {cal}"), row
+    shipped = check_models(load_config(write_config(perception={"models_dir": str(models_dir)})))
+    assert shipped.detail.endswith("; occupancy: occupancy.onnx, no site calibration"), shipped
 
 
 def test_models_row_without_a_manifest_gives_advice_that_works(write_config, tmp_path, capsys):
@@ -608,3 +617,16 @@ def test_a_check_named_with_a_dash_is_skipped_as_with_its_space(write_config, tm
     status = rows(res.stdout)
     assert status["service sandbox"] == status["onnx providers"] == "skip", status
     assert doctor(cfg, "--skip", "bogus").returncode == 2
+
+
+def test_models_row_shows_a_camera_declared_under_one_light(write_config, models_dir):
+    """``occupancy.steady_light`` is the installer's word, checked by nothing, that the bays see one light at every
+    hour: with it the page offers a calibration from pictures of one hour, which on an outdoor camera reads many more
+    cars empty at another hour (docs/occupancy.md). Nothing showed the key was set; the row now says so."""
+    from edge_agent.ops.doctor import check_models
+
+    plain = check_models(load_config(write_config(perception={"models_dir": str(models_dir)})))
+    assert plain.status == "pass" and "steady_light" not in plain.detail, plain
+    row = check_models(load_config(write_config(perception={"models_dir": str(models_dir)},
+                                                occupancy={"steady_light": True})))
+    assert row.status == "pass" and "occupancy.steady_light" in row.detail and "span" in row.detail, row

@@ -490,3 +490,41 @@ def test_every_load_warning_is_said_once_per_message_by_reloads_and_saves(tmp_pa
     assert agent.reload_config().ok and said() == [0, 0, 1]  # "change_threshold, learn_rate no longer used"
     assert agent.reload_config().ok and said() == [0, 0, 0]
     assert len(load_config(path).warnings) == 3 and said() == [1, 1, 1]  # check-config: all said
+
+
+def test_a_reload_that_redraws_most_bays_sets_their_calibration_aside_and_one_drawn_back_uses_it(tmp_path, clock):
+    """A calibration is bound to the outlines its labels cut (``bays.calibration.another_view``): a start over most
+    bays drawn elsewhere (a camera moved and its bays redrawn on the page) sets it aside. A reload compared only the
+    model's and calibration's files, so the page's Save of such a redraw kept the calibrated head running on ground it
+    never saw (while ``doctor`` said it was set aside), until the next restart. The outlines are now part of what the
+    classifier is made of: the redraw sets it aside at once, and drawing the bays back puts it in use again."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+
+    data = _data(tmp_path)
+    del data["occupancy"]["model"]
+    drawn = {b["id"]: b["polygon"] for b in data["bays"]}
+    site = BayClassifier.load(SITE_MODEL)
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name, bays=tuple(drawn),
+                    outlines={b: tuple(map(tuple, pts)) for b, pts in drawn.items()}).save(tmp_path / "data" / "cal.json")
+    data["occupancy"]["calibration"] = "cal.json"
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    assert agent.classifier.calibration is not None and agent.classifier.set_aside is None
+
+    a, b = data["bays"]
+    a["polygon"], b["polygon"] = b["polygon"], a["polygon"]  # both bays drawn a bay's width away
+    _write(path, data)
+    res = agent.reload_config(installer=True)
+    assert res.ok and "bays" in res.data["changed"], res
+    assert agent.classifier.calibration is None and "2 of the 2 bays" in (agent.classifier.set_aside or ""), \
+        agent.classifier.set_aside
+    assert agent.monitor.classifier is agent.classifier
+    assert "calibration_set_aside" in agent.health_figures().extra
+
+    a["polygon"], b["polygon"] = b["polygon"], a["polygon"]  # drawn back where the labels cut them
+    _write(path, data)
+    assert agent.reload_config(installer=True).ok
+    assert agent.classifier.calibration is not None and agent.classifier.set_aside is None
+    assert "calibration_set_aside" not in agent.health_figures().extra
+    assert agent.reload_config().data["changed"] == []  # the same files and outlines: nothing loaded again

@@ -752,3 +752,30 @@ def test_a_camera_declared_under_one_light_is_offered_a_calibration_from_picture
     site.clock.advance(11)
     r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+def test_the_page_labels_pictures_after_a_model_update_set_the_calibration_aside(teach_site):
+    """After a model update the agent sets the site calibration aside and runs the shipped head; docs/occupancy.md
+    tells the installer the page's **Calibrate** and **Use it** are all it takes. The page loaded the set-aside
+    calibration for its guesses: ``CalibrationSetAside`` made it show "snapshot failed" with every bay untinted, and
+    a labelled picture was refused (500), on the one page meant to fix it. It now guesses with what the agent runs."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import BayClassifier
+
+    site = teach_site
+    clf = BayClassifier.load(SITE_MODEL)
+    data_dir = Path(load_config(site.config_path).data_dir)
+    SiteCalibration(clf.head(), "0" * 64, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(
+        data_dir / "occupancy-calibration.json")  # made for the site model before its update
+    raw = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    raw.setdefault("occupancy", {})["calibration"] = "occupancy-calibration.json"
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    client, _app = logged_in(site, "sam", "installer")
+    site.clock.advance(11)
+    page = client.get("/installer/teach").text
+    assert "flash error" not in page, page
+    data = page_data(client)
+    assert all(b["p"] is not None for b in data["bays"]), data["bays"]  # each bay tinted by a guess
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 200, r.text
