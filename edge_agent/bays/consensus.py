@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from edge_agent.perception.colour_rules import POLARITY_MIN
 from edge_agent.perception.types import PlateRead
@@ -51,6 +51,10 @@ class Consensus:
     # ``nev_shape.empty_slot``) or named a covered place (``_covered``): with no colour the count is all a "not NEV"
     # rests on, and these frames did not see the winning one (``visit_verdict.decide_visit``: ``uncounted``)
     uncounted: int = 0
+    # the blue and green shares of the winning colour's complete reads (confidence-weighted means; None: none
+    # measured): an over-exposed blue plate reads white with an NEV serial, and only its blue tells it from a washed-out
+    # NEV plate (``verdict.HUE_EVIDENCE``) — a visit judged without them was NEV where every frame was undecided
+    hue: tuple[float, float] | None = None
 
 
 class PlateVote:
@@ -85,6 +89,7 @@ class PlateVote:
         self._len_ink: dict[tuple[int, bool], float] = defaultdict(float)
         self._polarity: dict[tuple[str, bool], list[float]] = {}  # (colour, dark) → [Σ conf, Σ conf × strength]
         self._red: dict[str, list[float]] = {}  # colour → [Σ conf, Σ conf × red_end]
+        self._hue: dict[str, list[float]] = {}  # colour → [Σ conf, Σ conf × blue share, Σ conf × green share]
         # partial reads: the same per position (they back a character a complete read saw), per text and colour,
         # and by the frame's verdict, its reason and type code (None: undecided, or a list's)
         self._partial = 0
@@ -143,6 +148,12 @@ class PlateVote:
             red = read.extra.get("red_end")
             if isinstance(red, (int, float)) and not isinstance(red, bool):
                 _add(self._red, colour, read.confidence, float(red))
+            blue, green = read.extra.get("hue_blue"), read.extra.get("hue_green")
+            if _number(blue) and _number(green):
+                entry = self._hue.setdefault(colour, [0.0, 0.0, 0.0])
+                entry[0] += read.confidence
+                entry[1] += read.confidence * float(blue)
+                entry[2] += read.confidence * float(green)
         self._fresh = False
         self._partial_result.clear()
         return True
@@ -169,9 +180,11 @@ class PlateVote:
         dark, strength = self._measured_polarity(colour)
         red = self._red.get(colour)
         red_end = red[1] / red[0] if red else None
+        h = self._hue.get(colour)
+        hue = (h[1] / h[0], h[2] / h[0]) if h else None
         uncounted = sum(k for (length, hidden), k in self._blind.items() if length > n or hidden)
         return Consensus(text, score / n, colour, share, self._len_reads[n],
-                         self._complete + self._partial, dark, strength, red_end, uncounted)
+                         self._complete + self._partial, dark, strength, red_end, uncounted, hue)
 
     def _whole(self, n: int) -> bool:
         """Whether the reads one character longer than ``n`` may be the plate read whole: GA 36 prints 8 characters
@@ -239,6 +252,11 @@ class PlateVote:
         side = weight[True] > weight[False]
         conf, weighted = self._polarity[(colour, side)]
         return side, weighted / conf
+
+
+def _number(x: object) -> TypeGuard[float]:
+    """A number an extra may hold (a bool is none here)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _one_left_out(short: str, long: str) -> bool:

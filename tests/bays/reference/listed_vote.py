@@ -23,6 +23,7 @@ class ListedVote:
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
         self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
+        self._hue: list[tuple[str, float, float, float]] = []  # complete reads: colour, conf, blue, green (review81)
         self._ink: list[tuple[int, float, bool]] = []  # complete reads: length, conf, dark (review81)
         # partial reads: the frame's verdict, its reason and type code (None: undecided, or a list's)
         self._partial_nev: list[tuple[bool | None, str, str]] = []
@@ -64,6 +65,9 @@ class ListedVote:
         red = read.extra.get("red_end")
         if not partial and isinstance(red, (int, float)) and not isinstance(red, bool):
             self._red.append((read.colour or "unknown", read.confidence, float(red)))
+        blue, green = read.extra.get("hue_blue"), read.extra.get("hue_green")
+        if not partial and all(isinstance(h, (int, float)) and not isinstance(h, bool) for h in (blue, green)):
+            self._hue.append((read.colour or "unknown", read.confidence, float(blue), float(green)))
         return True
 
     def result(self) -> Consensus | None:
@@ -96,9 +100,13 @@ class ListedVote:
         dark, strength = self._measured_polarity(colour)
         red = [(conf, r) for c, conf, r in self._red if c == colour]
         red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
+        hue_reads = [(conf, b, g) for c, conf, b, g in self._hue if c == colour]
+        total = sum(conf for conf, _, _ in hue_reads)
+        hue = (sum(conf * b for conf, b, _ in hue_reads) / total, sum(conf * g for conf, _, g in hue_reads) / total) \
+            if hue_reads else None
         uncounted = sum(1 for (t, _, _, c), hid in zip(self._partial, self._covered) if c == "unknown" and (len(t) > n or hid))
         return Consensus(text, score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength, red_end, uncounted)
+                         dark, strength, red_end, uncounted, hue)
 
     def _whole(self, n: int) -> bool:  # review81: no longer text on a hue or an ink GA 36 gives no 8-character plate
         colours: dict[str, float] = defaultdict(float)
