@@ -30,6 +30,7 @@ def test_a_longer_text_read_too_few_times_does_not_stand_for_the_plate(clock):
         m, evs = partial_visit(clock, [read("京A12345")] * 6 + [read("京A123451")] * extra)
         assert types(evs) == ["vehicle_arrived", "vehicle_identified", "violation_started"], extra
         assert evs[2].data["reason"] == "fuel_vehicle"
+        assert evs[1].data["plate"] == "京A12345", extra  # review81: three blue longer reads named 京A123451
 
 
 def test_an_unrelated_longer_text_does_not_take_the_vote():
