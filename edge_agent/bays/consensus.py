@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
+from edge_agent.perception.colour_rules import POLARITY_MIN
 from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import Verdict
 from edge_agent.plates import normalise_plate
@@ -25,6 +26,8 @@ from edge_agent.plates import normalise_plate
 # Distinct partial texts whose weights the vote keeps (``partial_class``'s heaviest text). Reads of one plate give a
 # handful; the bound is for noise. Past it a new text takes the lightest one's place and weight (``_weigh_text``).
 PARTIAL_TEXTS_KEPT = 1_000
+# the colours an 8-character (NEV) plate shows: its own two, or none where light washed it out (GA 36)
+_WHOLE_COLOURS = ("green", "yellow_green", "white")
 K = TypeVar("K")
 
 
@@ -48,6 +51,10 @@ class Consensus:
     # ``nev_shape.empty_slot``) or named a covered place (``_covered``): with no colour the count is all a "not NEV"
     # rests on, and these frames did not see the winning one (``visit_verdict.decide_visit``: ``uncounted``)
     uncounted: int = 0
+    # the blue and green shares of the winning colour's complete reads (confidence-weighted means; None: none
+    # measured): an over-exposed blue plate reads white with an NEV serial, and only its blue tells it from a washed-out
+    # NEV plate (``verdict.HUE_EVIDENCE``) — a visit judged without them was NEV where every frame was undecided
+    hue: tuple[float, float] | None = None
 
 
 class PlateVote:
@@ -67,6 +74,8 @@ class PlateVote:
         # ``皖AD1166`` in its first four frames, ``皖AD11166`` in the next three: never identified, an ``unidentified``
         # violation). The longer text stands once it was read as often as a visit needs to be identified
         # (``identify_reads``): a screw or the frame's edge read as one character more in a frame or two does not.
+        # Nor does it on a hue GA 36 gives no 8-character plate, or where either length's reads measured white
+        # characters (``_whole``): a cover never changes the ink, and an NEV plate's is black (review81).
         self.longer_reads = longer_reads
         # complete reads: count; confidence and reads per length; per length and position, per character the
         # sum of its confidences and its reads (insertion order = first seen: ties go to the first, as before)
@@ -75,8 +84,12 @@ class PlateVote:
         self._len_reads: dict[int, int] = defaultdict(int)
         self._chars: dict[int, list[dict[str, list[float]]]] = {}
         self._colours: dict[str, float] = defaultdict(float)
+        self._len_colours: dict[tuple[int, str], float] = defaultdict(float)  # (length, colour) → Σ confidence
+        # (length, dark characters) → Σ confidence of the reads that measured their ink (``POLARITY_MIN`` or more)
+        self._len_ink: dict[tuple[int, bool], float] = defaultdict(float)
         self._polarity: dict[tuple[str, bool], list[float]] = {}  # (colour, dark) → [Σ conf, Σ conf × strength]
         self._red: dict[str, list[float]] = {}  # colour → [Σ conf, Σ conf × red_end]
+        self._hue: dict[str, list[float]] = {}  # colour → [Σ conf, Σ conf × blue share, Σ conf × green share]
         # partial reads: the same per position (they back a character a complete read saw), per text and colour,
         # and by the frame's verdict, its reason and type code (None: undecided, or a list's)
         self._partial = 0
@@ -126,12 +139,21 @@ class PlateVote:
             _tally(self._chars, text, cc)
             if colour != "unknown":
                 self._colours[colour] += read.confidence
+                self._len_colours[(len(text), colour)] += read.confidence
             dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
             if isinstance(dark, bool) and isinstance(strength, (int, float)):
                 _add(self._polarity, (colour, dark), read.confidence, float(strength))
+                if strength >= POLARITY_MIN:  # weaker is a guess (``colour_rules``)
+                    self._len_ink[(len(text), dark)] += read.confidence
             red = read.extra.get("red_end")
             if isinstance(red, (int, float)) and not isinstance(red, bool):
                 _add(self._red, colour, read.confidence, float(red))
+            blue, green = read.extra.get("hue_blue"), read.extra.get("hue_green")
+            if _number(blue) and _number(green):
+                entry = self._hue.setdefault(colour, [0.0, 0.0, 0.0])
+                entry[0] += read.confidence
+                entry[1] += read.confidence * float(blue)
+                entry[2] += read.confidence * float(green)
         self._fresh = False
         self._partial_result.clear()
         return True
@@ -146,7 +168,7 @@ class PlateVote:
             return None
         n = max(self._len_conf, key=lambda k: (self._len_conf[k], k))
         text, score = self._voted(n)
-        if self._len_reads.get(n + 1, 0) >= self.longer_reads:
+        if self._len_reads.get(n + 1, 0) >= self.longer_reads and self._whole(n):
             longer, longer_score = self._voted(n + 1)
             if _one_left_out(text, longer):  # the same plate, one character unseen in the heavier group's frames
                 n, text, score = n + 1, longer, longer_score
@@ -158,9 +180,26 @@ class PlateVote:
         dark, strength = self._measured_polarity(colour)
         red = self._red.get(colour)
         red_end = red[1] / red[0] if red else None
+        h = self._hue.get(colour)
+        hue = (h[1] / h[0], h[2] / h[0]) if h else None
         uncounted = sum(k for (length, hidden), k in self._blind.items() if length > n or hidden)
         return Consensus(text, score / n, colour, share, self._len_reads[n],
-                         self._complete + self._partial, dark, strength, red_end, uncounted)
+                         self._complete + self._partial, dark, strength, red_end, uncounted, hue)
+
+    def _whole(self, n: int) -> bool:
+        """Whether the reads one character longer than ``n`` may be the plate read whole: GA 36 prints 8 characters
+        only on an NEV plate — green, yellow-green, or no hue left (washed out, unknown) — with black characters, which
+        the shorter reads must have measured (a cover hides a character, never the ink) and the longer ones not
+        contradicted. A blue
+        皖AD1234 whose screw read as a character in three frames named 皖AD12345 in its fine and missed the allow list
+        holding it; a blue plate lit green, its white characters weaker than blur fakes, was NEV with the screw."""
+        colours = {c: w for (k, c), w in self._len_colours.items() if k == n + 1}
+        if colours and max(colours, key=colours.__getitem__) not in _WHOLE_COLOURS:
+            return False
+        ink = self._len_ink.get
+        # the shorter reads' black characters are what says they are an NEV plate with one hidden (none measured:
+        # a blue plate lit green with white strokes too weak to count reads the same)
+        return ink((n, False), 0.0) < ink((n, True), 0.0) and ink((n + 1, False), 0.0) <= ink((n + 1, True), 0.0)
 
     def _voted(self, n: int) -> tuple[str, float]:
         """The complete reads of length ``n`` voted position by position: their text and the sum over positions of
@@ -213,6 +252,11 @@ class PlateVote:
         side = weight[True] > weight[False]
         conf, weighted = self._polarity[(colour, side)]
         return side, weighted / conf
+
+
+def _number(x: object) -> TypeGuard[float]:
+    """A number an extra may hold (a bool is none here)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _one_left_out(short: str, long: str) -> bool:

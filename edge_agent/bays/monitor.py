@@ -515,7 +515,7 @@ class BayMonitor:
     def _verdict(self, c: Consensus) -> Verdict:
         # with no colour, the frames that counted other places than the identity outnumber those that read it
         return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity, c.red_end,
-                            uncounted=0 < c.reads <= c.uncounted)
+                            uncounted=0 < c.reads <= c.uncounted, hue=c.hue)
 
     def bay_ids(self) -> list[str]:
         return list(self.machines)

@@ -40,7 +40,8 @@ __all__ = ["Verdict", "decide_visit"]
 
 
 def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: bool | None = None,
-                 polarity: float | None = None, red_end: float | None = None, uncounted: bool = False) -> Verdict:
+                 polarity: float | None = None, red_end: float | None = None, uncounted: bool = False,
+                 hue: tuple[float, float] | None = None) -> Verdict:
     """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
 
     ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
@@ -51,9 +52,13 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     ``red_end``: the red strokes the reads measured at the plate's end (警 / 应急): with an NEV text,
     what the frames judged undecided stays so (a small emergency plate read as an NEV serial).
     ``uncounted``: with no colour, most frames counted other places than ``text`` has (``Consensus.uncounted``: an
-    NEV plate with a character covered, read whole in a few frames as 7 characters) — its "not NEV" is undecided."""
+    NEV plate with a character covered, read whole in a few frames as 7 characters) — its "not NEV" is undecided.
+    ``hue``: the reads' blue and green shares (``Consensus.hue``): a white plate showing blue and no green is a blue
+    plate bleached, no NEV by its format (``verdict.HUE_EVIDENCE``; review81: the visit was NEV, its frames undecided)."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
     red = {} if red_end is None else {"red_end": red_end}
+    if hue is not None:
+        red.update(blue=hue[0], green=hue[1])
     v = decide(text, ColourResult(colour=colour, dark_chars=implied, scores=red, confidence=1.0), lists)
     if uncounted and colour == "unknown" and v.nev is False and not v.reason.endswith("_list"):
         return replace(v, nev=None, reason="conflict")

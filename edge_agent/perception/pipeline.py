@@ -318,7 +318,10 @@ class Pipeline:
         if shaped is not None:
             v = Verdict(True, "format+colour", {"small_nev": "52", "large_nev": "51"}[shaped], shaped, None)
         extra = {"dark_chars": colour.dark_chars, "polarity": round(float(colour.scores.get("polarity", 0.0)), 4),
-                 "red_end": round(float(colour.scores.get("red_end", 0.0)), 4), "kind": v.kind, "energy": v.energy}
+                 "red_end": round(float(colour.scores.get("red_end", 0.0)), 4), "kind": v.kind, "energy": v.energy,
+                 # what hue a white plate keeps (``verdict.HUE_EVIDENCE``), pooled by the visit (``Consensus.hue``)
+                 "hue_blue": round(float(colour.scores.get("blue", 0.0)), 4),
+                 "hue_green": round(float(colour.scores.get("green", 0.0)), 4)}
         if prov is not None:
             extra.update(province_margin=round(prov.margin, 4), province_source=prov.source)
         return PlateRead(

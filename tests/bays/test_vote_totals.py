@@ -33,6 +33,8 @@ def plate_reads(draw: st.DrawFn) -> PlateRead:
         extra["dark_chars"], extra["polarity"] = draw(st.sampled_from([True, False, 1, None])), draw(st.sampled_from(ODD))
     if draw(st.booleans()):
         extra["red_end"] = draw(st.sampled_from([0.0, 0.05, *ODD]))
+    if draw(st.booleans()):
+        extra["hue_blue"], extra["hue_green"] = draw(st.sampled_from([0.0, 0.19, *ODD])), draw(st.sampled_from(ODD))
     complete = "?" not in text and draw(st.sampled_from([True, True, False]))  # partial without a "?" too
     reason = draw(st.sampled_from(["colour", "format+colour", "unread", "allow_list", "conflict", ""]))
     return PlateRead(text=text, confidence=conf, nev=draw(st.sampled_from([True, False, None])),

@@ -23,6 +23,8 @@ class ListedVote:
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
         self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
+        self._hue: list[tuple[str, float, float, float]] = []  # complete reads: colour, conf, blue, green (review81)
+        self._ink: list[tuple[int, float, bool]] = []  # complete reads: length, conf, dark (review81)
         # partial reads: the frame's verdict, its reason and type code (None: undecided, or a list's)
         self._partial_nev: list[tuple[bool | None, str, str]] = []
         self._covered: list[bool] = []  # partial reads: whether one named a covered place (same order as _partial)
@@ -58,9 +60,14 @@ class ListedVote:
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
         if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
             self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
+            if float(strength) >= 0.05:  # colour_rules.POLARITY_MIN
+                self._ink.append((len(text), read.confidence, dark))
         red = read.extra.get("red_end")
         if not partial and isinstance(red, (int, float)) and not isinstance(red, bool):
             self._red.append((read.colour or "unknown", read.confidence, float(red)))
+        blue, green = read.extra.get("hue_blue"), read.extra.get("hue_green")
+        if not partial and all(isinstance(h, (int, float)) and not isinstance(h, bool) for h in (blue, green)):
+            self._hue.append((read.colour or "unknown", read.confidence, float(blue), float(green)))
         return True
 
     def result(self) -> Consensus | None:
@@ -76,7 +83,7 @@ class ListedVote:
             by_len[len(text)] += conf
         n = max(by_len, key=lambda k: (by_len[k], k))
         text, score = self._voted(n)
-        if sum(1 for r in self._reads if len(r[0]) == n + 1) >= self.longer_reads:
+        if sum(1 for r in self._reads if len(r[0]) == n + 1) >= self.longer_reads and self._whole(n):
             longer, longer_score = self._voted(n + 1)
             if any(longer[:i] + longer[i + 1:] == text for i in range(len(longer))):
                 n, text, score = n + 1, longer, longer_score
@@ -93,9 +100,25 @@ class ListedVote:
         dark, strength = self._measured_polarity(colour)
         red = [(conf, r) for c, conf, r in self._red if c == colour]
         red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
+        hue_reads = [(conf, b, g) for c, conf, b, g in self._hue if c == colour]
+        total = sum(conf for conf, _, _ in hue_reads)
+        hue = (sum(conf * b for conf, b, _ in hue_reads) / total, sum(conf * g for conf, _, g in hue_reads) / total) \
+            if hue_reads else None
         uncounted = sum(1 for (t, _, _, c), hid in zip(self._partial, self._covered) if c == "unknown" and (len(t) > n or hid))
         return Consensus(text, score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength, red_end, uncounted)
+                         dark, strength, red_end, uncounted, hue)
+
+    def _whole(self, n: int) -> bool:  # review81: no longer text on a hue or an ink GA 36 gives no 8-character plate
+        colours: dict[str, float] = defaultdict(float)
+        for t, _, conf, colour in self._reads:
+            if len(t) == n + 1 and colour != "unknown":
+                colours[colour] += conf
+        if colours and max(colours, key=colours.__getitem__) not in ("green", "yellow_green", "white"):
+            return False
+        ink: dict[tuple[int, bool], float] = defaultdict(float)
+        for length, conf, dark in self._ink:
+            ink[(length, dark)] += conf
+        return ink[(n, False)] < ink[(n, True)] and ink[(n + 1, False)] <= ink[(n + 1, True)]
 
     def _voted(self, n: int) -> tuple[str, float]:
         group = [r for r in self._reads if len(r[0]) == n]
