@@ -109,7 +109,6 @@ class Hysteresis:
         # when "empty" was reached with no car's size of motion (FIRM_CHANGE) in the bay, or with its car's picture
         # still there: no evidence for a raise until such motion comes after it (``update``; the events ignore it)
         self._unproven_at: float | None = None
-        self._gone_n = 0  # readings in a row "empty" (at most exit_p) on a bay changed from its car's picture
         self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
@@ -217,10 +216,8 @@ class Hysteresis:
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
             self._still_empty_at = None
-        # read empty, changed from its car's picture, confirm_frames times in a row: not the moment something passed
-        self._gone_n = self._gone_n + 1 if car_gone and p <= c.exit_p else 0
         if occupied is not False or (firm is not None and self._unproven_at is not None and firm > self._unproven_at
-                                     and self._gone_n >= c.confirm_frames):
+                                     and car_gone):
             self._unproven_at = None
         # a verdict reached on doubt is backed as a change to it would be confirmed: confirm_frames readings in a
         # row past the threshold, not one stray reading (else the doubt rule would lower what a raise needs)
