@@ -26,7 +26,7 @@ from edge_agent.bays.empty_picture import EMPTY, EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
-from edge_agent.bays.occupancy import CAR, FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision, vouching
@@ -879,16 +879,12 @@ class BayMonitor:
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
-            # the bay still looks as it did under its car (a drop over it, a car passing in front): no car left
-            gone = not self.gate.has(b, CAR) or self.gate.compare(grey, b, CAR)[0] >= FIRM_CHANGE
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
-                                                 self._moved_at.get(b, float("-inf")), shipped.get(b), gone)
+                                                 self._moved_at.get(b, float("-inf")), shipped.get(b))
             self._empty.see(grey, b, vouching(v, occ.exit_p) if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
                             occ.still_confirm_s)
             self.gate.reset(grey, b)
-            if v.occupied is True and v.confident:
-                self.gate.keep(b, as_=CAR)  # the bay under its car, which a departure must change (``car_gone``)
             if v.occupied is False:
                 self._seen_empty.add(b)
             if v.occupied is not None and (v.occupied or v.confident) and self.aligned and self.matched:

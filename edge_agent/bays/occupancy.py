@@ -37,8 +37,7 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 # daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
-CAR = "car"  # the change gate's key for a bay's picture when its verdict was last confidently "occupied" (``Hysteresis``)
-CARRIED_KEPT = ("cut", "empty", CAR)  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+CARRIED_KEPT = ("cut", "empty")  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
 REDRAWN_KEPT = ("empty",)  # kept pictures a reload carries onto a redrawn outline (bays.empty_picture)
 CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
@@ -106,9 +105,6 @@ class Hysteresis:
         self._streak_since: float | None = None  # when the readings began to contradict the verdict
         self._backed_at: float | None = None  # when a reading last backed the verdict confidently
         self._still_empty_at: float | None = None  # when "empty" was reached with nothing moving (doubt)
-        # when "empty" was reached with no car's size of motion (FIRM_CHANGE) in the bay, or with its car's picture
-        # still there: no evidence for a raise until such motion comes after it (``update``; the events ignore it)
-        self._unproven_at: float | None = None
         self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
@@ -139,8 +135,7 @@ class Hysteresis:
         return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
 
     def update(self, p: float, now: float, moved_at: float | None = None,
-               slight_moved_at: float | None = None, p_shipped: float | None = None,
-               car_gone: bool = True) -> Verdict:
+               slight_moved_at: float | None = None, p_shipped: float | None = None) -> Verdict:
         """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
         (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
         changes the verdict. ``slight_moved_at``: when it last changed at all (``moved_at`` then
@@ -148,20 +143,8 @@ class Hysteresis:
         neighbour's bumper, the light alone — backs a reading the classifier is sure of (beyond
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
         the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
-        by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``. ``car_gone``: the bay no
-        longer looks as it did when its verdict was last confidently "occupied" (by ``FIRM_CHANGE`` of it; True when
-        there was no such picture): with a car's size of motion, what makes an "empty" evidence for a raise.
-
-        An "empty" reached without a car's size of motion since the verdict was last backed, or still showing the
-        car's picture, is no evidence for a raise (not confident) until a car's size of motion comes after it with
-        the bay changed from its car's picture (``_unproven_at``); the events ignore it.
-        Why: a drop on the lens over part of a parked car's bay blurs it without a car's size of change (the gate's
-        working copy is small and smoothed); the model read the car surely empty, the still-bay rule turned it
-        "empty" after ``still_confirm_s`` and the next motion — a slight one, or a car driving along the row through
-        the bay — made that confident: the arm rose under the car (probe occ38, 2013-04-12 clip: B04, C02, C09).
-        (A run's first "empty" still needs no motion: a start on a wet lens is open, ``tests/locks/test_wet_lens_start.py``.)"""
-        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at, car_gone)
-        firm = moved_at  # a car's size of motion alone: what a raise needs to have seen make the bay empty
+        by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``."""
+        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at)
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
@@ -196,17 +179,14 @@ class Hysteresis:
             flip, since = not occupied, self._lean_since
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
         if flip is False and moved_at is not None and self._vouched_at is not None and moved_at <= self._vouched_at:
-            moved_at = firm = float("-inf")  # the view's return (``vouched``) is no car leaving
+            moved_at = float("-inf")  # the view's return (``vouched``) is no car leaving
         if flip is not None and occupied is not None and flip != occupied:
             if not self._may_change(now, moved_at, since, flip, by_doubt):
                 flip = None
-            elif flip is False and c.still_confirm_s > 0:
-                if not self._moved_since_backed(moved_at):
-                    self._still_empty_at = now
-                if not self._moved_since_backed(firm) or not car_gone:
-                    self._unproven_at = now  # a slight motion, or the car's picture still there: no raise
+            elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
+                self._still_empty_at = now
         if flip is False and occupied is None and self._car_left_here and c.still_confirm_s > 0:
-            self._still_empty_at = self._unproven_at = now  # the first verdict, over the car the last run left
+            self._still_empty_at = now  # the first verdict, over the car the last run left: nothing seen to leave
         if flip is not None:
             if flip != occupied:
                 self._lean_since, self._lean_n = None, 0
@@ -216,9 +196,6 @@ class Hysteresis:
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
             self._still_empty_at = None
-        if occupied is not False or (firm is not None and self._unproven_at is not None and firm > self._unproven_at
-                                     and car_gone):
-            self._unproven_at = None
         # a verdict reached on doubt is backed as a change to it would be confirmed: confirm_frames readings in a
         # row past the threshold, not one stray reading (else the doubt rule would lower what a raise needs)
         streak = self._up if occupied is True else self._down
@@ -229,14 +206,14 @@ class Hysteresis:
             self._doubted = False
             self._backed_at = now
             self._streak_since = None
-        self.verdict = Verdict(occupied, float(p), now, bool(confident) and self._unproven_at is None,
+        self.verdict = Verdict(occupied, float(p), now, bool(confident),
                                None if p_shipped is None else float(p_shipped),
                                shipped is not None and shipped.occupied is False and shipped.confident,
                                shipped is not None and shipped.occupied is True)
         return self.verdict
 
     def _judge_shipped(self, p: float, p_shipped: float | None, now: float, moved_at: float | None,
-                       slight_moved_at: float | None, car_gone: bool = True) -> Verdict | None:
+                       slight_moved_at: float | None) -> Verdict | None:
         """The shipped head's own verdict after this reading (``update``'s arguments; None: not judged). A
         reading without the shipped head's p where ``p`` is one (no calibration now) forgets its readings, so a
         calibration put in use again starts from none; a NaN (nothing seen) is doubt to both."""
@@ -245,8 +222,7 @@ class Hysteresis:
             return None
         if self._shipped is None:
             self._shipped = Hysteresis(self.cfg, judges_shipped=False)
-        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at,
-                                    car_gone=car_gone)
+        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
 
     def car_left(self) -> None:
         """(At the start, before any verdict.) The last run left a car in the bay: a first verdict "empty" is then
@@ -301,7 +277,7 @@ class Hysteresis:
         self._lean_n = 0
         self._doubted = True
         if read and held is True and not changed and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
-            self._still_empty_at = self._unproven_at = now
+            self._still_empty_at = now
         self.verdict = replace(self.verdict, confident=False)
 
     def cut_began(self) -> None:
@@ -323,7 +299,7 @@ class Hysteresis:
             self._shipped.no_motion_until(now, self._shipped._cut_held)
         self._vouched_at = now if self._vouched_at is None else max(self._vouched_at, now)
         if held is True and self.verdict.occupied is False:
-            self._still_empty_at = self._unproven_at = now
+            self._still_empty_at = now
             self.verdict = replace(self.verdict, confident=False)
 
     def _leaned_long(self, now: float) -> bool:

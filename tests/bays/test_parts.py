@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from edge_agent.bays.consensus import PlateVote
 from edge_agent.bays.geometry import BayShape, assign_bay
@@ -516,54 +515,3 @@ def _followed_gate(cfg, empty, m):  # noqa: ANN001, ANN202
     moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
     gate.follow(moved, m, last)
     return gate
-
-
-def test_an_empty_bay_vouches_for_a_raise_only_once_a_cars_size_of_motion_made_it_so():
-    """Only what a departing car does — change much of its bay (``FIRM_CHANGE``) — makes "empty" evidence for a raise.
-    A drop on the lens over part of a parked car's bay (probe occ38) blurs it at once, nothing moving: the model reads
-    the car surely empty, the still-bay rule holds that for ``still_confirm_s`` and turns it "empty", not confident.
-    Until probe occ39 a slight change after it (the light in the bay, a shadow's edge) made it confident, since a
-    slight change backs a sure reading: on the live-like 2013-04-12 clip three arms rose under parked cars so."""
-    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
-    h = Hysteresis(cfg)
-    h.update(0.9, 0, -10.0, -10.0)  # the car parked 10 s before
-    assert h.update(0.9, 1, -10.0, -10.0).confident
-    for t in range(10, 70):
-        assert h.update(0.1, t, -10.0, -10.0).occupied is True  # the drop: read surely empty, nothing moving, held
-    v = h.update(0.1, 70, -10.0, -10.0)
-    assert v.occupied is False and not v.confident  # the still-bay rule's departure (the event, as before)
-    assert not h.update(0.1, 80, -10.0, 79.5).confident  # a slight change: the light in the bay, no car leaving
-    assert not h.update(0.1, 81, -10.0, 79.5).confident
-    assert h.update(0.1, 90, 89.5, 89.5).confident  # a car's size of motion: something left or came and went
-    g = Hysteresis(cfg)  # a sure reading on a slight change turns the verdict at once, as before, not confidently
-    g.update(0.9, 0, -10.0, -10.0)
-    g.update(0.9, 1, -10.0, -10.0)
-    g.update(0.1, 10, -10.0, 9.5)
-    v = g.update(0.1, 11, -10.0, 9.5)
-    assert v.occupied is False and not v.confident
-    g.update(0.9, 20, 19.5, 19.5)  # …and a car that then comes and goes, firmly, is trusted
-    g.update(0.9, 21, 19.5, 19.5)
-    g.update(0.1, 30, 29.5, 29.5)
-    assert g.update(0.1, 31, 29.5, 29.5).confident
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (probe occ39): a run's first 'empty' needs no motion; requiring it keeps every empty bay's arm down "
-    "after a start until something moves in it (measured in docs/occupancy.md), not landed",
-)
-def test_the_first_empty_of_a_run_vouches_for_a_raise_only_once_a_cars_size_of_motion_followed_it():
-    """The first verdict needs no motion (a car parked at the start is a car), but a first "empty" is the one a raise
-    would rest on: a restart on a wet lens reads the parked cars under its drops surely empty, and the start's own
-    picture is every bay's first (no motion, no blur to compare with). Probe occ38: 9 arms rose under parked cars.
-    Confident only after a car's size of motion (a car came or went, a person crossed the bay) — the events as before."""
-    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
-    h = Hysteresis(cfg)
-    h.update(0.1, 0, 0.0, 0.0)  # the first frame: the gate has no picture to compare with (its "motion")
-    v = h.update(0.1, 1, 0.0, 0.0)
-    assert v.occupied is False and not v.confident
-    assert not h.update(0.1, 100, 0.0, 99.5).confident  # a slight change: not enough
-    assert h.update(0.1, 101, 100.5, 100.5).confident  # a car's size of motion after the verdict
-    u = Hysteresis(cfg)  # motion not tracked (None): confirmation alone, as before
-    u.update(0.1, 0)
-    assert u.update(0.1, 1).confident
