@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from edge_agent.events.types import EventType
 
 
@@ -28,7 +26,6 @@ def _ups(rig) -> list:  # noqa: ANN001
     return [e for e in rig.of(EventType.LOCK_MOVED) if e.data.get("direction") == "up"]
 
 
-@pytest.mark.xfail(strict=True, reason="open (probe review74): a remote lock still rises on one reading; the fix (branch probe-review74-cmdwatch) needs the tests that raise by lock right after a start migrated")
 def test_a_remote_lock_on_one_empty_reading_of_a_car_on_the_threshold_is_refused(make_rig):
     rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
     assert rig.manager.unlock("B1", reason="booking 42", operator="app").ok
@@ -52,7 +49,6 @@ def test_a_remote_lock_on_one_empty_reading_of_a_car_on_the_threshold_is_refused
     rig.safe()
 
 
-@pytest.mark.xfail(strict=True, reason="open (probe review74): a remote lock still rises on one reading; the fix (branch probe-review74-cmdwatch) needs the tests that raise by lock right after a start migrated")
 def test_a_remote_lock_rises_once_the_bay_was_seen_empty_for_the_raise_delay(make_rig):
     rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
     assert rig.manager.unlock("B1", reason="booking 42", operator="app").ok
