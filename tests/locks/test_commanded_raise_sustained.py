@@ -83,3 +83,31 @@ def test_a_remote_lock_on_a_bay_long_free_rises_at_once_and_down_never_waits(mak
     rig.step(3.2)
     assert rig.state == "down"
     rig.safe()
+
+
+def test_a_remote_lock_waits_the_raise_delay_after_an_arm_pushed_flat(make_rig):
+    """An arm moved without a command (``lock_tamper``: a car rolling over it, maybe before the camera calls it) holds
+    the policy's rise for ``auto_raise_delay_s`` from then; a remote ``lock`` sent on the camera's next "empty" frame
+    drove it up under the car (probe cmdwatch): it waits as long."""
+    rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
+    rig.step(40)
+    assert rig.state == "up"
+    rig.arm.set_vehicle(True)  # the rig's ground truth; no sensor tells the lock
+    rig.inject("move_to", 0.0)
+    rig.step(0.5)  # the camera still says "empty", confidently
+    assert rig.state == "down" and rig.of(EventType.LOCK_TAMPER)
+    res = rig.manager.lock("B1", reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    m = re.search(r"raise in (\d+)s", res.message)
+    assert m and 29 <= int(m.group(1)) <= 30, res.message
+    rig.step(0.3)
+    assert not rig.up_active() and rig.state == "down"
+    rig.arm.set_vehicle(False)  # it rolled on; the camera saw nothing in the bay all along
+    rig.step(29.0)
+    res = rig.manager.lock("B1", reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    rig.step(1.0)  # auto_raise_delay_s since the tamper: as the policy, it may rise
+    assert rig.manager.lock("B1", reason="close the bay", operator="ops").ok
+    rig.step(3.2)
+    assert rig.state == "up"
+    rig.safe()
