@@ -209,7 +209,7 @@ class Rig:
             self.sync()
             self.observe("after tick")
 
-    def watch_free(self) -> None:
+    def watch_free(self, dt: float = 0.1) -> None:
         """Let the lock see the bay empty, confidently, for ``auto_raise_delay_s`` on end — what every raise needs,
         a remote ``lock`` too (probe review74) — so that a test's command may raise the arm.
 
@@ -222,7 +222,7 @@ class Rig:
         assert self.measuring and self.vision_code == "ok" and self.confident and self.occupied is False \
             and not self.changed and (self.p_occupied is None or self.p_occupied < 0.5), \
             "watch_free: the rig's camera must say the bay is empty, confidently"
-        dt, steps = 0.1, 0
+        steps = 0
         while (left := self.manager._unit(BAY).controller._unwatched_left()) is not None:
             steps += 1
             assert steps < 2 * self.lock_cfg.auto_raise_delay_s / dt + 10, "watch_free: the wait never ended"

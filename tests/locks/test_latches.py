@@ -49,6 +49,7 @@ def assert_on_schema(ev: Event) -> None:
 def motor_timeout(rig: Rig) -> Event:
     """A raise whose motor runs and whose arm does not move: FAULT ``motor_timeout``, lowered."""
     rig.inject("stall", True)
+    rig.watch_free()
     assert rig.manager.lock(BAY, reason="test", operator="ops").ok
     while rig.state != "fault":
         rig.step(0.1)
