@@ -194,7 +194,8 @@ class LockConfig(StrictModel):
     max_moves: int = Field(12, ge=4, le=200, description="motor starts (either way) allowed within max_moves_window_s; "
                            "beyond, a raise is refused motor_duty (a lowering never is)")
     max_moves_window_s: float = Field(300.0, ge=10, le=3600, description="the window max_moves counts in")
-    auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description="bay confirmed free this long → UP")
+    auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description=(
+        "bay confirmed free this long → UP (every rise: the policy's, the admit window's, a remote lock)"))
     admit_window_s: float = Field(120.0, ge=10, le=1800, description=(
         "lowered, nobody parks this long → UP (not before the bay was seen free auto_raise_delay_s)"))
     recent_read_s: float = Field(15.0, ge=0, le=600, description="a plate read this recent blocks UP")

@@ -10,8 +10,9 @@
   for ``auto_raise_delay_s`` too (as every rise).
 - A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP; so too after
   the arm moved without a command (``lock_tamper``): not before ``auto_raise_delay_s`` from then.
-- Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves, until
-  turned off — also over a restart (saved with the faults, ``locks/latches.py``).
+- Remote ``lock`` / ``unlock`` with a reason; a ``lock`` also needs the bay seen free for ``auto_raise_delay_s`` on
+  end, and that long since a ``lock_tamper`` (refused ``occupancy_unsure`` with the seconds left); maintenance mode
+  holds DOWN, no automatic moves, until turned off — also over a restart (saved with the faults, ``locks/latches.py``).
 The controller never touches the motor: every move is a request the interlock may refuse.
 """
 
@@ -121,6 +122,15 @@ class LockController:
         with self.il.guard():
             if self.mode == "maintenance":
                 return self.il.refuse("maintenance", "bay in maintenance mode", reason, operator)
+            left = self._unwatched_left()
+            if left is not None:
+                at = self.il.tampered_at
+                recent = at is not None and self.clock.monotonic() - at < self.cfg.auto_raise_delay_s
+                tamper = ", nor that long since the arm was moved without a command" if recent else ""
+                return self.il.refuse("occupancy_unsure", (
+                    f"the bay has not been seen empty, confidently, for auto_raise_delay_s "
+                    f"({self.cfg.auto_raise_delay_s:g}s) on end{tamper}, as every raise needs: raise in {left:.0f}s "
+                    "if it stays so"), reason, operator)
             d = self.il.request("up", reason, operator)
             if d.ok:
                 self.admitted_at = None
@@ -262,6 +272,30 @@ class LockController:
         if self.admitted_at is not None and not self.vehicle_since_admission:
             return f"nobody parked within the admit window ({self.cfg.admit_window_s:g}s)"
         return f"bay free for {self.cfg.auto_raise_delay_s:g}s"
+
+    def _unwatched_left(self) -> float | None:
+        """Seconds a commanded UP must still wait for the bay seen free on end (``free_since``), where that is all that
+        stands in its way; None where the interlock decides alone (its own refusal, "already up", a rise under way).
+        The same ``auto_raise_delay_s`` as the policy's rise: the backend or operator adds no evidence of the bay —
+        they act on a booking or on the same camera's picture — and a car read on ``exit_p`` (one frame in two
+        confidently empty) fooled a command sent on an empty frame as it fooled the admit window (probe review74).
+        Paid only after the bay's evidence broke: a bay seen free all along is closed at once. An arm moved without a
+        command (``lock_tamper``: a car rolling over it, maybe before the camera calls it) counts as such a break, as
+        for the policy's rise: a ``lock`` on the next "empty" frame drove it up under the car (probe cmdwatch)."""
+        il = self.il
+        self._track_free()
+        if il.fault or il.state == "up" or il.public_state == "moving" or il.vehicle_possible() is not None:
+            return None
+        delay = float(self.cfg.auto_raise_delay_s)
+        if self.free_since is None:
+            return delay
+        due = self.free_since + delay
+        if il.tampered_at is not None:
+            due = max(due, il.tampered_at + delay)
+        left = due - self.clock.monotonic()
+        if left <= 0:
+            return None
+        return left if left == left else delay  # NaN: wait the whole delay
 
     def _admit(self, reason: str, operator: str | None = None) -> Decision:
         d = self.il.request("down", reason, operator)

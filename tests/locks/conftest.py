@@ -209,6 +209,31 @@ class Rig:
             self.sync()
             self.observe("after tick")
 
+    def watch_free(self, dt: float = 0.1) -> None:
+        """Let the lock see the bay empty, confidently, for ``auto_raise_delay_s`` on end — what every raise needs,
+        a remote ``lock`` too (probe review74) — so that a test's command may raise the arm.
+
+        The camera keeps publishing fresh readings of what the rig says (it must say empty, confidently) and the
+        lock ticks as its thread does, up to the instant the wait ends (the controller's ``free_since``, or a
+        tamper's time, plus the delay); the test's command comes at that instant, before that instant's tick. With
+        the arm down in automatic mode the policy's own raise falls due then too: the next ``step`` raises it, as a
+        real lock would, unless the command did. Nothing is waited where nothing is owed (a bay seen free all
+        along, an arm up)."""
+        assert self.measuring and self.vision_code == "ok" and self.confident and self.occupied is False \
+            and not self.changed and (self.p_occupied is None or self.p_occupied < 0.5), \
+            "watch_free: the rig's camera must say the bay is empty, confidently"
+        steps = 0
+        while (left := self.manager._unit(BAY).controller._unwatched_left()) is not None:
+            steps += 1
+            assert steps < 2 * self.lock_cfg.auto_raise_delay_s / dt + 10, "watch_free: the wait never ended"
+            if left > dt + 1e-6:
+                self.step(dt)
+                continue
+            self.clock.advance(left + 1e-6)  # the last stretch: a fresh reading, the command before the tick
+            self.sync()
+            self.measure()
+            self.observe("watched free")
+
     # -- the bay stage's side ----------------------------------------------------------------------
     def measure(self) -> None:
         """Publish the camera's evidence now (a fresh measurement while ``measuring``)."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from edge_agent.events.types import EventType
 
 
@@ -28,7 +26,6 @@ def _ups(rig) -> list:  # noqa: ANN001
     return [e for e in rig.of(EventType.LOCK_MOVED) if e.data.get("direction") == "up"]
 
 
-@pytest.mark.xfail(strict=True, reason="open (probe review74): a remote lock still rises on one reading; the fix (branch probe-review74-cmdwatch) needs the tests that raise by lock right after a start migrated")
 def test_a_remote_lock_on_one_empty_reading_of_a_car_on_the_threshold_is_refused(make_rig):
     rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
     assert rig.manager.unlock("B1", reason="booking 42", operator="app").ok
@@ -52,7 +49,6 @@ def test_a_remote_lock_on_one_empty_reading_of_a_car_on_the_threshold_is_refused
     rig.safe()
 
 
-@pytest.mark.xfail(strict=True, reason="open (probe review74): a remote lock still rises on one reading; the fix (branch probe-review74-cmdwatch) needs the tests that raise by lock right after a start migrated")
 def test_a_remote_lock_rises_once_the_bay_was_seen_empty_for_the_raise_delay(make_rig):
     rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
     assert rig.manager.unlock("B1", reason="booking 42", operator="app").ok
@@ -86,4 +82,32 @@ def test_a_remote_lock_on_a_bay_long_free_rises_at_once_and_down_never_waits(mak
     assert rig.manager.unlock("B1", reason="NEV booked", operator="app").ok  # unsure or not: DOWN at once
     rig.step(3.2)
     assert rig.state == "down"
+    rig.safe()
+
+
+def test_a_remote_lock_waits_the_raise_delay_after_an_arm_pushed_flat(make_rig):
+    """An arm moved without a command (``lock_tamper``: a car rolling over it, maybe before the camera calls it) holds
+    the policy's rise for ``auto_raise_delay_s`` from then; a remote ``lock`` sent on the camera's next "empty" frame
+    drove it up under the car (probe cmdwatch): it waits as long."""
+    rig = make_rig("sim", position=1.0, simulator={"travel_time_s": 3.0, "presence": False})
+    rig.step(40)
+    assert rig.state == "up"
+    rig.arm.set_vehicle(True)  # the rig's ground truth; no sensor tells the lock
+    rig.inject("move_to", 0.0)
+    rig.step(0.5)  # the camera still says "empty", confidently
+    assert rig.state == "down" and rig.of(EventType.LOCK_TAMPER)
+    res = rig.manager.lock("B1", reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    m = re.search(r"raise in (\d+)s", res.message)
+    assert m and 29 <= int(m.group(1)) <= 30, res.message
+    rig.step(0.3)
+    assert not rig.up_active() and rig.state == "down"
+    rig.arm.set_vehicle(False)  # it rolled on; the camera saw nothing in the bay all along
+    rig.step(29.0)
+    res = rig.manager.lock("B1", reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    rig.step(1.0)  # auto_raise_delay_s since the tamper: as the policy, it may rise
+    assert rig.manager.lock("B1", reason="close the bay", operator="ops").ok
+    rig.step(3.2)
+    assert rig.state == "up"
     rig.safe()

@@ -37,6 +37,7 @@ def test_a_drop_on_the_lens_over_the_bay_raises_no_arm(tmp_path, clock):  # noqa
         rig.src.next = render(EMPTY)  # wiped (or the drop ran off): sharp again
         rig.run(3)
         assert agent.feed.vision("A").vision == "ok" and agent.health_figures().extra["bays_unseen"] == {}
+        rig.watch_free("A")  # the bay seen sharp and empty for auto_raise_delay_s since: a command may raise it
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()

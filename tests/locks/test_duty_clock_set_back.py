@@ -44,6 +44,7 @@ def _busy_hour_then_a_power_cut_mid_rise(make_rig, kind: str, path) -> Rig:  # n
     rig = make_rig(kind, position=0.0, latches_at=path)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(4)
     for visit in range(7):

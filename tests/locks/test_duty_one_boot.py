@@ -30,6 +30,7 @@ def _pushed_down_while_stopped(make_rig, kind: str, path) -> Rig:  # noqa: ANN00
     rig = make_rig(kind, position=0.0, latches_at=path, boot_id="boot-a")
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(4)
     rig.manager.stop()

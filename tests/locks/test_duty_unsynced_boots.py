@@ -88,6 +88,7 @@ def test_marks_say_synced_only_when_true_and_stay_readable_by_0_26(make_rig, kin
     rig = _pushed_down_while_stopped(make_rig, kind, path)
     rig.clock.set_synced(True)
     rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    rig.watch_free()
     assert rig.manager.lock("B1", "close", "ops").ok
     rig.step(4)
     marks = json.loads(path.read_text())["start_marks"]["L1"]

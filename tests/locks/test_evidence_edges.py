@@ -18,6 +18,7 @@ def test_a_person_in_the_bay_stops_a_rise_when_the_camera_says_so(make_rig, kind
     rig = make_rig(kind, position=0.0)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(1)
     assert rig.up_active() and 0 < rig.arm.position < 1

@@ -17,6 +17,7 @@ def faulted(make_rig, kind):  # noqa: ANN001, ANN201
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
     rig.inject("stall")
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close the bay", "ops").ok
     rig.step(rig.lock_cfg.motor_timeout_s + 1)
     assert rig.state == "fault" and rig.arm.position == 0.0

@@ -17,6 +17,7 @@ def codes(rig: Rig, type_: str) -> list[str]:
 
 
 def rising(rig: Rig, seconds: float = 1.5) -> None:
+    rig.watch_free()  # every raise needs the bay seen free for auto_raise_delay_s (review74)
     res = rig.manager.lock("B1", reason="test raise", operator="ops")
     assert res.ok, res.message
     rig.step(seconds)
@@ -46,6 +47,7 @@ def test_presence_while_rising_stops_and_lowers(make_rig, kind):
 def test_motor_stall_times_out_into_fault(make_rig, kind):
     rig = make_rig(kind, position=0.0)
     rig.inject("stall")
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="raise", operator="ops").ok
     rig.step(4.9)
     assert rig.up_active() and not rig.of(EventType.LOCK_FAULT)
@@ -301,6 +303,7 @@ def test_unsure_occupancy_refuses(make_rig, kind, p):
     res = rig.manager.lock("B1", reason="x", operator="ops")
     assert not res.ok and res.data["code"] == "occupancy_unsure", res
     rig.see(confident=True, p_occupied=0.02)
+    rig.watch_free()  # sure again: seen so for auto_raise_delay_s, as every raise needs
     assert rig.manager.lock("B1", reason="x", operator="ops").ok
     rig.step(4)
     assert rig.state == "up"

@@ -98,6 +98,7 @@ def test_a_frozen_picture_under_a_ticking_clock_raises_no_arm(tmp_path, clock): 
         assert rig.manager.state("A") == "down"
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
+        rig.watch_free("A")  # live pictures of the empty bay for auto_raise_delay_s: a command may raise it
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
@@ -121,6 +122,7 @@ def test_a_frozen_picture_with_the_clock_stamped_over_the_bay_raises_no_arm(tmp_
         assert not res.ok and res.data["code"] == "occupancy_stale", res
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
+        rig.watch_free("A")  # live pictures of the empty bay for auto_raise_delay_s: a command may raise it
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
@@ -143,6 +145,7 @@ def test_a_hung_sensor_behind_a_running_encoder_raises_no_arm(tmp_path, clock): 
         assert agent.health.health().reason == "frozen"
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
+        rig.watch_free("A")  # live pictures of the empty bay for auto_raise_delay_s: a command may raise it
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
@@ -191,6 +194,7 @@ def test_a_restart_on_a_hung_camera_does_not_take_its_picture_for_new(tmp_path, 
         assert rig.manager.state("A") == "down"
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
+        rig.watch_free("A")  # live pictures of the empty bay for auto_raise_delay_s: a command may raise it
         assert rig.agent.lock("A", "close the bay", "ops").ok
     finally:
         rig.agent.stop()
@@ -224,6 +228,7 @@ def test_no_lock_trusts_a_picture_longer_than_the_camera_is_given_to_send_one(tm
         rig.manager = attach_locks(rig.agent, thread=False)
         rig.agent.start()
         rig.run(3)
+        rig.watch_free("A")
         assert rig.agent.lock("A", "close the bay", "ops").ok  # live pictures of the empty bay: it may rise
         assert rig.agent.unlock("A", "visitor", "ops").ok
         rig.run(2)

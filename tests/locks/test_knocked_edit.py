@@ -27,6 +27,7 @@ from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import BAY_B, Car, Scene, render
 from tests.bays.test_vision import Frames, NoPlates
 from tests.locks.arm import DOWN, SW_DOWN, SW_UP, UP, move_arm
+from tests.locks.test_vision_paths import watch_free
 
 FPS = 5.0
 KNOCK_PX = 60
@@ -84,6 +85,14 @@ class Site:
             self.agent.step()
             self.locks.tick()
             self.clock.advance(1 / FPS)
+
+    def watch_free(self, bay: str = "A") -> None:
+        """``test_vision_paths.watch_free`` on this site's frames: the bay seen empty for ``auto_raise_delay_s``."""
+        def fresh(seconds: float) -> None:
+            self.clock.advance(seconds)
+            self.agent.step()
+
+        watch_free(self.locks._unit(bay).controller, self.run, fresh, 1 / FPS)
 
     def restart(self) -> None:
         """The agent stopped and started again on the config file as it is now (the arm where it stands)."""

@@ -40,9 +40,12 @@ def test_a_refused_rise_on_a_full_card_is_no_write_and_no_error_line_per_tick(
     broken = _broken(errno.ENOSPC)
     monkeypatch.setattr(latches, "write_durably", broken)
     caplog.set_level(logging.DEBUG)
+    rig.watch_free()  # ~19 s of ticks on the full card: every raise waits for the bay watched free (review74)
     d = rig.manager.lock(BAY, reason="reserve", operator="ops")
     assert not d.ok and d.data["code"] == "rise_unrecorded"
-    rig.step(21, dt=0.25)  # the policy's raise falls due and is refused at every tick: 84 decisions
+    # the policy's raise fell due with the command (the watch's end) and is refused at every tick: with the watch's,
+    # about 84 decisions as before (the command came at 1 s, the policy's raise due at 20 s, stepped to 22 s)
+    rig.step(2, dt=0.25)
     assert not rig.up_active() and rig.state == "down"
     assert len(_latch_errors(caplog)) <= 1, [r.getMessage()[:80] for r in _latch_errors(caplog)][:3]
     assert broken.calls <= 20  # the rises the policy tried (10 here), not a rewrite at every decision's end (95-179)

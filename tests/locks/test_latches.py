@@ -25,7 +25,7 @@ from edge_agent.locks.latches import LATCH_FILE, UNREADABLE, LatchFile
 from edge_agent.locks.manager import LockManager
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import attach_locks
-from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold
 from edge_agent.sim.synthetic import BAYS, H, W
 from tests.locks.conftest import BAY, Rig
 from tests.locks.test_reload_sensors import FPS, NoPlates
@@ -49,6 +49,7 @@ def assert_on_schema(ev: Event) -> None:
 def motor_timeout(rig: Rig) -> Event:
     """A raise whose motor runs and whose arm does not move: FAULT ``motor_timeout``, lowered."""
     rig.inject("stall", True)
+    rig.watch_free()
     assert rig.manager.lock(BAY, reason="test", operator="ops").ok
     while rig.state != "fault":
         rig.step(0.1)
@@ -256,8 +257,8 @@ def test_the_agent_built_twice_on_one_data_dir_keeps_the_fault(tmp_path, clock):
         "data_dir": str(tmp_path / "data"),
     }))
 
-    def build() -> tuple[Agent, LockManager]:
-        agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(600, EMPTY), clock),
+    def build(scene: Scene = EMPTY) -> tuple[Agent, LockManager]:
+        agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(600, scene), clock),
                       reader=NoPlates())
         manager = attach_locks(agent, thread=False)
         agent.start()
@@ -269,10 +270,14 @@ def test_the_agent_built_twice_on_one_data_dir_keeps_the_fault(tmp_path, clock):
             manager.tick()
             clock.advance(1 / FPS)
 
-    agent, manager = build()
+    # a car stays parked in B: the remote lock's wait for A seen free (auto_raise_delay_s) would let the policy
+    # raise B too; B's arm stays down, as it did before the wait, and B faults not with A
+    agent, manager = build(Scene(cars=(FUEL,)))
     try:
         run(agent, manager, 2)
         manager.simulate("A", "stall", {})
+        while manager._unit("A").controller._unwatched_left() is not None:  # A seen free for the delay
+            run(agent, manager, 1 / FPS)
         assert agent.lock("A", "test", "ops").ok
         run(agent, manager, 7)
         assert manager.state("A") == "fault" and manager.state("B") == "down"

@@ -15,6 +15,7 @@ def test_a_lowering_due_before_the_next_tick_is_not_a_failed_write(make_rig):
     tick; check the lock's driver and wiring" of a lock whose every write worked (review42)."""
     rig = make_rig("gpio", position=0.0)
     rig.see(occupied=False, p_occupied=0.05)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "test raise", "ops").ok
     rig.step(1.0)
     rig.set_vehicle(True)  # a car noses in: the rise stops, the lowering waits reverse_delay_s

@@ -138,6 +138,7 @@ def test_a_reset_after_a_fault_that_doubts_no_switch_takes_the_down_switch_at_it
         rig.step(4)
         if rig.state == "fault":
             break
+        rig.watch_free()
         assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
         rig.step(4)
     assert rig.state == "fault" and _fault(rig) == "arm_drift" and rig.arm.position == 0.0

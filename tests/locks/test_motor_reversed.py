@@ -74,6 +74,7 @@ def test_a_swapped_motor_lowering_from_up_is_a_plain_timeout_and_a_rise_from_dow
     rig.start()
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(rig.lock_cfg.motor_timeout_s + 1)
     assert _codes(rig) == ["motor_timeout"] and rig.arm.position == 0.0
@@ -113,6 +114,7 @@ def test_a_right_way_motor_is_no_reversal_through_a_lifetime_of_moves(make_rig, 
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
     for _ in range(3):
+        rig.watch_free()
         assert rig.manager.lock(BAY, "close", "ops").ok
         rig.step(4)
         assert rig.state == "up"
@@ -149,6 +151,7 @@ def test_a_healthy_arm_jolted_off_its_up_switch_is_lowered_not_called_reversed(m
     rig = make_rig(kind, position=0.0)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(4)
     assert rig.state == "up"

@@ -36,6 +36,7 @@ def failing(pin: Any, level: bool, times: int | None = 1, after: bool = False) -
 def rise_aborted_by_the_camera(rig: Rig) -> None:
     """Half way up, a car noses in: the camera's evidence stops the rise; the lowering waits ``reverse_delay_s``,
     which runs out as the camera's evidence changes again (its thread, before the lock's tick)."""
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.5)
     assert rig.up_active() and 0.0 < rig.arm.position < 1.0
@@ -84,7 +85,13 @@ def test_a_lowering_that_keeps_failing_is_a_fault(make_rig):
 
 
 def test_a_rise_whose_write_fails_leaves_no_motor_on(make_rig):
-    rig = make_rig("gpio", position=0.0)
+    rig = make_rig("gpio", position=1.0)
+    # down by an unlock, the bay watched free as every raise needs (review74): the admit window keeps the policy's own
+    # raise away, so that what moves next is the command's (an arm down from the start would be raised by the policy
+    # at the very instant the watch ends)
+    assert rig.manager.unlock("B1", reason="an NEV", operator="app").ok
+    rig.step(4)
+    rig.watch_free()
     failing(rig.pin(UP), True, after=True)  # the relay switched, the write said it failed
     with pytest.raises(OSError):
         rig.manager.lock("B1", reason="test raise", operator="ops")
@@ -156,6 +163,7 @@ def test_one_failed_write_on_the_tick_is_retried_not_latched(make_rig):
     front of the car that had stopped its rise, until an operator came to reset it."""
     rig = make_rig("gpio", position=0.0)
     failing(rig.pin(DOWN), True)
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.5)
     half = rig.arm.position
@@ -205,6 +213,7 @@ def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
     latched ``tick_failed`` with the arm half up, for good, until an operator came; now the rise cut short is lowered
     as an aborted one, and the policy may raise it again, watched, on the evidence of then."""
     rig = make_rig("gpio", position=0.0)
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.5)
     assert rig.up_active() and 0.0 < rig.arm.position < 1.0
@@ -212,7 +221,12 @@ def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
     _read_fails_once(pins)
     rig.step(0.1)
     assert not rig.up_active() and rig.state == "moving"
-    rig.step(4)
+    # lowered to its end within 4 s; watched there, not at 4 s: the bay has been watched free since before the rise
+    # (review74), so the policy's own raise is due and may start again once the arm is down
+    for _ in range(40):
+        rig.step(0.1)
+        if rig.state == "down":
+            break
     assert rig.arm.position == 0.0 and rig.state == "down", (rig.arm.position, rig.state)
     assert not rig.of(EventType.LOCK_FAULT)
     assert any(e.data.get("safety") for e in rig.of(EventType.LOCK_MOVED)), "the lowering is the interlock's own"
@@ -225,6 +239,7 @@ def test_a_stop_whose_write_fails_is_tried_again_before_anything_else(make_rig):
     ``reverse_delay_s`` — over a car that nosed in meanwhile — until the lowering began. A line the interlock drives with
     no motion of its own is switched off at the next check."""
     rig = make_rig("gpio", position=0.0, reverse_delay_s=1.0)
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.0)
     assert rig.up_active()
@@ -269,6 +284,7 @@ def _latched_half_up(make_rig: Any) -> Rig:
     rig = make_rig("gpio", position=0.0)
     mended = rig.pin(DOWN)._set_state
     failing(rig.pin(DOWN), True, times=None)
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.5)
     rig.see(occupied=True, p_occupied=0.9)  # a car noses in; the lowering's write keeps failing: latched
@@ -316,6 +332,7 @@ def test_an_unlock_while_a_stop_keeps_failing_is_accepted_and_owed(make_rig):
     (the bay long free). A lowering is owed whatever the check met, and accepted."""
     rig = make_rig("gpio", position=0.0, reverse_delay_s=1.0)
     rig.step(rig.lock_cfg.auto_raise_delay_s - 5)  # the bay long free: the policy's raise is due once the arm is down
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.0)
     assert rig.up_active()

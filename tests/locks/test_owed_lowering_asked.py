@@ -114,6 +114,7 @@ def test_an_unlock_stopping_a_rise_killed_before_its_lowering_is_driven_at_once(
     rig = make_rig(kind, position=0.0, latches_at=path)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock("B1", "close", "ops").ok
     rig.step(1)
     assert rig.up_active() and 0.1 < rig.arm.position < 0.9

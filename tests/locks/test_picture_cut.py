@@ -26,6 +26,7 @@ from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.synthetic import BAYS, Car, Scene, W, render
 from tests.bays.test_vision import Frames, NoPlates
+from tests.locks.test_vision_paths import watch_free
 
 FPS = 5.0
 LEFT, RIGHT = Car(250, None, body=(180, 30, 30)), Car(710, None, body=(40, 90, 160))
@@ -66,6 +67,15 @@ def drive(agent: Agent, manager, clock, seconds: float, each=None) -> None:  # n
         if each is not None:
             each()
         clock.advance(1 / FPS)
+
+
+def _watch_free(agent: Agent, manager, clock) -> None:  # noqa: ANN001
+    """Bay A seen free for ``auto_raise_delay_s`` on end on this file's frames (``test_vision_paths.watch_free``)."""
+    def fresh(seconds: float) -> None:
+        clock.advance(seconds)
+        agent.step()
+
+    watch_free(manager._unit("A").controller, lambda s: drive(agent, manager, clock, s), fresh, 1 / FPS)
 
 
 def started(tmp_path: Path, clock):  # noqa: ANN001, ANN201
@@ -125,6 +135,7 @@ def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  #
             run(5, never_up)
         run(6)
         assert agent.feed.vision("A").vision == "ok" and agent.health_figures().extra["bays_unseen"] == {}
+        _watch_free(agent, manager, clock)  # the car gone auto_raise_delay_s (20 s) on end: a command may raise A
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
@@ -274,7 +285,8 @@ def test_a_departure_during_a_cut_survives_a_camera_shift_or_a_reload_before_the
         a = agent.feed.vision("A")
         assert a.vision == "ok" and a.confident and a.p_occupied < 0.5, a  # (before: not confident for 300 s)
         assert [e.bay_id for e in events if e.type == EventType.VEHICLE_DEPARTED] == ["A"]
+        _watch_free(agent, manager, clock)  # seen free since the car left, auto_raise_delay_s (20 s) on end
         res = agent.lock("A", "close the bay", "ops")
-        assert res.ok, res  # (before: refused, occupancy_unsure)
+        assert res.ok, res  # (before: refused, occupancy_unsure, for still_confirm_s: 300 s)
     finally:
         agent.stop()

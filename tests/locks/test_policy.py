@@ -118,6 +118,7 @@ def test_maintenance_holds_down_and_refuses_remote_lock(make_rig, kind):
 def test_remote_lock_on_a_free_bay_raises(make_rig, kind):
     rig = make_rig(kind, position=0.0)
     assert rig.state == "down"
+    rig.watch_free()  # every raise needs the bay seen free for auto_raise_delay_s (review74)
     res = rig.manager.lock("B1", reason="night closure", operator="ops")
     assert res.ok, res.message
     rig.step(3.2)
@@ -211,6 +212,11 @@ def test_a_remote_raise_waits_recent_read_s_after_the_last_plate_read(make_rig, 
     rig.step(15.0 - 6.0 - 0.3)
     assert rig.manager.lock(BAY, reason="close the bay", operator="ops").data["code"] == "recent_read"
     rig.step(0.5)
+    # past recent_read_s, the read no longer refuses it: the bay's free watch since the car left (10 s of
+    # auto_raise_delay_s, review74) is what holds it now
+    res = rig.manager.lock(BAY, reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    rig.watch_free()
     assert rig.manager.lock(BAY, reason="close the bay", operator="ops").ok
     rig.step(3.2)
     assert rig.state == "up"

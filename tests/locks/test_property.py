@@ -145,6 +145,8 @@ def test_up_exactly_on_positive_evidence_of_an_empty_bay(kind: str, ev: dict) ->
     and UP when everything says empty (so the rule is not simply "never")."""
     rig = Rig(kind, FakeClock(), position=0.0, occupancy_max_age_s=1.0)
     try:
+        if ev["path"] == "remote":  # every raise needs the bay watched free for auto_raise_delay_s first (review74)
+            rig.watch_free(dt=1.0)
         rig.bay(ev["state"], camera_ok=ev["camera_ok"], visit_open=ev["visit_open"])
         if ev["presence"] == "vehicle":
             rig.set_vehicle(True)

@@ -30,6 +30,7 @@ def test_no_reversal_sooner_than_reverse_delay_after_a_move_ends_at_its_switch(m
     rig = make_rig(kind, position=0.0)
     delay = rig.lock_cfg.reverse_delay_s
     log: list[tuple[float, str | None]] = []
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     while rig.state != "up":
         drives(rig, 0.05, log)
@@ -52,6 +53,7 @@ def test_rises_stopped_at_their_start_are_not_uncommanded_switch_changes(make_ri
     judged after the stop, as if someone had lifted the arm: three such stops latched FAULT switch_flapping."""
     rig = make_rig(kind, position=0.0)
     for _ in range(4):
+        rig.watch_free()
         assert rig.manager.lock(BAY, "close", "ops").ok
         rig.step(0.05, dt=0.05)
         assert rig.manager.unlock(BAY, "an NEV after all", "ops").ok
@@ -96,6 +98,7 @@ def test_every_lock_moved_of_a_moving_arm_names_its_direction(make_rig, kind):
     by `unlock`, maintenance or a car seen under the arm) is published as `moving` too, and said no direction:
     a backend reading `direction` found none on the first event of each lowering that followed a rise."""
     rig = make_rig(kind, position=0.0)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(0.3, dt=0.05)
     assert rig.manager.unlock(BAY, "an NEV after all", "ops").data["state"] == "moving"  # rise stopped; lowering
@@ -106,6 +109,7 @@ def test_every_lock_moved_of_a_moving_arm_names_its_direction(make_rig, kind):
     rig.step(4)
     assert rig.manager.set_maintenance(BAY, False, "ops").ok
     rig.step(rig.lock_cfg.reverse_delay_s + 0.1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(0.3, dt=0.05)
     rig.set_vehicle(True)  # a car under the rising arm: the interlock stops it and lowers it by itself
@@ -122,6 +126,7 @@ def test_a_repeated_command_says_whether_the_arm_is_there_or_still_on_its_way(ma
     (a slow or stalled motor) it said "already up" beside ``state: moving``, where the way down says "already
     lowering"."""
     rig = make_rig(kind, position=0.0)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").message == "raising"
     rig.step(0.05, dt=0.05)
     again = rig.manager.lock(BAY, "close", "ops")

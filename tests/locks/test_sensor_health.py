@@ -22,6 +22,7 @@ from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import BAYS, Car, H, Scene, W, render
 from tests.bays.test_vision import Frames, NoPlates
+from tests.locks.test_vision_paths import watch_free
 
 FPS = 5.0
 UP, DOWN, SW_DOWN, SW_UP, PRESENCE, HEALTH = 17, 27, 22, 23, 24, 5
@@ -67,6 +68,14 @@ class Site:
             self.position = max(0.0, self.position - dt)
         self.pin(SW_DOWN).drive_low() if self.position <= 0 else self.pin(SW_DOWN).drive_high()
         self.pin(SW_UP).drive_low() if self.position >= 1 else self.pin(SW_UP).drive_high()
+
+    def watch_free(self, bay: str = "A") -> None:
+        """``test_vision_paths.watch_free`` on this site's frames: the bay seen empty for ``auto_raise_delay_s``."""
+        def fresh(seconds: float) -> None:
+            self.clock.advance(seconds)
+            self.agent.step()
+
+        watch_free(self.locks._unit(bay).controller, self.run, fresh, 1 / FPS)
 
     def run(self, seconds: float, each: Callable[[], None] | None = None) -> None:
         for _ in range(round(seconds * FPS)):
@@ -236,6 +245,7 @@ def test_a_glitch_on_the_health_output_is_doubt_not_a_fault(site):  # noqa: ANN0
     res = s.agent.lock("A", "close the bay", "ops")
     assert not res.ok and res.data["code"] == "presence_unknown", res
     s.pin(HEALTH).drive_high()
+    s.watch_free()  # the sensor's doubt broke the free watch: the bay seen free auto_raise_delay_s again, no fault
     assert s.agent.lock("A", "close the bay", "ops").ok
     s.run(0.4)
     assert s.pin(UP).state

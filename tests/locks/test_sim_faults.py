@@ -28,6 +28,7 @@ def test_scripted_presence_blocks_the_raise_until_it_clears(clock):
     d = rig.manager.lock(BAY, "test", "tester")
     assert not d.ok and d.data["code"] == "vehicle_present"
     rig.step(2.0)
+    rig.watch_free()  # clear from 3 s: seen free for auto_raise_delay_s since, as every raise needs (review74)
     assert rig.manager.lock(BAY, "test", "tester").ok
     rig.step(2.5)
     assert rig.state == "up"
@@ -35,7 +36,9 @@ def test_scripted_presence_blocks_the_raise_until_it_clears(clock):
 
 
 def test_scripted_presence_during_a_rise_sends_the_arm_down(clock):
-    rig = Rig("sim", clock, position=0.0, simulator=_script({"at_s": 1.0, "action": "presence", "state": "vehicle"}))
+    # 1 s into the rise, which comes once the bay was watched free for auto_raise_delay_s (30 s, review74)
+    rig = Rig("sim", clock, position=0.0, simulator=_script({"at_s": 31.0, "action": "presence", "state": "vehicle"}))
+    rig.watch_free()
     assert rig.manager.lock(BAY, "test", "tester").ok
     rig.step(3.0)
     refused = rig.of(EventType.LOCK_REFUSED)
@@ -47,6 +50,7 @@ def test_scripted_presence_during_a_rise_sends_the_arm_down(clock):
 def test_scripted_stall_ends_in_a_motor_timeout_fault(clock):
     rig = Rig("sim", clock, position=0.0, simulator=_script({"at_s": 0.5, "action": "stall"}))
     rig.step(1.0)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "test", "tester").ok
     rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
     assert rig.state == "fault"
@@ -57,7 +61,8 @@ def test_scripted_stall_ends_in_a_motor_timeout_fault(clock):
 
 def test_power_loss_mid_move_then_restored_and_reset(clock):
     rig = Rig("sim", clock, position=0.0, simulator=_script(
-        {"at_s": 1.0, "action": "power-loss"}, {"at_s": 12.0, "action": "power-loss", "on": False}))
+        {"at_s": 31.0, "action": "power-loss"}, {"at_s": 42.0, "action": "power-loss", "on": False}))
+    rig.watch_free()  # the rise comes after auto_raise_delay_s (30 s) of the bay seen free: the script 30 s later
     assert rig.manager.lock(BAY, "test", "tester").ok
     rig.step(1.5)
     stopped_at = rig.arm.position

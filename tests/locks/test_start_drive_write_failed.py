@@ -79,6 +79,7 @@ def test_after_a_start_drive_whose_write_failed_a_car_still_stops_a_rise_on_its_
     rig.vehicle_leaves()
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(2)
+    rig.watch_free()
     assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
     rig.step(1.5)
     assert rig.up_active() and 0.0 < rig.arm.position < 1.0

@@ -24,6 +24,7 @@ def _rise_stopped_by_a_car(make_rig, kind: str, path) -> Rig:  # noqa: ANN001
     rig = make_rig(kind, position=0.0, latches_at=path)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(1)
     assert rig.up_active() and 0.1 < rig.arm.position < 0.9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 from edge_agent.bays.feed import BayFeed
@@ -33,13 +34,20 @@ def test_ticker_thread_and_bay_monitor_thread_do_not_deadlock():
     ticker.start()
     done = threading.Event()
 
+    # spells of cars and doubt (a car every 3rd frame, an unsure one every 5th), each followed by the bay seen free,
+    # confidently, for auto_raise_delay_s and 40 frames more: every raise, a remote lock too, needs that watch
+    # (probe review74), so the locks of those 40 frames move the arm
+    frame_s, doubt = 0.7, 15
+    period = doubt + math.ceil(manager._unit(BAY).controller.cfg.auto_raise_delay_s / frame_s) + 40
+
     def camera_thread() -> None:
         for i in range(1500):
+            mixed = i % period < doubt
             with monitor_lock:  # the monitor publishes states and vision (whose watchers judge at once) under its lock
-                bus.publish_state(BayState(BAY, "free" if i % 3 else "occupied", since=iso(clock.now())))
-                feed.publish_vision(BAY, BayVision(clock.monotonic(), None, False, i % 5 != 0, "ok"))
+                bus.publish_state(BayState(BAY, "free" if i % 3 or not mixed else "occupied", since=iso(clock.now())))
+                feed.publish_vision(BAY, BayVision(clock.monotonic(), None, False, i % 5 != 0 or not mixed, "ok"))
             (manager.unlock if i % 2 else manager.lock)(BAY, "stress", "t")
-            clock.advance(0.7)
+            clock.advance(frame_s)
         done.set()
 
     worker = threading.Thread(target=camera_thread, daemon=True)

@@ -29,6 +29,7 @@ def _raised_and_stopped(make_rig: Any, kind: str, path: Path) -> Rig:
     rig = make_rig(kind, position=0.0, latches_at=path)
     rig.see(occupied=False, p_occupied=0.05)
     rig.step(1)
+    rig.watch_free()
     assert rig.manager.lock(BAY, "close", "ops").ok
     rig.step(4)
     assert rig.state == "up"

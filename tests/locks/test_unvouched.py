@@ -109,6 +109,7 @@ def test_an_empty_bay_rises_after_the_view_matches_again_on_fresh_readings_only(
     assert not res.ok and res.data["code"] == "occupancy_unsure", res
     site.run(3)  # fresh readings past exit_p, confirm_frames of them: the bay is vouched empty again
     assert site.agent.monitor.verdicts()["A"].confident
+    site.watch_free()  # and seen so for auto_raise_delay_s on end, as every raise needs: a command may raise it
     assert site.agent.lock("A", "close the bay", "ops").ok
     site.run(3)
     assert site.position == 1.0

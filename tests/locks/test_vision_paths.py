@@ -7,6 +7,7 @@ its mask holds no pixel and the bay reads "free" for ever — as the probe's NaN
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,28 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, se
     return path
 
 
+def watch_free(controller, run: Callable[[float], None], fresh: Callable[[float], None], dt: float) -> None:  # noqa: ANN001
+    """Let ``controller``'s lock see its bay empty, confidently, for ``auto_raise_delay_s`` on end — what every raise
+    needs, a remote ``lock`` too (probe review74) — so that a test's command may raise its arm.
+
+    ``run(dt)``: one frame of the real agent and the locks' tick, as the test's own loop runs them (the camera must
+    show the bay empty, and vouch for it now); up to the instant the wait ends (the controller's ``free_since``, or a
+    tamper's time, plus the delay); ``fresh(s)``: ``s`` seconds on and a fresh frame measured, the test's command
+    coming then, before that instant's lock tick, so the policy's own raise, due at the same instant, does not
+    answer for it. Nothing is waited where nothing is owed."""
+    held = controller.il.vehicle_possible()
+    assert held is None, f"watch_free: the camera must vouch for the empty bay ({held})"
+    for _ in range(int(2 * 600 / dt)):  # auto_raise_delay_s's bound, twice
+        left = controller._unwatched_left()
+        if left is None:
+            return
+        if left > dt + 1e-6:
+            run(dt)
+        else:
+            fresh(left + 1e-6)  # the last stretch: a fresh frame, the command before the tick
+    raise AssertionError("watch_free: the wait never ended")
+
+
 class Rig:
     """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
 
@@ -72,6 +95,14 @@ class Rig:
             if check is not None:
                 check()
             self.clock.advance(1 / FPS)
+
+    def watch_free(self, bay: str = "A") -> None:
+        """``watch_free`` on this rig's frames: the camera keeps sending live frames of what ``src`` shows."""
+        def fresh(seconds: float) -> None:
+            self.clock.advance(seconds)
+            self.agent.step()
+
+        watch_free(self.manager._unit(bay).controller, self.run, fresh, 1 / FPS)
 
     def assert_unvouched(self, bay: str, code: str) -> None:
         """``bay`` is still classified but its view vouches for no empty bay (``code``) while the camera as a whole
@@ -130,7 +161,8 @@ def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: AN
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "bay_unknown", res
         run(1)
-        assert agent.lock("A", "close the bay", "ops").ok  # measured again, empty, confident: UP
+        rig.watch_free("A")  # measured again, empty, confident, for auto_raise_delay_s: UP
+        assert agent.lock("A", "close the bay", "ops").ok
         run(2)
         assert manager.state("A") == "up" and manager.state("OUT") == "down"
         refused = [(e.bay_id, e.data["code"], e.data.get("operator")) for e in events if e.type == EventType.LOCK_REFUSED]

@@ -168,6 +168,7 @@ def test_a_lowering_due_before_the_next_tick_is_no_wiring_fault(site):
 
     rig = rig_at(site)
     try:
+        rig.watch_free()
         assert rig.manager.lock(BAY, "test raise", "ops").ok
         rig.step(1.0)
         rig.set_vehicle(True)  # a car noses in: the rise stops, the lowering waits reverse_delay_s
