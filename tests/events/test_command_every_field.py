@@ -34,12 +34,15 @@ def fields(full: str) -> list[str]:
     return [*ENVELOPE, *schema.get("properties", {}), "unknown_field"]
 
 
-def send(full: str, field: str, raw: str) -> tuple[dict[str, Any], list, bool]:
+def send(full: str, field: str, raw: str, watched: bool = False) -> tuple[dict[str, Any], list, bool]:
+    """``watched``: the bay seen free for ``auto_raise_delay_s`` first, so a valid ``lock`` may raise (review74's rule)."""
     clock = FakeClock()
     namespace, name = ("sim", full[4:]) if full.startswith("sim/") else ("cmd", full)
     rig = Rig("sim" if namespace == "sim" else "gpio", clock, position=0.0)
     control = Control(rig.manager)
     try:
+        if watched:
+            rig.watch_free()
         handler = CommandHandler(control, Topics("edge/s1/d1"), "d1", clock, 60.0, None, None)  # type: ignore[arg-type]
         body = {"ts": iso(clock.now()), **VALID[full], field: "@@"}
         payload = json.dumps(body).replace('"@@"', raw).encode()

@@ -23,14 +23,14 @@ def test_a_control_character_in_a_persons_words_is_refused_naming_the_field(full
 
 
 def test_line_breaks_and_tabs_are_words():
-    reply, calls, _ = send("lock", "reason", json.dumps("NEV confirmed\tby phone\r\nsee ticket 12"))
+    reply, calls, _ = send("lock", "reason", json.dumps("NEV confirmed\tby phone\r\nsee ticket 12"), watched=True)
     assert reply["ok"] and calls, reply
 
 
 @pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x1c", "\x85"])
 def test_the_other_white_space_controls_pass_as_docs_mqtt_says(char):
     """docs/mqtt.md lists them: what the review page takes in a dismissal's reason, the same rule."""
-    reply, calls, _ = send("lock", "reason", json.dumps(f"NEV{char}confirmed"))
+    reply, calls, _ = send("lock", "reason", json.dumps(f"NEV{char}confirmed"), watched=True)
     assert reply["ok"] and calls, reply
 
 

@@ -63,7 +63,9 @@ def test_an_upside_down_camera_reads_no_plate_without_rotate(pipeline, tmp_path,
 ])
 def test_with_the_setting_the_plate_is_read_in_its_bay_and_everything_sees_the_upright_view(
         pipeline, tmp_path, clock, turn, flip, setting):
-    agent = Agent(scene_config(str(tmp_path), camera=setting), clock=clock,
+    # evidence.photo frame: the snapshot is the whole view, compared with the whole upright picture (a bay's
+    # snapshot, the default, is cut from that same view since 0.28.0)
+    agent = Agent(scene_config(str(tmp_path), camera=setting, evidence={"photo": "frame"}), clock=clock,
                   source=ScriptedSource(_camera(turn, flip), clock), reader=pipeline)
     events = _run(agent, clock)
     assert [(e.type, e.bay_id) for e in events] == [("vehicle_arrived", "B"), ("vehicle_identified", "B")]
