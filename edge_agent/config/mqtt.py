@@ -268,6 +268,8 @@ class MqttConfig(StrictModel):
     command_max_age_s: float = Field(60.0, gt=0, le=COMMAND_MAX_AGE_CAP_S, description="older (or further in the future) commands are refused")
     hmac_secret_env: EnvName = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
+    command_device: Literal["optional", "required"] = Field(
+        "optional", description="required: every command must name this device in its (signed) 'device' field")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 

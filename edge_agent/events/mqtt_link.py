@@ -164,7 +164,8 @@ class MqttLink:
                 raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
         self._control = control  # the held set-lists read the lists it runs (``kept_since``)
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
-                                       secrets.hmac_key, replay, secrets.hmac_previous)
+                                       secrets.hmac_key, replay, secrets.hmac_previous,
+                                       m.command_device == "required")
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
         self._cmd_q = CommandQueue(command_queue, queue_bytes, DEAR_WAITING)
         self._stop = threading.Event()

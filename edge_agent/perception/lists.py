@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from edge_agent.plates import normalise_plate
 
@@ -83,3 +85,19 @@ class PlateLists:
     def deny(self) -> list[str]:
         with self._lock:
             return sorted(self._deny)
+
+
+class ListsControl:
+    """``AgentControl``'s three reads of the lists, for a control that holds them as ``lists`` (the agent and review
+    mode's control alike): written once, not in each."""
+
+    lists: PlateLists
+
+    def plate_lists(self) -> tuple[list[str], list[str]]:
+        return list(self.lists.allow), list(self.lists.deny)
+
+    def lists_lock(self) -> AbstractContextManager[Any]:
+        return self.lists.editing
+
+    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
+        return self.lists.words_since(since)

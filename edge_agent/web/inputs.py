@@ -96,3 +96,5 @@ def json_body(raw: bytes) -> Any:
         raise ValueError("body: JSON nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"body: not JSON ({exc})") from None
+    except ValueError as exc:  # an integer over 4,300 digits: Python's own words named sys.set_int_max_str_digits()
+        raise ValueError(f"body: not JSON the page sends ({'a number has too many digits' if 'digits' in str(exc) else exc})") from None

@@ -8,13 +8,12 @@ is driving the locks in this mode).
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import ControlError, ControlResult, InstallerView
-from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.lists import ListsControl, PlateLists
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class OfflineControl:
+class OfflineControl(ListsControl):
     def __init__(self, cfg: AgentConfig, store, lists: PlateLists, clock: Clock) -> None:  # noqa: ANN001
         self.cfg = cfg
         self.store = store
@@ -95,15 +94,6 @@ class OfflineControl:
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
         self.lists.update(allow, deny)
         return ControlResult(True, "lists updated")
-
-    def plate_lists(self) -> tuple[list[str], list[str]]:
-        return list(self.lists.allow), list(self.lists.deny)
-
-    def lists_lock(self) -> AbstractContextManager[Any]:
-        return self.lists.editing
-
-    def plate_words(self, since: int | None) -> tuple[int, list[tuple[str, str]]]:
-        return self.lists.words_since(since)
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         return ControlResult(False, "review mode: no bay state machine")

@@ -528,3 +528,44 @@ def test_a_reload_that_redraws_most_bays_sets_their_calibration_aside_and_one_dr
     assert agent.classifier.calibration is not None and agent.classifier.set_aside is None
     assert "calibration_set_aside" not in agent.health_figures().extra
     assert agent.reload_config().data["changed"] == []  # the same files and outlines: nothing loaded again
+
+
+def test_a_held_set_lists_merged_during_a_reload_keeps_the_plates_the_reload_listed(tmp_path, clock, monkeypatch):
+    """A held MQTT ``set-lists`` (deny) is merged with the lists the agent runs when its window ends, on the command
+    thread, while a reload (SIGHUP, the installer's Save) applies a deny list with a plate added. The merge read the
+    lists before the reload applied them and wrote its result after: the plate the reload listed was dropped, from
+    the agent and from the file (review76). A reload now holds the lists' lock too, so the merge reads after it."""
+    import edge_agent.runtime.reload as reload_module
+    from edge_agent.events.mqtt_link import kept_since
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    base = agent.plate_lists(), agent.plate_words(None)[0]  # when the set-lists was held
+    data["lists"] = {"allow": [], "deny": ["粤B54321"]}  # the operator's edit, then a reload
+    _write(path, data)
+    progress = threading.Event()  # the merge has read the lists, or waits for the reload
+    agent.lists.editing = _WatchedRLock(progress)  # type: ignore[assignment]
+    real_load, merges = reload_module.load_config, []
+
+    def merge() -> None:  # ``MqttLink._apply_lists`` for one held ``set-lists`` of deny: ["粤BD00001"]
+        with agent.lists_lock():
+            running = agent.plate_lists()
+            progress.set()
+            deny = kept_since(["粤BD00001"], base[0], running, 1, agent.plate_words(base[1])[1])
+            merges.append(agent.set_lists(None, deny))
+
+    def load(p, **kw):  # noqa: ANN001, ANN003, ANN202
+        cfg = real_load(p, **kw)
+        merges.append(threading.Thread(target=merge))
+        merges[0].start()
+        assert progress.wait(10)
+        return cfg
+
+    monkeypatch.setattr(reload_module, "load_config", load)
+    assert agent.reload_config().ok
+    merges[0].join(10)
+    assert len(merges) == 2 and merges[1].ok
+    assert agent.plate_lists()[1] == ["粤B54321", "粤BD00001"]
+    monkeypatch.undo()
+    assert load_config(path).lists.deny == ["粤B54321", "粤BD00001"]

@@ -71,6 +71,15 @@ def test_deeply_nested_installer_json_is_400(client, site):
     assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
 
 
+def test_a_number_of_5000_digits_in_the_installers_json_is_named_so(client, site):
+    """An integer too long to convert was answered with Python's own advice (``sys.set_int_max_str_digits()``)."""
+    tok = token(client, "/installer")
+    body = '{"bays": [{"id": "A1", "polygon": [[' + "1" * 5000 + ", 2], [3, 4], [5, 6]]}]}"
+    r = client.post("/installer", content=body, headers={"X-CSRF-Token": tok, "content-type": "application/json"})
+    assert r.status_code == 400 and "too many digits" in r.text and "sys." not in r.text
+    assert not site.control.reloads
+
+
 def test_big_bodies_are_refused_with_413(site):
     """Over real HTTP: a declared length over the cap is refused before reading, and a chunked
     body (no length) is cut off once it passes the cap."""

@@ -1,0 +1,64 @@
+"""A signed command names the device it is for (attacker36): two devices given one key cannot run each other's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.events.command_handler import Command, CommandHandler, sign_command
+from edge_agent.events.replay import ReplayMemory
+from edge_agent.events.topics import Topics
+from tests.events.helpers import RecordingControl
+
+KEY = b"one-key-given-to-two-devices"
+
+
+def _device(tmp_path, clock: FakeClock, name: str, require: bool = False) -> tuple[CommandHandler, RecordingControl]:
+    control = RecordingControl()
+    memory = ReplayMemory(tmp_path / f"{name}-replay.sqlite", clock)
+    return CommandHandler(
+        control, Topics(f"edge/s1/{name}"), name, clock, 60.0, KEY, memory, require_device=require
+    ), control
+
+
+def _unlock(clock: FakeClock, **extra: str) -> bytes:
+    body = {"ts": iso(clock.now()), "bay": "B1", "reason": "NEV", "operator": "alice", **extra}
+    return json.dumps(sign_command("unlock", body, KEY)).encode()
+
+
+def test_a_command_captured_on_one_device_is_refused_by_its_twin(tmp_path):
+    clock = FakeClock()
+    dev1, ctl1 = _device(tmp_path, clock, "dev1")
+    dev2, ctl2 = _device(tmp_path, clock, "dev2")
+    payload = _unlock(clock, device="dev1")
+    assert dev1.handle(Command("unlock", payload)).body["code"] == "ok"
+    reply = dev2.handle(Command("unlock", payload)).body
+    assert reply["code"] == "wrong_device" and "'dev1'" in reply["message"] and ctl2.calls == []
+    assert len(ctl1.calls) == 1
+
+
+def test_the_device_is_signed_with_the_rest(tmp_path):
+    clock = FakeClock()
+    dev2, control = _device(tmp_path, clock, "dev2")
+    moved = {**json.loads(_unlock(clock, device="dev1")), "device": "dev2"}  # the name changed, the signature kept
+    assert dev2.handle(Command("unlock", json.dumps(moved).encode())).body["code"] == "bad_signature"
+    assert control.calls == []
+
+
+@pytest.mark.parametrize("require, code", [(False, "ok"), (True, "wrong_device")])
+def test_a_command_naming_no_device_runs_unless_the_device_requires_one(tmp_path, require, code):
+    """Old backends send no ``device``: accepted until the site sets ``mqtt.command_device: required``."""
+    clock = FakeClock()
+    dev, control = _device(tmp_path, clock, "dev1", require)
+    assert dev.handle(Command("unlock", _unlock(clock))).body["code"] == code
+    assert len(control.calls) == (0 if require else 1)
+    assert dev.handle(Command("unlock", _unlock(clock, device="dev1", id="2"))).body["code"] == "ok"
+
+
+def test_the_setting_takes_two_words_only():
+    assert MqttConfig(brokers=["mqtt://localhost"], command_device="required").command_device == "required"
+    with pytest.raises(ValueError, match="command_device"):
+        MqttConfig(brokers=["mqtt://localhost"], command_device="yes")
