@@ -85,7 +85,7 @@ def test_control_characters_in_the_overrides_are_one_line_and_exit_2_and_a_reloa
     assert cli.main(["check-config", str(good)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and problem in err and str(over) in err, err
-    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock(), lists=SimpleNamespace(editing=threading.Lock()))
     ops = OpsRuntime(cfg, EventBus(), clock, env={})
     with caplog.at_level(logging.INFO, logger="edge_agent.ops.lifecycle"):
         ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
@@ -101,7 +101,7 @@ def test_a_sighup_reload_of_a_broken_file_logs_one_line_and_keeps_the_running_co
 
     cfg = load_config(good)
     good.write_bytes(GBK)
-    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock(), lists=SimpleNamespace(editing=threading.Lock()))
     ops = OpsRuntime(cfg, EventBus(), clock, env={})
     with caplog.at_level(logging.INFO, logger="edge_agent.ops.lifecycle"):
         ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
@@ -122,7 +122,7 @@ def test_a_reload_refused_for_the_overrides_names_that_file(good, caplog, clock)
     cfg = load_config(good)
     over = good.parent / "data" / "overrides.yaml"
     over.parent.mkdir()
-    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock(), lists=SimpleNamespace(editing=threading.Lock()))
     ops = OpsRuntime(cfg, EventBus(), clock, env={})
     over.write_bytes(b"\x9a\x00\xff binary")
     over_bay = yaml.safe_dump({"bays": [{"id": "A", "polygon": [[10, 10], [300, 10], [300, 470], [10, 470]]},

@@ -71,7 +71,8 @@ def test_a_reload_to_a_misspelt_sink_event_is_refused_and_the_running_config_kep
     cfg = load_config(path)
     doc["notify"]["sinks"][0]["events"] = ["violation_start"]
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    # a reload takes the lists' own lock first (the order a list edit takes them: attacker37)
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock(), lists=SimpleNamespace(editing=threading.Lock()))
     result = ConfigReload(agent).reload()  # type: ignore[arg-type]
     assert not result.ok and agent.cfg is cfg
     assert result.data["problems"][0].startswith("notify.sinks[0].events: violation_start: no such event type")
