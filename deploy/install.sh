@@ -235,7 +235,17 @@ by_hand() { printf 'cd %s && sudo runuser -u %s -- %s/bin/edge-agent run --confi
 install_unit() {
   step "systemd unit $UNIT_DIR/$UNIT"
   run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
-  if ((!DO_SYSTEM)); then note "systemctl skipped (--no-system)"; return; fi
+  if ((!DO_SYSTEM)); then
+    # Staging (an image, a package): no user was made and nothing is enabled here, so "sudo systemctl start" (the
+    # closing note's) named a unit this system never enabled, to run as a user it does not have (newuser37).
+    note "systemctl skipped (--no-system)"
+    START_PENDING=1
+    START_HINT="on the system it is for (--no-system: no user made, nothing enabled or started here): sudo \
+systemctl enable $UNIT && sudo systemctl restart $UNIT; or by hand: cd $DATA_DIR && $VENV/bin/edge-agent run \
+--config $CONFIG"
+    RESTART_HINT="$START_HINT"
+    return
+  fi
   # A system without the systemd package (a minimal Debian, an image's chroot before systemd is added): set -e
   # ended the install at `systemctl enable` (exit 127, "command not found"), before the doctor ran.
   if ((!DRY_RUN)) && ! command -v systemctl >/dev/null; then

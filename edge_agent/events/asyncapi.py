@@ -62,8 +62,9 @@ def channels() -> list[Channel]:
                 "of the config has its retained state cleared: an empty message on its topic."),
         Channel("events", t.events, PAYLOAD_SCHEMAS["event"], "send", 1, False,
                 "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id` "
-                "(stored before you acknowledge; a persistent session, on a broker with persistence, keeps what "
-                "arrives while you are away: docs/mqtt.md, receiving every event once). Sent in the order written, "
+                "(stored before you acknowledge; a persistent session subscribed at QoS 1, on a broker with "
+                "persistence, keeps what arrives while you are away — at QoS 0 it keeps nothing: docs/mqtt.md, "
+                "receiving every event once). Sent in the order written, "
                 "which is not always `ts` order: a stopped run's visits are ended (`reason: agent_stopped`) with "
                 "that run's last-alive time, after the new run's first events. Types (data: docs/bays.md#events; "
                 "others may come in a new minor version): " + ", ".join(f"`{t}`" for t in event_types()) + "."),

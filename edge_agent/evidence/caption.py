@@ -46,8 +46,10 @@ WORDS = {
     "bay": ("车位 {bay}", "Bay {bay}"),
     "all_bays": ("全部车位", "all bays"),
     "no_plate": ("未确认车牌", "no plate confirmed"),  # an undecided plate was read (review78)
-    "nev": ("新能源车", "NEV"),
-    "not_nev": ("非新能源车", "not an NEV"),
+    # the plate's reading, as line 2 says it: a flat "非新能源车" beside "车牌判读为燃油车，未经人工审核" stated the class
+    # the reviewer has yet to confirm (review78, newuser37)
+    "nev": ("判读为新能源车", "read as an NEV"),
+    "not_nev": ("判读为非新能源车", "read as not an NEV"),
     # a list's verdict is the site's word about the plate, not what the plate is: a deny-listed green NEV plate
     # captioned "非新能源车" contradicted its own picture (probe review71)
     "deny_list": ("黑名单", "on the deny-list"),

@@ -21,8 +21,10 @@ from edge_agent.clock import utc_offset
 from edge_agent.events.types import Event
 
 TITLES = {  # (zh, en)
-    "violation_started": ("违规占用充电车位", "Charging bay blocked"),
-    "violation_ended": ("违规占用结束", "Violation ended"),
+    # what was seen, for the manager to review: the robot message reaches the group before anyone looked, and said
+    # "违规占用充电车位" — a verdict — of a misread plate or a tow truck as of a fuel car (the caption's rule, newuser37)
+    "violation_started": ("充电车位有车停放，待审核", "Car in a charging bay, to review"),
+    "violation_ended": ("待审核的停放已结束", "Stay to review ended"),
     "overstay_started": ("充电完成后超时占位", "Overstay after charging"),
     "overstay_ended": ("超时占位结束", "Overstay ended"),
     "lock_fault": ("地锁故障", "Lock fault"),
@@ -36,9 +38,9 @@ TITLES = {  # (zh, en)
     "charger_silent": ("充电桩无状态上报", "Charger silent"),
 }
 REASONS = {
-    "fuel_vehicle": ("燃油车占用", "fuel vehicle"),
-    "unidentified": ("无法识别车牌", "plate not readable"),
-    "deny_list": ("黑名单车辆", "deny-listed"),
+    "fuel_vehicle": ("车牌判读为燃油车", "plate read as a fuel car"),  # the reading, as the photo's caption says
+    "unidentified": ("车牌未能确认", "plate not confirmed"),
+    "deny_list": ("车牌在黑名单上", "plate on the deny-list"),
     "departed": ("车辆已离开", "vehicle left"),
     "identified": ("已识别为新能源车", "identified as an NEV"),
     "allowed": ("车牌已加入白名单", "plate put on the allow-list"),

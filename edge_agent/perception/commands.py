@@ -145,8 +145,15 @@ def _quantize(args: argparse.Namespace) -> int:
 
 # --- recognize / eval / bench ---------------------------------------------------------------
 
+# A batch of photos is read through: one missing or unreadable image is named on its own line and the rest are
+# still read (the JSON Lines contract), so it is the job's failure (1), not bad input before the work (2). The help
+# said only the general rule, and README's "a file that is missing … exit 2" read as the answer (newuser37).
+PER_IMAGE = ("exit status: 0 done, 1 the job ran but failed, 2 bad input or an invalid config (each problem named); "
+             "an image that is missing, a folder or not an image is named on its own line, the others are still "
+             "read, and the run exits 1 at the end")
+
 def register_perception(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)")
+    r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)", epilog=PER_IMAGE)
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files; - reads one from standard input")
     r.add_argument("--json", action="store_true", help="one JSON object per image per line")
     r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
@@ -156,7 +163,7 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
                    help="then mirror it, as camera.flip does")
     _common(r)
     r.set_defaults(func=_recognize, more=("paths", str))  # photos after the options too (cli._parse)
-    e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)")
+    e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)", epilog=PER_IMAGE)
     e.add_argument("--labels", type=Path, required=True, metavar="CSV")
     e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the metrics as JSON here")

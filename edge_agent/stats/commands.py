@@ -63,8 +63,11 @@ def _stats(args: argparse.Namespace) -> int:
             raise ValueError(f"--from {start} is after today ({end}, the default --to)")
         if (end - start).days > 3660:
             raise ValueError("at most ten years at a time")
-        stats = query(Path(cfg.data_dir) / "evidence" / "evidence.db", [b.id for b in cfg.bays], start, end, tz,
-                      time.time())
+        db = Path(cfg.data_dir) / "evidence" / "evidence.db"
+        if not db.is_file():  # a week of 0.0 % read as a week of free bays watched (a config from another machine)
+            raise ValueError(f"no {db}: the agent has not run with data_dir {cfg.data_dir} here (another machine's "
+                             "config, or data_dir names another folder)")
+        stats = query(db, [b.id for b in cfg.bays], start, end, tz, time.time())
     except ValueError as exc:
         print(f"edge-agent stats: {exc}", file=sys.stderr)
         return 2

@@ -139,7 +139,11 @@ def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
 
 
 def _users_list(users, args: argparse.Namespace) -> int:  # noqa: ANN001
-    for name, (_hash, role) in sorted(users.entries().items()):
+    entries = sorted(users.entries().items())
+    if not entries:  # said nothing at all: a wrong config, a users_file relative to it, or none added yet (newuser37)
+        print(f"no users in {users.path}: add one with `edge-agent users add NAME --config "
+              f"{args.config}`", file=sys.stderr)
+    for name, (_hash, role) in entries:
         print(f"{name}\t{role}")
     return 0
 

@@ -23,12 +23,12 @@ def test_what_happened_in_words_in_either_language():
     data = {"reason": "fuel_vehicle", "plate": "京A12345", "colour": "blue", "parked_s": 20.0}
     ts = "2026-12-07T13:50:34.123+08:00"
     assert event_lines("violation_started", "B", data, False, ts, "zh") == [
-        "车位 B  京A12345  蓝牌  非新能源车",
+        "车位 B  京A12345  蓝牌  判读为非新能源车",
         "车牌判读为燃油车：在充电车位停放 20 秒，拍摄时未经人工审核",
         "2026-12-07 13:50:34 UTC+08:00",
     ]
     assert event_lines("violation_started", "B", data, False, ts, "en") == [
-        "Bay B  京A12345  blue plate  not an NEV",
+        "Bay B  京A12345  blue plate  read as not an NEV",
         "Plate read as a fuel car: in the charging bay for 20 s, not reviewed when taken",
         "2026-12-07 13:50:34 UTC+08:00",
     ]
@@ -55,6 +55,8 @@ def test_a_violation_photo_states_what_was_seen_not_a_verdict(reason, lang):
     assert not re.search(r"违规|违法|占用|blocked|violat|offen", text, re.I), lines
     assert ("拍摄时未经人工审核" if lang == "zh" else "not reviewed when taken") in lines[1], lines
     assert ("2 分钟" if lang == "zh" else "2 min") in lines[1], lines
+    # line 1 names the plate's class as a reading too, not flatly beside the hedged line 2 (review78, newuser37)
+    assert ("判读为非新能源车" if lang == "zh" else "read as not an NEV") in lines[0], lines
 
 
 def test_a_device_without_a_cjk_font_writes_english(monkeypatch):
@@ -88,9 +90,9 @@ def test_the_agents_violation_photo_says_what_happened(pipeline, tmp_path, drawn
     segments = hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, 5.0) + hold(24, Scene(cars=(FUEL,)))
     run = play(segments, pipeline, tmp_path, perception={"models_dir": "models"})
     run.one("violation_started", "B")
-    second = [c[1] for c in drawn if c[0] == "车位 B  京A12345  蓝牌  非新能源车"]
+    second = [c[1] for c in drawn if c[0] == "车位 B  京A12345  蓝牌  判读为非新能源车"]
     assert any(re.fullmatch(r"车牌判读为燃油车：在充电车位停放 \d+ 秒，拍摄时未经人工审核", s) for s in second), drawn
-    assert ["车位 B  京A12345  蓝牌  非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
+    assert ["车位 B  京A12345  蓝牌  判读为非新能源车", "车辆已识别"] in [c[:2] for c in drawn], drawn
     assert not [c for c in drawn if CODES.search(" ".join(c))], drawn
 
 

@@ -183,7 +183,7 @@ def test_wecom_and_dingtalk_robot_markdown_and_their_error_codes(tmp_path, recei
     assert len(w) == 1 and len(g) == 2
     assert w[0].query["key"] == ["wk-123"]
     text = json.loads(w[0].body)["markdown"]["content"]
-    for part in ("违规占用充电车位", "A1", "粤B12345", "燃油车占用", "2 分钟", "2026-03-02 09:00:00 +08:00",
+    for part in ("充电车位有车停放，待审核", "A1", "粤B12345", "车牌判读为燃油车", "2 分钟", "2026-03-02 09:00:00 +08:00",
                  f"https://review.plaza-7.example/violations/by-event/{ev.event_id}"):
         assert part in text, (part, text)
     q = g[0].query

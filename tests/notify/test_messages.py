@@ -48,3 +48,19 @@ def test_every_reason_that_ends_a_story_is_in_words_for_the_group_and_on_the_pag
                         and line.split(": ", 1)[0].endswith(("类型", "Kind")))
             assert kind.split(": ", 1)[1] != reason, (lang, kind)
             assert translator(lang).label("vr", reason) != reason, (lang, reason)
+
+
+def test_a_violation_message_says_what_was_seen_for_review_not_a_verdict():
+    """The robot message reaches the reviewing manager before anyone looked: it said "违规占用充电车位" /
+    "Charging bay blocked" and "燃油车占用" of a plate read as a fuel car — a misread plate or a tow truck got the
+    same verdict. It says what was read and that it is to review, as the photo's caption does (newuser37)."""
+    import re
+
+    for reason in ("fuel_vehicle", "unidentified", "deny_list"):
+        for lang in ("zh", "en"):
+            ev = Event("violation_started", TS, "B", data={"reason": reason, "plate": "京A12345", "parked_s": 125.0})
+            title, text = markdown(ev, SH, lang, None, "s1")
+            assert not re.search(r"违规|占用|blocked|violat", text, re.I), text
+            assert ("待审核" if lang == "zh" else "to review") in title, title
+    fuel = markdown(Event("violation_started", TS, "B", data={"reason": "fuel_vehicle"}), SH, "zh", None, "s1")[1]
+    assert "车牌判读为燃油车" in fuel, fuel

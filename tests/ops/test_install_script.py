@@ -443,3 +443,28 @@ def test_where_systemd_runs_the_start_and_restart_advice_is_said_once(tmp_path, 
     assert res.returncode == 2 and "not restarted" in out, out
     assert out.count(restart) == 1 and restart in out.split("installed, but the config is refused", 1)[1], out
     assert "a running service keeps the old" in out, out  # what the unit's step still says: why not restarted
+
+
+def test_a_staging_install_does_not_end_with_systemctl_start(tmp_path, example):
+    """``--no-system`` (staging into --prefix: no user made, nothing enabled) ended with "fix them, then: sudo
+    systemctl start edge-agent.service", a unit this system never enabled (newuser37). Its closing note says what
+    to run where the staged files will run, and by hand here; a refused config's note says the same."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    argv = ["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example), "--no-apt", "--no-system",
+            "--no-models"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    closing = [ln for ln in out.splitlines() if "doctor found problems" in ln or "not started yet" in ln]
+    by_hand = (f"cd {prefix}/var/lib/edge-agent && {prefix}/opt/edge-agent/venv/bin/edge-agent run --config "
+               f"{prefix}/etc/edge-agent/config.yaml")
+    assert res.returncode == 0 and len(closing) == 1, out
+    assert "systemctl start" not in out and "--no-system" in closing[0] and by_hand in closing[0], closing
+    config = prefix / "etc/edge-agent/config.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("\nweb:\n", "\nweb:\n  session_max_age_s: 31536000\n",
+                                                                 1), encoding="utf-8")
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    note = next(ln for ln in out.splitlines() if "as check-config says above" in ln)
+    assert res.returncode == 2 and "systemctl restart edge-agent.service;" in note and by_hand in note, out
+    assert "--no-system" in note, note

@@ -476,3 +476,20 @@ def test_several_plates_in_one_photo_are_listed_left_to_right(tmp_path, capsys, 
     assert main(["recognize", str(photo), "--models", str(models_dir)]) == 0
     table = capsys.readouterr().out
     assert table.index("京A12345") < table.index("皖AD12345") < table.index("粤B67890")
+
+
+def test_a_missing_photo_exits_1_as_its_help_and_the_readme_say(capsys, tmp_path, models_dir):
+    """``recognize /missing.jpg`` exits 1 with the file's line (the JSON Lines contract: the batch goes on), while
+    README's general rule said "a file that is missing … exit 2" and the help only that rule (newuser37). The help
+    and README say the photos are the job's input: named on their own line, exit 1 at the end."""
+    from edge_agent.cli import build_parser
+
+    assert main(["recognize", str(tmp_path / "missing.jpg"), "--json", "--models", str(models_dir)]) == 1
+    assert _lines(capsys.readouterr().out)[0]["error"].startswith("no such file")
+    sub = next(a for a in build_parser()._actions if a.choices and "recognize" in a.choices)
+    for name in ("recognize", "eval"):
+        text = " ".join(sub.choices[name].format_help().split())
+        assert "an image that is missing" in text and "exits 1 at the end" in text, text
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "a missing or unreadable one is named on its own line, the others are still read, and the run exits 1" \
+        in readme

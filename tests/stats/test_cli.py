@@ -88,3 +88,15 @@ def test_a_data_dir_named_with_uri_characters_gives_its_figures(tmp_path, capsys
     assert [(r["bay"], r["occupied_s"], r["visits_nev"]) for r in rows] == [("A", "3600.0", "1"), ("B", "0.0", "0")]
     assert first_event_day(db, ["A"], SH, 0.0) == date(2026, 3, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["agent.yaml", name])  # no stray file beside it
+
+
+def test_a_data_dir_the_agent_never_ran_in_is_named_not_a_week_of_free_bays(tmp_path, capsys):
+    """``stats --config`` with a data dir holding no store (the Pi's config read on a laptop, a data_dir naming
+    another folder) printed a week of 0.0 % occupancy, exit 0: figures of bays watched and free (newuser37). It is
+    one line naming the file, exit 2, as a missing file is for every command."""
+    cfg = scene_config(str(tmp_path / "nowhere")).model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    assert main(["stats", "--config", str(path)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and f"no {tmp_path / 'nowhere' / 'evidence' / 'evidence.db'}: the agent has not run" in out.err

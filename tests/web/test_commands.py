@@ -444,3 +444,14 @@ def test_a_host_or_variable_name_with_a_line_end_is_refused(tmp_path):
     assert _env_name("EDGE_HMAC") == "EDGE_HMAC"
     with pytest.raises(ValueError, match="not an environment variable name"):
         _env_name("EDGE_HMAC\n")
+
+
+def test_users_list_with_no_users_file_says_where_it_looked(tmp_path, capsys):
+    """``users list`` on a config whose users file does not exist (a relative ``users_file``, the wrong config, none
+    added yet) printed nothing, exit 0: an operator could not tell an empty list from a wrong file (newuser37)."""
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: {site_id: s, device_id: d}\ncamera: {source: x}\nbays: [{id: A, polygon: [[0, 0], [9, 0], "
+                   "[9, 9]]}]\nweb: {users_file: users.txt}\n")
+    assert main(["users", "list", "--config", str(cfg)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and f"no users in {tmp_path / 'users.txt'}: add one with `edge-agent users add" in out.err
