@@ -267,3 +267,29 @@ def test_many_live_keys_are_swept_now_and_then_not_at_every_attempt():
         tables = limiter._fails
     assert rebuilt <= 1
     assert [limiter.attempt("2001:db8:0::1", "a0") > 0 for _ in range(4)] == [False] * 3 + [True]  # its 2 kept
+
+
+def test_a_sweep_after_a_successful_login_keeps_the_login_page_up(site):
+    """A right password takes its attempt back and leaves its address's key with no failure (``succeeded``), as an
+    attempt refunded while every check slot was busy does. The sweep read the newest failure of every key: past
+    SWEEP_AT keys (names made up from a few thousand /64s, or a device's months of staff addresses) it met that
+    empty count and raised IndexError — every login after it a 500 until a restart (review82)."""
+    from edge_agent.web.auth import SWEEP_AT
+
+    app = site.app()
+    with TestClient(app) as c:
+        assert login_status_tc(c, PASSWORD) == 303  # the admin signs in: their address's count left empty
+        limiter = app.state.ctx.limiter
+        for i in range(SWEEP_AT // 2):  # made-up names from fresh /64s, two keys each: one more than SWEEP_AT
+            limiter.attempt(f"2001:db8:{i // 65536:x}:{i % 65536:x}::1", f"guess{i}")
+        assert len(limiter._fails) == SWEEP_AT + 1
+        with TestClient(app) as again:
+            assert login_status_tc(again, "wrong") == 401  # the sweep ran: the page still answers
+        assert len(limiter._fails) == SWEEP_AT + 2  # the empty count forgotten, every live one kept
+
+
+def login_status_tc(client: TestClient, password: str) -> int:
+    tok = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    return client.post(
+        "/login", data={"username": "admin", "password": password, "csrf": tok}, follow_redirects=False
+    ).status_code
