@@ -58,6 +58,13 @@ class BayClassifier:
         # ``moved_outlines``): their p is the shipped head's of the same run. A head reads ground it never saw wrong
         # more often than the shipped model (docs/occupancy.md)
         self.shipped_bays: frozenset[str] = frozenset()
+        # with a site calibration, the model an uncalibrated site runs (``occupancy.onnx``), where it is another
+        # model (``runtime.models.default_classifier``), and the shipped head's p below which it reads the crop too.
+        # Why: the calibratable model's own shipped head reads more parked cars surely empty than ``occupancy.onnx``
+        # (NORPark: 2.1 % of cars p <= 0.3 against 0.8 %), so a raise "both heads" allowed could stand on weaker
+        # evidence than an uncalibrated site's. Its p, where read, is folded into ``shipped`` (the higher of the two)
+        self.baseline: BayClassifier | None = None
+        self.baseline_below = 1.0
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
@@ -103,7 +110,7 @@ class BayClassifier:
         """``predict``'s p, and with a site calibration the shipped head's p of the same crops (None without one),
         from the same run of the model (both outputs at once). Why: a head refitted on a few labelled frames reads
         more parked cars surely empty than the shipped one (NORPark, 5 frames: 1.8 % of cars p <= 0.3 against
-        0.8 %), so the lock's raise asks both (``bays.vision``)."""
+        0.8 %), so the lock's raise asks both (``bays.vision``), and ``classify`` the baseline model too."""
         if self.calibration is None:
             return _probability(self._run(crops, self._p_out).reshape(-1)), None
         if len(crops) == 0:
@@ -139,8 +146,9 @@ class BayClassifier:
 
     @property
     def shipped(self) -> dict[str, float]:
-        """With a site calibration, the shipped head's p of the bays this thread's last ``classify`` judged (empty
-        without one: its p is the shipped head's already). The bays stage carries it in each bay's verdict."""
+        """With a site calibration, the shipped head's p of the bays this thread's last ``classify`` judged, or the
+        baseline model's where higher (``baseline``; empty without a calibration: its p is the shipped head's
+        already). The bays stage carries it in each bay's verdict."""
         return getattr(self._made, "shipped", {})
 
     def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon],
@@ -154,10 +162,23 @@ class BayClassifier:
             unseen.update(blank)
         judged = [b for b in crops if b not in blank]
         p, shipped = self.predict_both([crops[b] for b in judged])
-        self._made.shipped = {} if shipped is None else {b: float(v) for b, v in zip(judged, shipped)}
-        read = {b: self._made.shipped[b] if b in self.shipped_bays and b in self._made.shipped else float(v)
-                for b, v in zip(judged, p)}
+        made = {} if shipped is None else {b: float(v) for b, v in zip(judged, shipped)}
+        read = {b: made[b] if b in self.shipped_bays and b in made else float(v) for b, v in zip(judged, p)}
+        self._made.shipped = self._with_baseline(crops, made)
         return {b: float("nan") for b in crops} | read
+
+    def _with_baseline(self, crops: Mapping[str, np.ndarray], shipped: dict[str, float]) -> dict[str, float]:
+        """(``classify``.) ``shipped`` with the baseline model's p folded in (the higher of the two) on each bay the
+        shipped head reads below ``baseline_below``: where it reads at or above it, the higher of the two is too,
+        and every threshold the hysteresis asks of it (``exit_p``, the doubt midpoint, ``enter_p``, ``SURE_P``)
+        answers the same, so only the bays it does not see a car in surely cost the second run."""
+        if self.baseline is None:
+            return shipped
+        ask = [b for b, v in shipped.items() if not v >= self.baseline_below]
+        if not ask:
+            return shipped
+        base = self.baseline.predict([crops[b] for b in ask])
+        return shipped | {b: max(shipped[b], float(v)) for b, v in zip(ask, base)}
 
     def _fit(self, crop: np.ndarray) -> np.ndarray:
         if crop.ndim == 2:

@@ -152,8 +152,9 @@ class BayVision:
     #                             the presence sensor) says the bay is empty, confidently
     changed: bool = False  # the bay differs from its own picture when last confidently empty: something in it
     #                        the classifier calls empty (a person, a bicycle, a box: ``bays.empty_picture``)
-    p_shipped: float | None = None  # with a site calibration, the shipped head's p of the same reading (None: no
-    #                                 calibration). Not ``confident`` empty unless it too reads at most ``exit_p``
+    p_shipped: float | None = None  # with a site calibration, the shipped head's p of the same reading, or the
+    #                                 baseline model's (occupancy.onnx) where higher (None: no calibration). Not
+    #                                 ``confident`` empty unless it too reads at most ``exit_p``
 
 
 def now_iso(clock: Clock) -> str:

@@ -48,7 +48,9 @@ def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
 
 
 # model file, its sha256, calibration file, its sha256, and with a calibration the bays' outlines (``another_view``)
-Fingerprint = tuple[str, str | None, str | None, str | None, tuple[tuple[str, tuple[tuple[float, float], ...]], ...]]
+# and ``enter_p`` (below which the baseline model reads a bay too: ``BayClassifier.baseline_below``)
+Fingerprint = tuple[str, str | None, str | None, str | None, tuple[tuple[str, tuple[tuple[float, float], ...]], ...],
+                    float | None]
 
 
 def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
@@ -68,7 +70,8 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
 
     path, cal = classifier_files(cfg)
     drawn = () if cal is None else tuple((b.id, tuple((float(x), float(y)) for x, y in b.polygon)) for b in cfg.bays)
-    return str(path), digest(path), (str(cal) if cal is not None else None), digest(cal), drawn
+    return (str(path), digest(path), (str(cal) if cal is not None else None), digest(cal), drawn,
+            None if cal is None else cfg.occupancy.enter_p)
 
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
@@ -105,11 +108,32 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
             outlines = {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays}
             clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
                                          + moved_outlines(clf.calibration, outlines))
+            _add_baseline(cfg, clf, path)
         return clf
     log.warning("occupancy.calibration set aside, running the shipped head: %s", why)
     clf = _load(cfg, Path(models_dir(cfg)) / cfg.occupancy.model, None)
     clf.set_aside = why
     return clf
+
+
+def _add_baseline(cfg: AgentConfig, clf: BayClassifier, path: Path) -> None:
+    """A calibrated ``clf``'s baseline: the model an uncalibrated site runs (``occupancy.onnx`` beside the
+    calibrated one), read on each bay the calibrated model's shipped head does not surely see a car in. Why: a
+    calibration may make the agent more careful, never less: a raise on a calibrated site needs what an
+    uncalibrated site's needs too (docs/occupancy.md, "Per-site calibration"). Not where the calibrated model is
+    that one (its shipped head is then the baseline); a missing one is refused as a missing model is."""
+    from edge_agent.bays.model_files import DEFAULT_MODEL
+    from edge_agent.bays.occupancy import SURE_P
+
+    base = Path(models_dir(cfg)) / DEFAULT_MODEL.name
+    if base.resolve() == path.resolve():
+        return
+    if not base.is_file():
+        raise ConfigError(str(cfg.source_path or "<config>"),
+                          [f"occupancy.calibration: {base} not found: a calibrated site's raise also needs the "
+                           "model an uncalibrated site runs (deploy/install.sh copies it into perception.models_dir)"])
+    clf.baseline = _load(cfg, base, None)
+    clf.baseline_below = max(SURE_P, cfg.occupancy.enter_p)
 
 
 def _load(cfg: AgentConfig, path: Path, cal: Path | None) -> BayClassifier:

@@ -533,11 +533,13 @@ _TEXT: dict[str, tuple[str, str]] = {
                      "{recall_before}, calibrated {recall_after} ({frames} frames, {occupied} occupied, {empty} empty)."),
     "teach_worse": ("校准后反而更差，不提供使用：请检查标注或再添加画面。",
                     "The calibration does worse than the shipped classifier: not offered. Check the labels or add frames."),
-    "teach_one_light": ("标注的画面都拍摄于一天中的 {span} 小时之内（同一种光线）：留出的画面也是这种光线，看不出换个时间会不会把有车判为空闲，不提供使用。请在至少 {min} 小时内（早上、中午、傍晚）再添加画面。室内摄像头（任何时候都是同一种灯光）：在配置中设置 occupancy.steady_light。",
+    "teach_one_light": ("标注的画面都拍摄于一天中的 {span} 小时之内（同一种光线）：留出的画面也是这种光线，看不出换个时间会不会把有车判为空闲，不提供使用。请在至少 {min} 小时内（早上、中午、傍晚）再添加画面。室外摄像头、或有日光照到车位（窗、门、天窗）时，只能这样做。只有完全没有日光、灯光一直开着的地下车库，才可由管理配置的人设置 occupancy.steady_light。",
                         "The labelled pictures were all taken within {span} h of the day (one light): the frames held "
                         "out are of that light too, and cannot show whether it calls cars empty at another hour. Not "
-                        "offered: add pictures over at least {min} h (morning, noon, dusk). An indoor camera under one light at "
-                        "every hour: set occupancy.steady_light in the config."),
+                        "offered: add pictures over at least {min} h (morning, noon, dusk). Outdoors, or where daylight "
+                        "reaches the bays (a window, a door, a skylight), that is the only way. Only a garage no daylight "
+                        "reaches, under lamps always on, may be declared so in the config (occupancy.steady_light, set by "
+                        "whoever manages it)."),
     "teach_swapped": ("这些画面的标注看起来是反的（当前模型很有把握地否定了其中四分之一以上车位的标注）：{frames}。不提供使用：请检查这些画面的标注，或清除已标注画面重新开始。",
                       "The labels of {frames} look swapped (the shipped model surely contradicts a quarter or more of "
                       "that picture's bays): not offered. Check those pictures' labels, or forget the labelled "

@@ -130,6 +130,36 @@ def test_calibrated_classifier_uses_the_site_head(tmp_path):
         default_classifier(cfg)
 
 
+def test_a_calibrated_site_also_runs_the_model_an_uncalibrated_site_runs_as_its_raise_baseline(tmp_path):
+    """A calibration may make the agent more careful, never less: the calibrated model's own shipped head reads
+    more parked cars surely empty than ``occupancy.onnx`` (NORPark: 2.1 % against 0.8 %), so ``default_classifier``
+    gives a calibrated ``occupancy-site.onnx`` the baseline model, read on each bay its shipped head reads below
+    ``max(SURE_P, enter_p)`` (where every hysteresis threshold answers the same for the higher of the two)."""
+    from edge_agent.config.load import ConfigError
+    from edge_agent.runtime.models import classifier_fingerprint, default_classifier
+
+    site = BayClassifier.load(SITE_MODEL)
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.9, 0.95, model=SITE_MODEL.name).save(tmp_path / "s.json")
+    cfg = _agent_config(tmp_path, model=SITE_MODEL.name, calibration="s.json")
+    clf = default_classifier(cfg)
+    assert clf.calibration is not None and clf.baseline is not None and clf.baseline.calibration is None
+    assert clf.baseline.model_sha256 == BayClassifier.load(DEFAULT_MODEL).model_sha256 and clf.baseline_below == 0.8
+    before = classifier_fingerprint(cfg)
+    cfg.occupancy.enter_p = 0.9  # a reload that moves enter_p builds the classifier again, with its new bound
+    assert classifier_fingerprint(cfg) != before and default_classifier(cfg).baseline_below == 0.9
+    assert default_classifier(_agent_config(tmp_path, model=SITE_MODEL.name)).baseline is None  # uncalibrated
+    shipped = BayClassifier.load(DEFAULT_MODEL)  # calibrated on occupancy.onnx: its shipped head is the baseline
+    SiteCalibration(shipped.head(), shipped.model_sha256, 10, 10, 0.9, 0.95).save(tmp_path / "d.json")
+    assert default_classifier(_agent_config(tmp_path, calibration="d.json")).baseline is None
+    lone = tmp_path / "models"
+    lone.mkdir()
+    (lone / SITE_MODEL.name).symlink_to(SITE_MODEL)
+    cfg = _agent_config(tmp_path, model=SITE_MODEL.name, calibration="s.json")
+    cfg.perception.models_dir = str(lone)
+    with pytest.raises(ConfigError, match="occupancy.calibration: .*occupancy.onnx not found"):
+        default_classifier(cfg)
+
+
 def test_calibrate_then_eval_with_it_end_to_end(tmp_path, capsys):
     labels, rows = _site(tmp_path, n_frames=30)  # 20 occupied, 40 empty bays
     out = tmp_path / "site" / "cal.json"
@@ -573,7 +603,8 @@ def test_bays_the_calibration_was_not_fitted_on_as_drawn_are_read_by_the_shipped
     clf = default_classifier(_two_bay_config(tmp_path, added, calibration="cal.json"))
     assert clf.calibration is not None and clf.set_aside is None  # one of two moved: kept
     frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
-    p = clf.classify(frame, {b: [tuple(x) for x in pts] for b, pts in added.items()}, {})
-    shipped = clf.shipped
-    assert p["B"] == pytest.approx(shipped["B"]) and p["C"] == pytest.approx(shipped["C"])
+    polygons = {b: [tuple(x) for x in pts] for b, pts in added.items()}
+    p = clf.classify(frame, polygons, {})
+    shipped = site.classify(frame, polygons, {})  # the shipped head's own p (``clf.shipped`` has the baseline's in it)
+    assert p["B"] == pytest.approx(shipped["B"], abs=1e-5) and p["C"] == pytest.approx(shipped["C"], abs=1e-5)
     assert abs(p["A"] - shipped["A"]) > 1e-3  # the site head where it was fitted

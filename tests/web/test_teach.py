@@ -733,6 +733,19 @@ def test_pictures_all_from_one_light_are_calibrated_but_not_offered(teach_site):
     assert result["usable"] and not result["one_light"] and result["span_h"] == pytest.approx(10.0), result
 
 
+def test_the_one_light_message_tells_an_outdoor_installer_to_add_pictures_not_to_declare_one_light():
+    """review79: "An indoor camera under one light at every hour: set occupancy.steady_light" read, to an installer
+    outdoors who wants the button, as the way past the 3 h rule; a head fitted on one light then reads cars empty at
+    another hour. The message says pictures over 3 h are the only way outdoors or where daylight reaches the bays,
+    and names the key after that, for a garage no daylight reaches."""
+    from edge_agent.web.i18n import Translator
+
+    for lang, outdoors, daylight in (("en", "Outdoors", "no daylight reaches"), ("zh", "室外", "完全没有日光")):
+        msg = Translator(lang)("teach_one_light", span="0.2", min="3")
+        assert outdoors in msg and daylight in msg, msg
+        assert msg.index(outdoors) < msg.index(daylight) < msg.index("occupancy.steady_light"), msg
+
+
 def test_a_camera_declared_under_one_light_is_offered_a_calibration_from_pictures_of_any_hours(teach_site):
     """An indoor camera (a garage under lamps always on) shows its bays in one light at every hour: the page's rule
     of pictures spanning 3 h could never be met there, so it was never offered a calibration. The config declares it
