@@ -482,6 +482,63 @@ def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, 
     memory.close()
 
 
+def test_a_signed_command_replayed_after_a_restart_that_found_the_memory_damaged_is_refused(setup, tmp_path):
+    """A damaged replay memory was set aside and a fresh, empty one started: every signed command captured in the
+    freshness window before the restart was accepted again (2,000 of 2,000 remembered ones, probe chaos39), and the
+    bays' last words were forgotten too. Now the fresh memory notes when it started: a signed command stamped up to
+    one window after that may have been received already and is refused; a later one runs."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    body = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"},
+                        KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["ok"]
+    link.stop()
+    with open(data / "command-replay.sqlite", "r+b") as f:  # a card's bad block on the file's first page
+        f.write(b"\xff" * 100)
+    clock.advance(30)  # still within the 60 s freshness window
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+    clock.advance(61)
+    fresh = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                         KEY.encode())
+    assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
+
+
+def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_refuse_every_command(tmp_path):
+    """Only an unreadable first page was caught at the open: a damaged page among the remembered commands was not,
+    and once its entries expired every ``remember`` (which deletes expired ones) failed — every signed command
+    refused as ``internal_error``, at every start, for good (probe chaos39). The open checks the file now."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    memory = ReplayMemory(path, clock)
+    for i in range(2000):
+        memory.remember(f"{i:064x}", clock.now(), 60)
+    memory.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        leaves = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'seen' AND pagetype = 'leaf'")]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat")
+    finally:
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.close()
+    with open(path, "r+b") as f:
+        f.seek((leaves[len(leaves) // 2] - 1) * size)
+        f.write(b"\xff" * size)
+    clock.advance(COMMAND_MAX_AGE_CAP_S + 120)  # every entry expired: the next remember deletes them
+    memory = ReplayMemory(path, clock)
+    try:
+        assert memory.remember("ab" * 32, clock.now(), 60)
+    finally:
+        memory.close()
+    assert [p.name.startswith("command-replay.sqlite.corrupt-") for p in tmp_path.iterdir()].count(True) == 1
+
+
 # -- retained commands, parser limits -------------------------------------------------------------------
 def test_a_retained_command_is_refused_not_run_at_connect(setup):
     """The broker hands a command published with retain to every (re)connect: maintenance switched on long ago
