@@ -35,7 +35,7 @@ def test_a_broker_restarted_over_and_over_is_not_called_a_client_id_clash(broker
             failures = link.status().failures
             getattr(broker, how)()
             seen = failures + 2  # the drop, then a connect refused while it is down
-            wait_until(lambda: link.status().failures >= seen, 30, "a connect refused while it is down")
+            wait_until(lambda s=seen: link.status().failures >= s, 30, "a connect refused while it is down")
             broker.start()
         wait_until(lambda: link.status().connected, 30, "connected at the end")
         said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
