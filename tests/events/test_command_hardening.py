@@ -22,6 +22,7 @@ from edge_agent.events.command_handler import sign_command
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import LISTS_EVERY_S, build_mqtt
 from edge_agent.events.types import Event, EventType
+from tests.damage import damage_pages
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
 pytestmark = pytest.mark.broker
@@ -518,18 +519,7 @@ def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_r
     for i in range(2000):
         memory.remember(f"{i:064x}", clock.now(), 60)
     memory.close()
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    try:
-        leaves = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'seen' AND pagetype = 'leaf'")]
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat")
-    finally:
-        size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.close()
-    with open(path, "r+b") as f:
-        f.seek((leaves[len(leaves) // 2] - 1) * size)
-        f.write(b"\xff" * size)
+    damage_pages(path, "seen")
     clock.advance(COMMAND_MAX_AGE_CAP_S + 120)  # every entry expired: the next remember deletes them
     memory = ReplayMemory(path, clock)
     try:

@@ -12,8 +12,8 @@ from edge_agent.events.health import HealthFigures
 from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.schemas import first_error
+from tests.damage import damage_pages
 from tests.events.helpers import RecordingControl, Subscriber, make_config
-from tests.events.test_outbox_open import _damage_leaf
 
 pytestmark = pytest.mark.broker
 
@@ -25,7 +25,7 @@ def test_the_events_a_damaged_page_took_are_announced_once_as_outbox_lost(broker
     with Outbox(path) as box:
         for i in range(200):
             box.put(f"{PREFIX}/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
-    _damage_leaf(path, 20)
+    damage_pages(path, "outbox", 20)
     clock, bus = FakeClock(), EventBus()
     sub = Subscriber(broker.port, f"{PREFIX}/events").start()
     link = build_mqtt(make_config(broker.url(), tmp_path), bus, RecordingControl(), clock, lambda: HealthFigures())
