@@ -140,9 +140,20 @@ class ReplayMemory:
 
     def forgot_until(self, window_s: float) -> datetime | None:
         """After a fresh start in place of a damaged memory: the latest ``ts`` a command received before it could
-        bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none."""
+        bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
+        A wall clock found behind the start moves the start back to it (kept): noted on an RTC 40 days ahead before
+        NTP stepped it back, every signed command would be refused for 40 days; what came before the damage came
+        before now too."""
         if self.forgot_at is None:
             return None
+        now = self.micros(self._clock.now())
+        if now < self.forgot_at:
+            self.forgot_at = now
+            try:
+                with self._lock:
+                    self._db.execute("UPDATE forgot SET at_us = ?", (now,))
+            except sqlite3.Error as exc:  # kept in memory: the next start moves it back again
+                log.warning("replay memory %s: its fresh start not moved back to the clock: %s", self.path, exc)
         return _EPOCH + timedelta(microseconds=self.forgot_at, seconds=window_s)
 
     @staticmethod

@@ -507,6 +507,32 @@ def test_a_signed_command_replayed_after_a_restart_that_found_the_memory_damaged
     assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
 
 
+def test_a_replay_memory_started_afresh_on_a_clock_ahead_refuses_no_longer_once_ntp_steps_it_back(tmp_path):
+    """The fresh memory's start is noted on the wall clock: noted 40 days ahead (an RTC before NTP), every signed
+    command would be refused for 40 days after NTP stepped the clock back. A clock found behind the note moves the
+    note back to it: what was captured before the damage is still refused for one window."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(40 * 86400)
+    ReplayMemory(path, clock).close()
+    clock.step_wall(-40 * 86400)  # NTP
+    memory = ReplayMemory(path, clock)
+    try:
+        until = memory.forgot_until(60)
+        assert until is not None and clock.now() < until <= clock.now() + timedelta(seconds=60)
+    finally:
+        memory.close()
+    clock.advance(61)
+    again = ReplayMemory(path, clock)  # kept: the next start does not go back to the clock ahead
+    try:
+        assert again.forgot_until(60) < clock.now()
+    finally:
+        again.close()
+
+
 def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_refuse_every_command(tmp_path):
     """Only an unreadable first page was caught at the open: a damaged page among the remembered commands was not,
     and once its entries expired every ``remember`` (which deletes expired ones) failed — every signed command
