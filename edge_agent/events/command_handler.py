@@ -351,6 +351,9 @@ class CommandHandler:
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one
         # (a signature itself: what earlier versions kept, refused while such an entry lasts after an upgrade)
+        if memory is not None and (until := memory.forgot_until(self.max_age_s)) is not None and sent <= until:
+            raise Refused("replay", "the replay memory was damaged and started afresh: a command stamped up to "
+                          f"{iso(until)} may have been received already; send it again with a later ts")
         if memory is not None and (memory.seen(body["sig"].lower())
                                    or not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s)):
             raise Refused("replay", "this signed command was already received")

@@ -513,6 +513,7 @@ class Connection:
         self._on_up()
 
     def _connect_failed(self, _c: object, _u: object) -> None:
+        self._flaps = 0  # the broker was not there: a run of short connections was its restarts, not a clone's
         exc = self.client.last_connect_error
         state, text = describe_connect_error(exc, self._cert_file) if exc else ("unreachable", "connect failed")
         self._fail(state, text)
@@ -540,6 +541,7 @@ class Connection:
         "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``; and so was a
         proxy (HAProxy, a load balancer) closing each reconnect while the broker behind it restarted, on an address
         that had answered MQTT before."""
+        self._flaps = 0  # no broker to take over a session: short connections before were its restarts (``_flapping``)
         if rc.value == _KEEPALIVE_TIMEOUT:
             self._fail("unreachable", f"no answer to CONNECT within keepalive_s ({self._cfg.keepalive_s} s): is it an "
                                       "MQTT broker on that port, and is it hung or overloaded?")
@@ -597,7 +599,11 @@ class Connection:
 
     def _flapping(self) -> bool:
         """Count a connection the broker closed; True when it was one more of a run of short ones (said here:
-        the likely cause once, then a reminder every ``FLAP_REMIND_S``) rather than news for ``_fail``."""
+        the likely cause once, then a reminder every ``FLAP_REMIND_S``) rather than news for ``_fail``. A connect
+        refused or closed before the CONNACK ends a run: a clone takes the session over from a broker that stays up,
+        and a broker stopped and started every few seconds was called a cloned SD card at error level (probe
+        chaos39). A broker back before any connect failed still reads as a clone: nothing on the wire tells them
+        apart (mosquitto closes without a DISCONNECT when it stops)."""
         now = self._monotonic()
         lasted = None if self._up_since is None else now - self._up_since
         short = lasted is not None and lasted < FLAP_S

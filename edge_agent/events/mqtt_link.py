@@ -131,11 +131,13 @@ class MqttLink:
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()
         self._started_mono = clock.monotonic()
+        self._outbox_dir = outbox_path.parent  # the notices read its free space: the first while the outbox opens
         try:
             self.outbox = Outbox(
                 outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice,
                 reserve_bytes=int(m.outbox.reserve_mb * 1e6), lost_notice=self._lost_notice, on_lost=self._on_lost,
                 lazy=True,  # consumers de-duplicate on event_id; every start publishes each retained document anew
+                damage_notice=self._damage_notice,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
@@ -448,6 +450,11 @@ class MqttLink:
         """The durable notice, written with the first row that fits after a loss."""
         return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=self._lost_data(lost_total)).to_dict())
 
+    def _damage_notice(self, lost_total: int) -> tuple[str, bytes]:
+        """The durable notice of the messages a damaged outbox's salvage lost (written as the outbox opens)."""
+        data = {**self._lost_data(lost_total), "reason": "damaged_file"}
+        return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=data).to_dict())
+
     def _on_lost(self, lost_total: int) -> None:
         """At the moment of the loss, straight to the broker (the disk cannot hold it): about now,
         like the heartbeat; the durable notice follows once the outbox can write again."""
@@ -460,7 +467,7 @@ class MqttLink:
             log.exception("publishing %s failed", LOST_EVENT)
 
     def _lost_data(self, lost_total: int) -> dict[str, Any]:
-        used_pct, free_mb = disk_use(self.outbox.path.parent)
+        used_pct, free_mb = disk_use(self._outbox_dir)
         return {"lost_total": lost_total, "disk_free_mb": free_mb, "reason": "disk_full"}
 
     def _publish_row(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:

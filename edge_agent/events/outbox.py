@@ -29,6 +29,9 @@ A full disk loses nothing silently: the outbox keeps a small reserve file beside
 in after all; a write that still fails is counted (``lost()``), logged and reported through
 ``on_lost`` at once, and as a protected notice row (``lost_notice``) once rows fit again.
 The reserve is re-made when the disk has room.
+The rows a damaged file's salvage lost are counted there too, and told once by a protected notice row of their own
+(``damage_notice``, written at the open that finds them unannounced): the counter and a log line alone never reached
+the backend (probe chaos39).
 
 A disk too full even to open the file (SQLite cannot grow the WAL or its shared memory) is no
 damage: the file stays where it is with its messages, the outbox runs closed — every message
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal
 
-from edge_agent.events.outbox_open import open_outbox_db
+from edge_agent.events.outbox_open import UNANNOUNCED, open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
 from edge_agent.owndb import NotOwnFile
 from edge_agent.sqlite_damage import is_no_space
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 
 NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
+DAMAGE_KEY = "__damaged__"
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
 _disk_full = is_no_space  # SQLITE_FULL or SQLITE_IOERR: a full disk surfaces as either
 
@@ -94,6 +98,7 @@ class Outbox:
         lost_notice: Notice | None = None,
         on_lost: Callable[[int], None] | None = None,
         lazy: bool = False,
+        damage_notice: Notice | None = None,
     ) -> None:
         """``lazy``: deletions and superseded retained documents commit unsynced (module docstring) — only where
         every row sent again is de-duplicated by its receiver and every retained document is published anew."""
@@ -104,6 +109,7 @@ class Outbox:
         self._notice = notice
         self._lost_notice = lost_notice
         self._on_lost = on_lost
+        self._damage_notice = damage_notice
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous
@@ -148,10 +154,41 @@ class Outbox:
             self.unavailable = exc
             return False
         self._db, self._depth = db, depth
+        self._announce_damage()
         if self.unavailable is not None:
             log.warning("outbox %s opened after the disk had room again: %d message(s) waiting", self.path, depth)
             self.unavailable = None
         return True
+
+    def _announce_damage(self) -> None:
+        """The rows a salvage lost (``outbox_open.UNANNOUNCED``), told by one protected notice row (``DAMAGE_KEY``,
+        replacing one still waiting) and the count cleared in the same transaction; a full disk leaves it owed to the
+        next open."""
+        if self._damage_notice is None:
+            return
+        row = self._x("SELECT value FROM counters WHERE name = ?", (UNANNOUNCED,)).fetchone()
+        if not row or not row[0]:
+            return
+        try:
+            with self._commits(synced=True):
+                self._x("BEGIN IMMEDIATE")
+                try:
+                    notice = self._damage_notice(self._lost_total())
+                    if notice is not None:
+                        self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (DAMAGE_KEY,)).rowcount
+                        self._insert(notice[0], notice[1], 1, False, True, DAMAGE_KEY)
+                    self._x("DELETE FROM counters WHERE name = ?", (UNANNOUNCED,))
+                    self._x("COMMIT")
+                except BaseException:
+                    if self._db is not None and self._db.in_transaction:
+                        self._x("ROLLBACK")
+                    self._depth = self._x("SELECT COUNT(*) FROM outbox").fetchone()[0]
+                    raise
+        except sqlite3.Error as exc:
+            if not _disk_full(exc):
+                raise
+            log.warning("outbox %s: the %d message(s) its salvage lost not announced yet (%s): at the next open",
+                        self.path, row[0], exc)
 
     def _x(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
         """Run ``sql`` on the open file (every caller has checked ``_reopen``)."""

@@ -33,6 +33,9 @@ from edge_agent.sqlite_damage import (
 
 log = logging.getLogger(__name__)
 
+#: counter of the rows a salvage lost that no event has told the backend of yet (``Outbox`` says it once and clears it)
+UNANNOUNCED = "lost_unannounced"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -115,7 +118,7 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
 def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
     """Copy the rows (in ``seq`` order) and counters that can still be read from ``source`` into
     ``db``; a damaged page is stepped over, its rows counted as lost (``counters``' ``lost``, as a full disk's
-    are). Returns (rows, counters) copied."""
+    are, and ``UNANNOUNCED`` until the outbox's ``damage_notice`` tells the backend). Returns (rows, counters) copied."""
     copied = [0, 0]
     insert = "INSERT OR IGNORE INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)"
     with salvage_from(source, db, "BEGIN IMMEDIATE") as src:
@@ -126,11 +129,11 @@ def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
             copied[0] += db.execute(insert, row).rowcount
         for row in _readable(src, "SELECT name, value FROM counters", source):
             copied[1] += db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", row).rowcount
-        if skipped[0]:
+        for name in ("lost", UNANNOUNCED) if skipped[0] else ():  # in the salvage's transaction: said after a kill too
             db.execute(
-                "INSERT INTO counters (name, value) VALUES ('lost', ?) "
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                (skipped[0],),
+                (name, skipped[0]),
             )
             log.error("outbox salvage from %s: about %d message(s) on damaged pages lost (counted)", source, skipped[0])
     return copied[0], copied[1]

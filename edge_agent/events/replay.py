@@ -11,8 +11,11 @@ captured meanwhile, their entries gone after the old 60 s. Wall-clock time (the
 monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
 longer, never shorter; one stepped forwards makes the old commands stale anyway.
 SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
-power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides; a full disk is not) is moved aside and a fresh one started (announced in the log):
-refusing every command for ever would be worse.
+power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides, checked at every open; a full disk is not) is
+moved aside and a fresh one started (announced in the log): refusing every command for ever would be worse. The fresh
+one notes when it started (``forgot_at``): what the damaged one remembered is unknown, so a signed command stamped up
+to one freshness window after that is refused as a possible replay (``CommandHandler``). Why: the fresh memory took
+every command captured in the window before the restart again, and forgot each bay's last word (probe chaos39).
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from pathlib import Path
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
 from edge_agent.owndb import connect_own
-from edge_agent.sqlite_damage import is_corruption, prune_aside
+from edge_agent.sqlite_damage import (
+    Damaged,
+    adopt_built,
+    built_beside,
+    finish_built,
+    integrity_problems,
+    is_corruption,
+    move_aside,
+    prune_aside,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (sig TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
 CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
+-- when this memory was started afresh in place of a damaged one (µs since the epoch, our wall clock)
+CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -44,28 +58,49 @@ class ReplayMemory:
         self._clock = clock
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        adopt_built(self.path)  # a fresh memory a kill left before it took the name (``_start_afresh``)
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):  # a full disk is no damage: forgetting seen signatures would allow replays
                 raise
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{clock.now().strftime('%Y%m%dT%H%M%S')}")
-            log.error("replay memory %s unreadable (%s): moved to %s, starting a fresh one", self.path, exc, aside.name)
-            self.path.replace(aside)
-            prune_aside(self.path)
-            self._db = self._open()
+            self._db = self._start_afresh(str(exc))
+        row = self._db.execute("SELECT at_us FROM forgot").fetchone()
+        #: when this memory started afresh in place of a damaged one (µs since the epoch); None: it never did
+        self.forgot_at: int | None = None if row is None else int(row[0])
 
-    def _open(self) -> sqlite3.Connection:
-        db = connect_own(self.path, check_same_thread=False, isolation_level=None)
+    def _open(self, path: Path | None = None) -> sqlite3.Connection:
+        """A connection to ``path`` (this memory's file), checked whole: a damaged page among the entries (not
+        only the first) raises ``Damaged``; left there, every ``remember`` failed once its entries expired."""
+        db = connect_own(path or self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
-            db.execute("SELECT COUNT(*) FROM seen").fetchone()
+            if path is None and (bad := integrity_problems(db)):
+                raise Damaged("; ".join(bad))
         except sqlite3.DatabaseError:
             db.close()
             raise
         return db
+
+    def _start_afresh(self, why: str) -> sqlite3.Connection:
+        """A fresh memory noting when it started (``forgot``), built beside the damaged file and given its name only
+        then: a kill between the two leaves the damaged file to set aside again, never an empty memory without the
+        note (``sqlite_damage.built_beside``)."""
+        building = built_beside(self.path)
+        db = self._open(building)
+        try:
+            db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)", (self.micros(self._clock.now()),))
+            db.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name
+        finally:
+            db.close()
+        aside = move_aside(self.path, f".corrupt-{self._clock.now().strftime('%Y%m%dT%H%M%S')}")
+        finish_built(self.path, building)
+        log.error("replay memory %s damaged (%s): moved to %s, starting a fresh one; signed commands stamped before "
+                  "one freshness window from now are refused as possible replays", self.path, why[:200], aside.name)
+        prune_aside(self.path)
+        return self._open()
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -102,6 +137,24 @@ class ReplayMemory:
             self._db.execute("DELETE FROM last_word WHERE ts_us < ?", (oldest,))
             self._db.execute("INSERT OR REPLACE INTO last_word (bay, ts_us, lowering) VALUES (?, ?, ?)",
                              (bay, ts_us, int(lowering)))
+
+    def forgot_until(self, window_s: float) -> datetime | None:
+        """After a fresh start in place of a damaged memory: the latest ``ts`` a command received before it could
+        bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
+        A wall clock found behind the start moves the start back to it (kept): noted on an RTC 40 days ahead before
+        NTP stepped it back, every signed command would be refused for 40 days; what came before the damage came
+        before now too."""
+        if self.forgot_at is None:
+            return None
+        now = self.micros(self._clock.now())
+        if now < self.forgot_at:
+            self.forgot_at = now
+            try:
+                with self._lock:
+                    self._db.execute("UPDATE forgot SET at_us = ?", (now,))
+            except sqlite3.Error as exc:  # kept in memory: the next start moves it back again
+                log.warning("replay memory %s: its fresh start not moved back to the clock: %s", self.path, exc)
+        return _EPOCH + timedelta(microseconds=self.forgot_at, seconds=window_s)
 
     @staticmethod
     def micros(ts: datetime) -> int:

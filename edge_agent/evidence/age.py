@@ -12,6 +12,11 @@ The time a run has seen pass is carried over (``age_marks``, at most every ``MAR
 back to the same newest record at every start, and with no new record (a quiet bay, a site closed for a season) a
 nightly restart kept photos and plates for ever on a clock that never syncs (review69). What is kept is the bounded
 time, never an unsynced clock's word, so a clock ahead gains nothing by it.
+
+Once a synchronised clock was seen (its time kept apart, ``SYNCED``), the records' stamps no longer move the bound, the
+times kept do: the records of each boot's minutes before NTP synced, on an RTC wrong ahead at every boot, made the next
+boot believe the same wrong clock, and a day-old photo was deleted as 41 days old (probe chaos39). The cost: after a
+stop, the bound waits for NTP (records saved on the unsynced clock meanwhile no longer advance it).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ DOUBT_SAID_S = 86400.0  # a clock this far past the bound is said (once per epis
 MARK_EVERY_S = 600.0  # the time retention measured is kept this often at most (one small row a pass, not per batch)
 # made by the first mark kept, not at the open: a backup's lock on an upgraded file must not keep the agent from starting
 MARKS_SCHEMA = "CREATE TABLE IF NOT EXISTS age_marks (what TEXT PRIMARY KEY, epoch REAL NOT NULL)"
+SYNCED = ":synced"  # the mark's name + this: the latest time kept that a synchronised clock told
 
 
 def saved_mark(db: sqlite3.Connection, what: str) -> float | None:
@@ -41,21 +47,27 @@ def saved_mark(db: sqlite3.Connection, what: str) -> float | None:
 
 def newest_epoch(db: sqlite3.Connection, newest_sql: str, what: str) -> float | None:
     """The newest record's time (``newest_sql``: one ``MAX(...)``) or the time an earlier run's pass measured
-    (``what``'s mark), whichever is later; None when neither is known."""
+    (``what``'s mark), whichever is later; None when neither is known. Where a synchronised clock's time was kept,
+    the marks alone (the module: a record's stamp may be an RTC's wrong word)."""
+    mark, synced = saved_mark(db, what), saved_mark(db, what + SYNCED)
+    if synced is not None:
+        return max(synced, mark if mark is not None else synced)
     try:
         row = db.execute(newest_sql).fetchone()
     except sqlite3.Error:
         row = None
-    times = [t for t in (row[0] if row else None, saved_mark(db, what)) if t is not None]
+    times = [t for t in (row[0] if row else None, mark) if t is not None]
     return float(max(times)) if times else None
 
 
-def keep_mark(db: sqlite3.Connection, what: str, epoch: float) -> None:
-    """Keep ``epoch`` as the time retention measured (its own transaction; a full or locked disk: kept next time)."""
+def keep_mark(db: sqlite3.Connection, what: str, epoch: float, synced: bool = False) -> None:
+    """Keep ``epoch`` as the time retention measured, and as a synchronised clock's where it was (its own
+    transaction; a full or locked disk: kept next time)."""
     try:
         with db:
             db.execute(MARKS_SCHEMA)
-            db.execute("INSERT OR REPLACE INTO age_marks (what, epoch) VALUES (?, ?)", (what, epoch))
+            for name in (what, what + SYNCED) if synced else (what,):
+                db.execute("INSERT OR REPLACE INTO age_marks (what, epoch) VALUES (?, ?)", (name, epoch))
     except sqlite3.Error as exc:
         log.debug("retention's time not kept (%s): the next start measures from the newest record", exc)
 
@@ -66,7 +78,7 @@ class AgeClock:
     measured (``keep_mark``), called by ``keep()`` once a pass went through."""
 
     def __init__(
-        self, clock: Clock, newest: float | None, what: str, keep: Callable[[float], None] | None = None
+        self, clock: Clock, newest: float | None, what: str, keep: Callable[[float, bool], None] | None = None
     ) -> None:
         self._clock = clock
         self._newest = newest
@@ -76,11 +88,13 @@ class AgeClock:
         self._keep = keep  # the owner's ``keep_mark``: the time measured, for the next start's bound
         self._kept_at: float | None = None
         self._measured: float | None = None  # what the last ``now()`` measured, where vouched for
+        self._measured_synced = False  # … by a synchronised clock
 
     def now(self) -> float:
         at, vouched = self._now()
         # kept only where a record or NTP vouches for it: an empty store's unsynced clock (all there is) is no mark
         self._measured = at if vouched else None
+        self._measured_synced = vouched and self._clock.synced() is True
         return at
 
     def keep(self) -> None:
@@ -94,7 +108,7 @@ class AgeClock:
         ):
             return
         self._kept_at = mono
-        self._keep(self._measured)
+        self._keep(self._measured, self._measured_synced)
 
     def _now(self) -> tuple[float, bool]:
         now = self._clock.now().timestamp()

@@ -22,6 +22,7 @@ from edge_agent.events.command_handler import sign_command
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import LISTS_EVERY_S, build_mqtt
 from edge_agent.events.types import Event, EventType
+from tests.damage import damage_pages
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
 pytestmark = pytest.mark.broker
@@ -480,6 +481,78 @@ def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, 
     assert "moved to" in caplog.text
     assert memory.remember("ab" * 32, clock.now(), 60) and not memory.remember("ab" * 32, clock.now(), 60)
     memory.close()
+
+
+def test_a_signed_command_replayed_after_a_restart_that_found_the_memory_damaged_is_refused(setup, tmp_path):
+    """A damaged replay memory was set aside and a fresh, empty one started: every signed command captured in the
+    freshness window before the restart was accepted again (2,000 of 2,000 remembered ones, probe chaos39), and the
+    bays' last words were forgotten too. Now the fresh memory notes when it started: a signed command stamped up to
+    one window after that may have been received already and is refused; a later one runs."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    body = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"},
+                        KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["ok"]
+    link.stop()
+    with open(data / "command-replay.sqlite", "r+b") as f:  # a card's bad block on the file's first page
+        f.write(b"\xff" * 100)
+    clock.advance(30)  # still within the 60 s freshness window
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+    clock.advance(61)
+    fresh = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                         KEY.encode())
+    assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
+
+
+def test_a_replay_memory_started_afresh_on_a_clock_ahead_refuses_no_longer_once_ntp_steps_it_back(tmp_path):
+    """The fresh memory's start is noted on the wall clock: noted 40 days ahead (an RTC before NTP), every signed
+    command would be refused for 40 days after NTP stepped the clock back. A clock found behind the note moves the
+    note back to it: what was captured before the damage is still refused for one window."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(40 * 86400)
+    ReplayMemory(path, clock).close()
+    clock.step_wall(-40 * 86400)  # NTP
+    memory = ReplayMemory(path, clock)
+    try:
+        until = memory.forgot_until(60)
+        assert until is not None and clock.now() < until <= clock.now() + timedelta(seconds=60)
+    finally:
+        memory.close()
+    clock.advance(61)
+    again = ReplayMemory(path, clock)  # kept: the next start does not go back to the clock ahead
+    try:
+        assert again.forgot_until(60) < clock.now()
+    finally:
+        again.close()
+
+
+def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_refuse_every_command(tmp_path):
+    """Only an unreadable first page was caught at the open: a damaged page among the remembered commands was not,
+    and once its entries expired every ``remember`` (which deletes expired ones) failed — every signed command
+    refused as ``internal_error``, at every start, for good (probe chaos39). The open checks the file now."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    memory = ReplayMemory(path, clock)
+    for i in range(2000):
+        memory.remember(f"{i:064x}", clock.now(), 60)
+    memory.close()
+    damage_pages(path, "seen")
+    clock.advance(COMMAND_MAX_AGE_CAP_S + 120)  # every entry expired: the next remember deletes them
+    memory = ReplayMemory(path, clock)
+    try:
+        assert memory.remember("ab" * 32, clock.now(), 60)
+    finally:
+        memory.close()
+    assert [p.name.startswith("command-replay.sqlite.corrupt-") for p in tmp_path.iterdir()].count(True) == 1
 
 
 # -- retained commands, parser limits -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from edge_agent.events import outbox as outbox_mod
 from edge_agent.events.outbox import Outbox
 from edge_agent.sqlite_damage import is_corruption, is_no_space
+from tests.damage import damage_pages
 from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
 
 
@@ -124,46 +125,13 @@ def test_a_damaged_page_in_the_middle_loses_its_own_rows_not_every_row_after_it(
     with Outbox(path) as box:
         for i in range(200):
             box.put("t/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
-    db = sqlite3.connect(path)
-    try:
-        leaves = [
-            r[0]
-            for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf' ORDER BY path")
-        ]
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat")
-    finally:
-        size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.close()
-    bad = leaves[len(leaves) // 2]
-    with open(path, "r+b") as f:
-        f.seek((bad - 1) * size)
-        f.write(b"\xff" * size)
+    damage_pages(path, "outbox")
     lost: list[int] = []
     with Outbox(path, on_lost=lost.append) as box:
         got = [r.payload[14:18].decode() for r in box.pending(0, 1000)]
         assert len(got) >= 190, len(got)  # every page but the damaged one (4 events on it)
         assert got == sorted(got) and got[-1] == "e199"  # in their order, the last one too
         assert box.lost() == 200 - len(got)  # the rows the damage took are counted, as a full disk's are
-
-
-def _damage_leaf(path, *which: int) -> None:  # noqa: ANN001
-    """Overwrite leaf pages of the outbox table (``which``: their index in key order) as a card's bad block does."""
-    db = sqlite3.connect(path)
-    try:
-        leaves = [
-            r[0]
-            for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf' ORDER BY path")
-        ]
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat")
-    finally:
-        size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.close()
-    with open(path, "r+b") as f:
-        for w in which:
-            f.seek((leaves[w] - 1) * size)
-            f.write(b"\xff" * size)
 
 
 @pytest.mark.parametrize(("delivered", "which"), [(150, (0,)), (0, (0,)), (150, (-1,)), (0, (-1,)), (0, (0, -1))])
@@ -178,7 +146,7 @@ def test_the_lost_count_after_a_damaged_page_is_the_rows_it_took_not_the_deliver
         for i in range(200):
             box.put("t/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
         assert box.remove(r.seq for r in box.pending(0, delivered)) == delivered
-    _damage_leaf(path, *which)
+    damage_pages(path, "outbox", *which)
     with Outbox(path) as box:
         kept = len(box.pending(0, 1000))
         assert 200 - delivered - 6 * len(which) <= kept < 200 - delivered  # the damaged pages' rows lost
@@ -224,7 +192,7 @@ def test_a_kill_in_the_middle_of_a_salvage_loses_nothing_the_next_start_salvages
     with Outbox(path) as box:
         for i in range(200):
             box.put("t/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
-    _damage_leaf(path, 20)
+    damage_pages(path, "outbox", 20)
     child = subprocess.run([sys.executable, "-c", KILLED_IN_SALVAGE, str(path), when], capture_output=True, timeout=60)
     assert child.returncode == -9, child.stderr.decode()[-2000:]
     with Outbox(path) as box:

@@ -15,6 +15,7 @@ import yaml
 
 from edge_agent.evidence.store import REINDEXED, EvidenceStore
 from edge_agent.sim.synthetic import BAYS, Scene, render
+from tests.damage import damage_pages
 
 JPEG = b"\xff\xd8" + b"x" * 998
 
@@ -163,17 +164,9 @@ def test_a_damaged_page_in_the_middle_of_the_bay_history_costs_its_own_rows_not_
     db = sqlite3.connect(path)
     try:
         before = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        leaves = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' "
-                                           "ORDER BY path")]
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat")
     finally:
-        size = db.execute("PRAGMA page_size").fetchone()[0]
         db.close()
-    assert before == 200 and len(leaves) >= 6
-    with open(path, "r+b") as f:
-        f.seek((leaves[len(leaves) // 2] - 1) * size)
-        f.write(b"\xff" * size)
+    assert before == 200 and damage_pages(path, "events") >= 6
     EvidenceStore(tmp_path, clock, max_age_days=30).close()
     db = sqlite3.connect(path)
     try:
@@ -219,17 +212,7 @@ def test_a_kill_during_the_index_salvage_keeps_the_history_and_the_photos(tmp_pa
     a, b = _store_with_photos(tmp_path, clock)
     path = tmp_path / "evidence.db"
     if when == "copy":  # an index's page damaged: quick_check fails, the table's rows still read
-        db = sqlite3.connect(path)
-        try:
-            page = db.execute("SELECT pageno FROM dbstat WHERE name = 'evidence_kind'").fetchone()[0]
-        except sqlite3.OperationalError:
-            pytest.skip("this SQLite has no dbstat")
-        finally:
-            size = db.execute("PRAGMA page_size").fetchone()[0]
-            db.close()
-        with open(path, "r+b") as f:
-            f.seek((page - 1) * size)
-            f.write(b"\xff" * size)
+        damage_pages(path, "evidence_kind", 0, leaves=False)
     else:
         path.write_bytes(b"this is not an sqlite file" * 100)
     photos = sorted(p.name for p in tmp_path.glob("*/*.jpg"))
