@@ -130,7 +130,8 @@ def _contract(doc: dict) -> str:
 # bays_unseen code bay_blurred; 1.13.0 the bays_unseen codes bay_overlay (an on-screen clock over the bay) and
 # picture_cut (the picture jumped to another moment); 1.14.0 the heartbeat's extra.commands_busy, commands_too_large and
 # replies_dropped (a command flood the backend can now see); 1.15.0 a command's optional `device` (signed with it: a
-# command for another device sharing its key is refused wrong_device) and the reply code wrong_device.
+# command for another device sharing its key is refused wrong_device) and the reply code wrong_device; outbox_lost's
+# reason damaged_file (a salvaged outbox's lost events, said once).
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -145,7 +146,7 @@ CONTRACTS = {
     "1.12.0": "1c83d320f7c7fc9b5e8c265c4455799dc9db13656fec31a90651040c32d79fd2",
     "1.13.0": "31210340ce4ebdaa3712a48ea246f00c605030f3ec2747266ad181f1b64084b3",
     "1.14.0": "0fc94a76bb238fc09bb2543bebaa1122f8d4045368f344ad0a9e460a10cb02ea",
-    "1.15.0": "5c35947351bb5ebac1d80e48a763a5616c6156cc68e587c8ca05490a5515f7ba",
+    "1.15.0": "b46efbe1d7498c4f8c415187ea4b7fe6d8b12d6dd07ae35cf7f3d16d37de030c",
 }
 
 
