@@ -44,6 +44,7 @@ from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, I
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
 from edge_agent.config.camera import is_device, is_pipeline, is_recording, still_a_device
+from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -81,34 +82,99 @@ class Shown:
     Forgotten after ``keep_s`` of frames flowing (a pause between two frames counts ``FLOW_GAP_S`` at most), or at
     ``most``: never by the time the camera was away. Forgotten by the clock, a camera hung for 11 minutes (a car
     parked meanwhile) that resent its buffer of before the hang sent pictures already forgotten: each new, fresh
-    evidence of the empty bay (probe review77)."""
+    evidence of the empty bay (probe review77).
+
+    Kept over a restart too (``path``: the digests, appended every ``SAVE_EVERY_S``; no picture): an agent restarted
+    while a car parked, sent the buffer of before by its camera on the new connection, took 36 s of the empty bay as
+    fresh and raised the arm under the car (probe locks40). A picture known from the last run is as old as ``keep_s``
+    before this start; the last ``SAVE_EVERY_S`` before a crash or power cut may be lost."""
 
     FLOW_GAP_S = 1.0
+    SAVE_EVERY_S = 2.0
+    RECORD = 16  # bytes a digest
 
-    def __init__(self, keep_s: float = SHOWN_KEEP_S, most: int = SHOWN_MAX) -> None:
-        self.keep_s, self.most = keep_s, most
+    def __init__(self, keep_s: float = SHOWN_KEEP_S, most: int = SHOWN_MAX, path: Path | None = None,
+                 now: float = 0.0) -> None:
+        self.keep_s, self.most, self.path = keep_s, most, path
         self._first: dict[bytes, tuple[float, float]] = {}  # (first arrival, flow time then); insertion order
         self._flow = 0.0  # seconds of frames flowing so far (pauses capped at FLOW_GAP_S)
         self._last: float | None = None
+        self._lock = threading.Lock()  # the reader thread sees; stop() saves
+        self._unsaved: list[bytes] = []
+        self._saved_at = now
+        self._on_file = 0  # digests in the file (it is rewritten with the kept ones past twice ``most``)
+        if path is not None:
+            for key in self._load(path):  # as old as keep_s before this start: stale, whatever the age rule
+                self._first[key] = (now - keep_s, 0.0)
+
+    def _load(self, path: Path) -> list[bytes]:
+        """The last ``most`` digests on file (a record torn by a crash at its end left out)."""
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                whole = size // self.RECORD
+                fh.seek(max(0, whole - self.most) * self.RECORD)
+                data = fh.read(min(whole, self.most) * self.RECORD)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.warning("camera: the pictures seen by the last run could not be read (%s): a buffer the camera "
+                        "resends now counts as new", exc)
+            return []
+        self._on_file = whole
+        if size % self.RECORD:  # torn: appends after it would be out of step
+            try:
+                os.truncate(path, whole * self.RECORD)
+            except OSError:
+                self._on_file = 2 * self.most + 1  # the next save rewrites it whole
+        return [data[i:i + self.RECORD] for i in range(0, len(data) - len(data) % self.RECORD, self.RECORD)]
 
     def see(self, img: np.ndarray, now: float) -> float | None:
         """Record ``img`` decoded at ``now``; its first arrival if it was decoded before (None: new)."""
         if not isinstance(img, np.ndarray) or img.ndim < 2 or img.size == 0:
             return None
-        if self._last is not None:
-            self._flow += min(max(0.0, now - self._last), self.FLOW_GAP_S)
-        self._last = now
         small = np.ascontiguousarray(img[:: max(1, img.shape[0] // 32), :: max(1, img.shape[1] // 32)])
-        key = hashlib.blake2b(small.tobytes(), digest_size=16).digest() + bytes(str(img.shape), "ascii")
-        while self._first and (
-            len(self._first) >= self.most or next(iter(self._first.values()))[1] < self._flow - self.keep_s
-        ):
-            del self._first[next(iter(self._first))]  # the oldest first
-        first = self._first.get(key)
-        if first is None:
-            self._first[key] = (now, self._flow)
-            return None
-        return first[0]
+        key = hashlib.blake2b(small.tobytes() + bytes(str(img.shape), "ascii"), digest_size=self.RECORD).digest()
+        with self._lock:
+            if self._last is not None:
+                self._flow += min(max(0.0, now - self._last), self.FLOW_GAP_S)
+            self._last = now
+            while self._first and (
+                len(self._first) >= self.most or next(iter(self._first.values()))[1] < self._flow - self.keep_s
+            ):
+                del self._first[next(iter(self._first))]  # the oldest first
+            first = self._first.get(key)
+            if first is None:
+                self._first[key] = (now, self._flow)
+                if self.path is not None:
+                    self._unsaved.append(key)
+            if now - self._saved_at >= self.SAVE_EVERY_S:
+                self._save(now)
+            return None if first is None else first[0]
+
+    def save(self, now: float) -> None:
+        """Write the digests not yet on file (at a stop)."""
+        with self._lock:
+            self._save(now)
+
+    def _save(self, now: float) -> None:
+        self._saved_at = now
+        if self.path is None or not self._unsaved:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._on_file + len(self._unsaved) > 2 * self.most:
+                write_durably(self.path, b"".join(self._first), sync=False)
+                self._on_file = len(self._first)
+            else:
+                with self.path.open("ab") as fh:
+                    fh.write(b"".join(self._unsaved))
+                self._on_file += len(self._unsaved)
+        except OSError as exc:
+            log.warning("camera: the pictures seen could not be saved for the next start (%s): kept in memory only",
+                        exc)
+            self.path = None
+        self._unsaved.clear()
 
 
 class FrameSource(Protocol):
@@ -504,7 +570,9 @@ class OpenCVSource:
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
                  sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS,
-                 stall_s: float | None = None, whole: bool = False, open_timeout_s: float | None = None) -> None:
+                 stall_s: float | None = None, whole: bool = False, open_timeout_s: float | None = None,
+                 shown_path: Path | None = None) -> None:
+        """``shown_path``: where a live camera's pictures seen are kept for the next start (``Shown``)."""
         self.source = source
         self.whole = whole  # a file or folder waits for the agent to take each frame (the module's docstring)
         self.clock = clock
@@ -536,7 +604,8 @@ class OpenCVSource:
         self._outage_told = False  # this outage was logged at warning: its end is told too
         self._warned_at: float | None = None  # the last failure logged at warning (monotonic)
         self._untold = 0  # outages begun and ended since then without a warning (a camera dropping often)
-        self._shown = Shown()  # a live camera's pictures, kept across reconnects: one sent again is no news
+        # a live camera's pictures, kept across reconnects and restarts: one sent again is no news
+        self._shown = Shown(path=shown_path, now=clock.monotonic())
 
     @property
     def reconnects(self) -> int:
@@ -554,13 +623,13 @@ class OpenCVSource:
         self._stop.set()
         self._taken.set()  # a recording's reader waiting for the agent ends too
         t = self._thread
-        if t is None or t is threading.current_thread():
-            return
-        t.join(timeout=self.STOP_WAIT_S)
-        if t.is_alive() and not self._left_running:
-            self._left_running = True
-            log.warning("camera %s: the reader is still inside a read or open of the camera; not waiting for it",
-                        self.kind)
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=self.STOP_WAIT_S)
+            if t.is_alive() and not self._left_running:
+                self._left_running = True
+                log.warning("camera %s: the reader is still inside a read or open of the camera; not waiting for "
+                            "it", self.kind)
+        self._shown.save(self.clock.monotonic())  # the last pictures seen, for the next start
 
     def latest(self) -> Frame | None:
         with self._lock:
@@ -698,10 +767,13 @@ class OpenCVSource:
             self._taken.clear()
 
 
-def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
+def open_source(cfg, clock: Clock, shown_path: Path | None = None) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
+    """``shown_path``: a live camera's pictures seen, kept for the next start (``Shown``); never a recording's."""
+    whole = recording(cfg.source)
     return OpenCVSource(cfg.source, clock, fps=cfg.fps, loop=cfg.loop,
                         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
-                        stall_s=cfg.lost_after_s, whole=recording(cfg.source), open_timeout_s=cfg.open_timeout_s)
+                        stall_s=cfg.lost_after_s, whole=whole, open_timeout_s=cfg.open_timeout_s,
+                        shown_path=None if whole else shown_path)
 
 
 def recording(source: str) -> bool:

@@ -211,7 +211,8 @@ class OutboxConfig(StrictModel):
         description="space held in a file beside the outbox, released the moment the disk fills so events still go in")
     repeat_refusal_s: float = Field(
         60.0, ge=0, le=86_400,
-        description="identical lock_refused events (same bay, same code) within this many seconds are counted, "
+        description="identical lock_refused events (same bay, same code, both a command's answer or both the agent's "
+        "own) within this many seconds are counted, "
         "not stored; the next one stored carries data.suppressed. 0 = store every one",
     )
 

@@ -5,7 +5,8 @@ a flood of commands the interlock refuses — a stuck backend retrying, or an at
 publish rights — could fill the disk with copies of one fact. The first refusal of a key
 (bay, reason code) goes through; identical ones within ``interval_s`` are counted, and the
 next one let through carries ``suppressed``: how many were left out since the previous one.
-A refusal with another code or for another bay is news and is never held back.
+A refusal with another code or for another bay is news and is never held back; so is the agent's own (no
+operator: the policy's held raise, said once an episode) after a command's answer of the same code, and back.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ class RefusalLimiter:
         self._clock = clock
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._last: dict[tuple[str | None, str | None], float] = {}  # key -> monotonic time let through
-        self._held: dict[tuple[str | None, str | None], int] = {}
+        self._last: dict[tuple[str | None, str, bool], float] = {}  # key -> monotonic time let through
+        self._held: dict[tuple[str | None, str, bool], int] = {}
         self.suppressed_total = 0
 
     def admit(self, event: Event) -> Event | None:
         """The event to store (maybe with ``data.suppressed``), or None when it is a repeat."""
         if event.type != EventType.LOCK_REFUSED or self.interval_s <= 0:
             return event
-        key = (event.bay_id, str(event.data.get("code")))
+        # a command's answer and the agent's own word apart: the policy's held raise, said once an episode, was
+        # swallowed by a command's refusal of the code within interval_s (locks40)
+        key = (event.bay_id, str(event.data.get("code")), "operator" in event.data)
         now = self._clock.monotonic()
         with self._lock:
             last = self._last.get(key)

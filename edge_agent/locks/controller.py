@@ -78,6 +78,7 @@ class LockController:
         """A presence or switch edge, already judged by the interlock: a vehicle seen between two
         ticks restarts the free timer as one seen at a tick does."""
         with self.il.guard():
+            self._lower_from_under_car()
             self._track_free()
 
     def on_event(self, ev: Event) -> None:
@@ -221,6 +222,7 @@ class LockController:
             if self._warning_until is not None and now >= self._warning_until:
                 self._warning_until = None
                 self.il.driver.set_warning(False)
+            self._lower_from_under_car()
             self._track_free()
             due = self.raise_due()
             if due is not None and now >= due:
@@ -339,6 +341,18 @@ class LockController:
         self._held(why, now)
         if self.admitted_at is not None and why[0] in _VEHICLE_CODES:
             self.vehicle_since_admission = True
+
+    def _lower_from_under_car(self) -> None:
+        """The presence sensor under the arm reports a vehicle while the arm is up and at rest: a car stands over the
+        raised arm (it rose under a car the camera missed, by any fault) → DOWN, whatever the car. Lowering moves the
+        arm away from the car's underside; kept up, it stayed pressed there — over a fuel car with a warning, for the
+        driver to tear off when leaving (probe lock39) — and the car holds the bay already, so lowering lets no one
+        in. A car stopped in front of a raised arm is outside the sensor's beam by design: the camera alone cannot
+        tell it from one over the arm, and the NEV-only rule keeps the arm up in front of it."""
+        il = self.il
+        if il.fault or il.state != "up" or (il.vehicle_possible() or ("",))[0] != "vehicle_present":
+            return
+        il.request("down", "vehicle over the raised arm (presence sensor)")
 
     def _policy_waits(self) -> bool:
         """The policy wants the arm up once the bay is free: automatic mode, no fault, the arm down."""

@@ -128,7 +128,8 @@ class Interlock:
         self._strokes: dict[Direction, deque[float]] = {"up": deque(maxlen=STROKES_KEPT),
                                                          "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
-        self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
+        # the agent's own refusal (no operator asked) said last, and when: what a held episode's word is judged by
+        self._own_said: tuple[str, float] | None = None
         self._refusal_said: tuple[str, str, str] | None = None  # that refusal: code, words, wall time (live page)
         # the due time a lowering was left owed at because its motor line write (or the check before it) failed:
         # the live page's "overdue" (``lowering_retried``); a lowering merely due before the next tick is not that
@@ -1412,11 +1413,16 @@ class Interlock:
 
     def refuse(self, code: str, message: str, reason: str, operator: str | None, since: float | None = None) -> Decision:
         """A refusal, said (``lock_refused``) unless the last one said had the same code — and, with ``since`` (the
-        controller's held raise, once an episode), was said at or after it: the last word of an earlier episode
-        swallowed the next one's (a car parked and left between, the arm never up)."""
+        controller's held raise, once an episode), the agent's own refusal of that code was said at or after it: the
+        last word of an earlier episode swallowed the next one's (a car parked and left between, the arm never up).
+        A command's answer is not the agent's word: an operator's ``lock`` refused in the episode ("raise in 28s if it
+        stays so", in a free spell) stood for the hold, and the arm stayed down past it with nothing said (locks40)."""
+        own = self._own_said
         if operator is not None or self._last_refusal != code or (
-                since is not None and (self.refused_at is None or self.refused_at < since)):
-            self._last_refusal, self.refused_at = code, self.clock.monotonic()
+                since is not None and (own is None or own[0] != code or own[1] < since)):
+            self._last_refusal = code
+            if operator is None:
+                self._own_said = code, self.clock.monotonic()
             self._refusal_said = (code, message, iso(self.clock.now()))
             self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
         return Decision(False, message, code)

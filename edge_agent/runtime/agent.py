@@ -96,7 +96,7 @@ class Agent(ListsControl):
                                                   cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
                                                   int(cfg.evidence.min_free_mb * 1e6))
         self.photo_writer = PhotoWriter(self.evidence) if photo_thread else None
-        self.source = source or open_source(cfg.camera, self.clock)
+        self.source = source or open_source(cfg.camera, self.clock, self.data_dir / "camera" / "shown.bin")
         # Fixed for the agent's life like the source: a reload that turns the view is refused (reload.py).
         self.view = Orientation.of(cfg.camera)
         # the shipped reader retries partial reads on the agent's clock (``perception.retry_gate``)

@@ -103,3 +103,35 @@ def test_the_memory_forgets_by_the_time_frames_flowed_and_by_count():
     for i in range(130, 200):
         shown.see(pics[i], 5_081.0 + (i - 130) * 0.01)  # fast frames: the count bounds it
     assert len(shown._first) <= 100
+
+
+def test_pictures_seen_before_a_restart_are_old_after_it(tmp_path):
+    """A restarted agent's reader knew none of the last run's pictures: a buffer the camera resent to it was new
+    (probe locks40; ``tests/runtime/test_resent_buffer.py``). Kept on file, they are as old as ``keep_s`` before the
+    start; a record torn by a crash is left out, and the file stays in step for the appends after it."""
+    path = tmp_path / "camera" / "shown.bin"
+    pics = [np.full((48, 64, 3), i, np.uint8) for i in range(5)]
+    before = Shown(keep_s=600, path=path, now=100.0)
+    for i, p in enumerate(pics[:3]):
+        assert before.see(p, 100.0 + i) is None
+    before.save(103.0)
+    with path.open("ab") as fh:
+        fh.write(b"torn")  # a crash in an append
+    after = Shown(keep_s=600, path=path, now=5.0)  # another boot: monotonic time starts again
+    assert after.see(pics[1], 6.0) == 5.0 - 600  # old: whatever the age rule, stale
+    assert after.see(pics[3], 7.0) is None
+    after.save(8.0)
+    again = Shown(keep_s=600, path=path, now=0.0)
+    assert [again.see(p, 1.0) for p in (pics[0], pics[3], pics[4])] == [-600.0, -600.0, None]
+
+
+def test_the_file_is_rewritten_with_what_is_kept_once_twice_most(tmp_path):
+    path = tmp_path / "shown.bin"
+    mem = Shown(keep_s=600, most=4, path=path)
+    for i in range(20):
+        mem.see(np.full((8, 8), i, np.uint8), float(i))
+        mem.save(float(i))
+    assert path.stat().st_size <= 2 * 4 * Shown.RECORD
+    later = Shown(keep_s=600, most=4, path=path)
+    assert later.see(np.full((8, 8), 19, np.uint8), 0.0) is not None  # the newest kept
+    assert later.see(np.full((8, 8), 0, np.uint8), 0.0) is None  # the oldest forgotten at most

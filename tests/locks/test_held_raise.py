@@ -96,3 +96,23 @@ def test_a_second_hold_after_a_car_is_said_again(make_rig):
     assert rig.state == "down"
     assert refusals(rig) == [("bay_changed", None)] * 2
     assert not rig.violations
+
+
+def test_a_commands_refusal_does_not_stand_for_the_policys_hold(make_rig):
+    """An operator's ``lock`` refused ``occupancy_unsure`` in a free spell of a held episode ("raise in 28s if it stays
+    so") counted as the policy's word: the reading went unsure again, the arm stayed down 120 s, and the last word a
+    backend had was that promise (probe cmdwatch; locks40). A command's answer is the command's; the hold is said."""
+    rig = make_rig("gpio", position=0.0)
+    rig.see(confident=False)  # unsure: the held episode begins
+    rig.step(5)
+    rig.see(confident=True)  # a free spell: the episode goes on
+    rig.step(2)
+    r = rig.manager.lock("B1", "night", "ops")
+    assert (r.ok, r.data.get("code")) == (False, "occupancy_unsure") and "raise in" in r.message
+    rig.see(confident=False)
+    rig.step(120)
+    assert rig.state == "down"
+    assert refusals(rig) == [("occupancy_unsure", "ops"), ("occupancy_unsure", None)]
+    held = rig.of(EventType.LOCK_REFUSED)[-1]
+    assert "the policy's raise" in held.data["request"] and "raise in" not in held.data["reason"]
+    assert not rig.violations

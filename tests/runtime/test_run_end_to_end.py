@@ -79,8 +79,15 @@ def test_fuel_car_story_reaches_the_backend(tmp_path: Path, broker, models_dir: 
 
 
 def _start(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """``run`` with its stderr to a file beside the config, never an unread pipe (a full one blocks the agent in
+    logging: probe flood); ``_log`` reads it."""
+    with (config.parent / "agent.log").open("ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _log(config: Path) -> str:
+    return (config.parent / "agent.log").read_text(errors="replace")[-3000:]
 
 
 @pytest.mark.broker
@@ -103,7 +110,7 @@ def test_sigterm_stops_cleanly_and_sigkill_leaves_offline(tmp_path: Path, broker
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(10)
         took = time.monotonic() - t0
-        assert rc == 0, proc.stderr.read()[-3000:]
+        assert rc == 0, _log(config)
         assert took < 5.0
         status = sub.wait_for("edge/s1/cam1/status", lambda m: m.json()["state"] == "offline")
         assert status.json()["clean"] is True
@@ -200,7 +207,7 @@ def test_a_clean_stop_closes_every_database_and_folds_its_wal_in(tmp_path: Path,
         sub.wait_for("edge/s1/cam1/events", lambda m: m.json()["type"] == "vehicle_arrived", timeout=60)
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(15)
-        assert rc == 0, proc.stderr.read()[-3000:]
+        assert rc == 0, _log(config)
     finally:
         if proc.poll() is None:
             proc.kill()

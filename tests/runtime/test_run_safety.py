@@ -13,12 +13,7 @@ healthy): the classifier reads such a crop as an empty bay, so the evidence must
 
 from __future__ import annotations
 
-import itertools
-import signal
-import subprocess
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -29,6 +24,7 @@ import yaml
 from edge_agent.sim.synthetic import BAYS, Scene, render
 from tests.events.conftest import broker  # noqa: F401  (fixture)
 from tests.events.helpers import Subscriber, wait_until
+from tests.runtime.running_agent import Backend, RunningAgent
 
 PREFIX, REPLIES = "edge/s1/cam1", "backend/replies"
 
@@ -62,16 +58,8 @@ def _config(tmp: Path, port: int, models: Path) -> Path:
 def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
     config = _config(tmp_path, broker.port, models_dir)
     sub = Subscriber(broker.port, [f"{PREFIX}/#", f"{REPLIES}/#"]).start()
-    corr = itertools.count()
-
-    def ask(name: str, **body) -> dict:  # noqa: ANN003
-        c = f"req-{next(corr)}".encode()
-        body["ts"] = datetime.now(timezone.utc).isoformat()
-        sub.request(f"{PREFIX}/cmd/{name}", body, REPLIES, c)
-        return sub.wait_for(REPLIES, lambda m: m.props.CorrelationData == c, timeout=20).json()
-
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ask = Backend(sub, PREFIX, REPLIES).ask
+    agent = RunningAgent(config, tmp_path / "agent.log")
     try:
         sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online", timeout=60)
         # bay A: once it is seen free, confidently, for auto_raise_delay_s (30 s, as every raise), a remote lock
@@ -104,10 +92,9 @@ def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, b
                      and m.json()["data"]["state"] == "up", timeout=20)
         assert first["ok"] or first["data"].get("code") in ("occupancy_stale", "occupancy_unsure", "bay_unknown"), first
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(15)
+        rc = agent.stop(15)
         sub.stop()
-    assert rc == 0, proc.stderr.read()[-3000:]
+    assert rc == 0, agent.log_tail()
     moved_out = [m.json()["data"]["state"] for m in sub.on(f"{PREFIX}/events")
                  if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "OUT"]
     assert moved_out == ["down"], moved_out  # read from the switches at start-up; never moving, never up
