@@ -13,6 +13,8 @@ import pytest
 
 import edge_agent.perception.pipeline as pipeline_module
 from edge_agent.perception.cast import warm_blue
+from edge_agent.perception.imageio import read_image
+from tests.conftest import SHARED
 from tests.perception.render import WHITE, render_plate, render_scene
 from tests.perception.test_camera_casts import cast
 
@@ -90,3 +92,27 @@ def test_the_frame_is_looked_at_only_on_a_conflict(pipeline, monkeypatch, text, 
     monkeypatch.setattr(pipeline_module, "warm_blue", asked)
     [r] = pipeline.process(_scene(text, style, NEUTRAL, 5, 160))
     assert r.text == text and r.nev is (style == "small_nev")
+
+
+PHOTOS = SHARED / "datasets" / "plates-dev" / "images"
+REAL_LIGHTS = {"lps": LOW_PRESSURE_SODIUM, "sodium": SODIUM, "sodium_mild": (1.0, 0.6, 0.22)}
+
+
+@pytest.mark.skipif(not PHOTOS.is_dir(), reason="../shared/datasets/plates-dev is not present")
+@pytest.mark.parametrize("light", list(REAL_LIGHTS))
+def test_real_blue_plates_under_sodium_are_blue_and_real_nev_plates_never(pipeline, light):
+    """plates-dev's 津E24494 under each lamp read green / yellow-green at white 0.23–0.25, undecided: now blue and
+    "not NEV". Its NEV plates under the same lamps (皖AD19789 corrects nearest blue of them, hue 96) are never
+    found blue."""
+    reads = pipeline.process(cast(read_image(PHOTOS / "easypr__津JZ3999.jpg"), *REAL_LIGHTS[light]))
+    assert ("津E24494", "blue", False) in [(r.text, r.colour, r.nev) for r in reads]
+    for name in (
+        "hukai__004636015325670498-90_268-329&567_450&602-450&602_329&601_330&569_449&567-0_0_3_26_26_33_27_33"
+        "-176-28.jpg",
+        "hukai__04396551724137931-90_253-218&507_558&625-534&589_218&625_248&512_558&507-0_0_3_25_33_31_32_33-40-6.jpg",
+        "tombo__plate2.jpg",
+    ):
+        frame = cast(read_image(PHOTOS / name), *REAL_LIGHTS[light])
+        reads = pipeline.process(frame)
+        assert reads and all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev) for r in reads]
+        assert not any(warm_blue(frame, r.crop) for r in reads)
