@@ -7,8 +7,9 @@ pins, a fake clock, and a classifier that reads the car 0.95, then (after the re
 the bay (a car along the row, a person): motion in the bay. Until probe wetstart that motion made the first "empty"
 over the car the last run left (``Hysteresis.car_left``) confident, and the policy raised the arm under the car 30 s
 later. A departure is only known by seeing it: the bay waits for a car seen on it in this run (and then its leaving)
-before its view vouches for an empty bay. Measured against the drops from the first frame (``replay --sim-locks``,
-restarted on the data dir of a dry run): 9 arms raised under parked cars before, 0 after (docs/occupancy.md).
+before its view vouches for an empty bay. Measured on occ38's drops (``replay --sim-locks`` of the wet 2013-04-12
+clip restarted on the data dir of a dry run of its first minute): 7 arms raised under parked cars before, 0 after
+(docs/occupancy.md, "A blurred bay").
 """
 
 from __future__ import annotations
