@@ -429,12 +429,24 @@ class BayMonitor:
         (``agent_stopped``) and a new run knows a bay only by its readings, so started on a view matching no reference
         no bay held a car: Confirm current view was not refused (``cars_unplaced``), the installer's Save did not make
         the bay wait for its car (``Unplaced``), its outline beside the car read free and the arm rose under the car
-        20 s later (probe review15)."""
+        20 s later (probe review15).
+
+        Its lock also waits (``bay_redrawn``) for a car seen on its outline in this run, as ``Unplaced`` does: only
+        seeing the car (and then its leaving) says it left. Why: on a lens wet at the start (a drop over part of the
+        bay) the still car reads surely empty with nothing in one frame to flag it, the drop changes the bay's
+        picture as a departure does (over ``LEFT_CHANGE`` of it against the last dry picture of the car, for 26 of 40
+        parked cars), and a passer-by's motion made the first "empty" confident: the arm rose under the car (probe
+        wetstart). The cost: a car that drove off while the agent was stopped leaves its arm down until the next car has come and
+        gone; a bay that held no car at the stop pays nothing."""
         with self._lock:
             self._unverified.update(b for b in bays if b in self.machines)
             for b in bays:  # its first "empty" needs something seen moving there (``Hysteresis.car_left``), unless
                 if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
                     self.fusion[b].hysteresis.car_left()
+                    if b not in self._unplaced:
+                        self._unplaced[b] = Unplaced()
+                        log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
+                                    "seen on the outline (and then leaves it)", b, REDRAWN)
 
     def unverified(self) -> list[str]:
         """The bays ``left_by_last_run`` not yet judged, to be kept over a restart (one on a view still unmatched)."""

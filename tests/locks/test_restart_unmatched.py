@@ -64,8 +64,9 @@ def test_confirm_after_a_restart_on_an_unmatched_view_is_refused(site):  # noqa:
 
 def test_a_restart_on_the_view_in_place_judges_the_bay_as_before(site):  # noqa: ANN001
     """The car left while the agent was stopped, the camera in place: the bay's first reading says empty, but
-    nothing was seen to leave (a still car the model misreads reads so too: ``Hysteresis.car_left``), so the arm
-    stays down and the bay counts as holding its car until something moves there; then it rises as before."""
+    nothing was seen to leave (a still car the model misreads reads so too: ``Hysteresis.car_left``, and so does one
+    under a drop on a lens wet at the start: probe wetstart), so the arm stays down and the bay counts as holding its
+    car, whatever passes through it, until a car is seen there (and then leaves); then it rises as before."""
     site.src.next = render(PARKED)
     site.run(8)
     site.src.next = render(Scene())
@@ -73,10 +74,14 @@ def test_a_restart_on_the_view_in_place_judges_the_bay_as_before(site):  # noqa:
     _never_up(site, 70)  # past the minute's write of outlines.json
     assert site.agent.monitor.holding_cars() == ["A"]
     assert not site.agent.monitor.feed.vision("A").confident
-    site.src.next = render(PARKED)  # someone drives through the bay: something moved there
+    site.src.next = render(PARKED)  # someone drives through the bay: no car seen to stand there
     site.run(0.4)
     site.src.next = render(Scene())
+    _never_up(site, 40)
+    site.src.next = render(PARKED)  # the next car parks there…
     site.run(40)
+    site.src.next = render(Scene())  # …and drives off: a departure seen
+    site.run(60)
     assert site.position == 1.0 and site.agent.monitor.holding_cars() == []
     site.run(70)  # the minute's write of outlines.json
     kept = json.loads((site.path.parent / "data" / "bays" / "outlines.json").read_text())
