@@ -121,7 +121,6 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
-        self._still_pictured: dict[str, float] = {}  # per bay: the doubt (``still_since``) its "still" picture is of
         self._stir: dict[str, list[tuple[float, float]]] = {}  # per bay: (time, change) of the last CUT_STILL_S (bays.cut)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
@@ -890,7 +889,7 @@ class BayMonitor:
             h = self.fusion[b].hysteresis
             v = h.update(float(probs.get(b, float("nan"))), now, self._firm_moved_at.get(b, float("-inf")),
                          self._moved_at.get(b, float("-inf")), shipped.get(b), self._left_changed(grey, b, h))
-            self._keep_still_picture(grey, b, h)
+            self._keep_rest_picture(grey, b, h)
             self._empty.see(grey, b, vouching(v, occ.exit_p) if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
                             occ.still_confirm_s)
             self.gate.reset(grey, b)
@@ -923,26 +922,26 @@ class BayMonitor:
     def _left_changed(self, grey: np.ndarray, bay: str, h: Hysteresis) -> bool | None:
         """(``_classify``.) For a verdict in the still-bay rule's doubt (``Hysteresis.still_since``): whether the bay,
         at rest now (its change gate quiet since the last classification), differs by a car's worth
-        (``FIRM_CHANGE``) from its picture when the doubt began; None: no doubt. Why: a parked car cannot leave
-        without its bay's picture changing for good; a car passing along the row, or someone walking through, moves
-        the bay and leaves it as it was. Under drops on the lens a passer-by made three faded parked cars'
-        "empty" confident and the arms rose under them (probe wet100)."""
+        (``FIRM_CHANGE``) from its picture when last at rest before (``_keep_rest_picture``): what moved meanwhile
+        left it changed. None: no doubt. Why: a parked car cannot leave without its bay's picture changing for good;
+        a car passing along the row, or someone walking through, moves the bay and leaves it as it was. Under drops
+        on the lens a passer-by made three faded parked cars' "empty" confident and the arms rose under them (probe
+        wet100). Compared across the motion only (seconds), not with the picture as the doubt began: light drifting
+        over minutes changed a still bay's picture by more than ``FIRM_CHANGE``."""
         if h.still_since is None:
             return None
-        if not self.gate.has(bay, "still"):
-            return False  # no picture from the doubt's start (taken after this classification): nothing says it left
+        if not self.gate.has(bay, "rest"):
+            return False  # no picture of it at rest since the doubt began: nothing says it changed
         at_rest = self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction
-        return at_rest and self.gate.compare(grey, bay, "still")[0] >= FIRM_CHANGE
+        return at_rest and self.gate.compare(grey, bay, "rest")[0] >= FIRM_CHANGE
 
-    def _keep_still_picture(self, grey: np.ndarray, bay: str, h: Hysteresis) -> None:
-        """(``_classify``.) The bay's picture as the still-bay rule's doubt begins, kept until the doubt ends
-        (``_left_changed`` compares the bay with it)."""
+    def _keep_rest_picture(self, grey: np.ndarray, bay: str, h: Hysteresis) -> None:
+        """(``_classify``.) While the still-bay rule's doubt lasts, the bay's picture at its last classification at
+        rest (``_left_changed`` compares the bay with it once motion has passed)."""
         if h.still_since is None:
-            self._still_pictured.pop(bay, None)
-            self.gate.forget(bay, "still")
-        elif self._still_pictured.get(bay) != h.still_since or not self.gate.has(bay, "still"):
-            self._still_pictured[bay] = h.still_since
-            self.gate.reset(grey, bay, "still")
+            self.gate.forget(bay, "rest")
+        elif self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction:
+            self.gate.reset(grey, bay, "rest")
 
     def _changed_since_vouched(self, grey: np.ndarray, bay: str, now: float) -> bool | None:
         """Whether the bay, as the view returns, changed like a car coming or going since the last picture of it the
