@@ -121,6 +121,7 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
+        self._left_seen: set[str] = set()  # bays seen changed for good from a kept picture (``_left_changed``)
         self._stir: dict[str, list[tuple[float, float]]] = {}  # per bay: (time, change) of the last CUT_STILL_S (bays.cut)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
@@ -513,6 +514,7 @@ class BayMonitor:
         for bay, i in sorted(left, reverse=True):
             if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
                 self._moved_at[bay] = self._firm_moved_at[bay] = now
+                self._left_seen.add(bay)  # …and for good: a change that ends a still departure's doubt
                 self._followed.add(bay)
             del self._old_ground[bay][i]
             if not self._old_ground[bay]:
@@ -929,7 +931,11 @@ class BayMonitor:
         wet100). Compared across the motion only (seconds), not with the picture as the doubt began: light drifting
         over minutes changed a still bay's picture by more than ``FIRM_CHANGE``."""
         if h.still_since is None:
+            self._left_seen.discard(bay)
             return None
+        if bay in self._left_seen:  # the car's own picture seen gone (its old ground, the view's return)
+            self._left_seen.discard(bay)
+            return True
         if not self.gate.has(bay, "rest"):
             return False  # no picture of it at rest since the doubt began: nothing says it changed
         at_rest = self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction
@@ -955,6 +961,7 @@ class BayMonitor:
         if change < FIRM_CHANGE:
             return False
         self._moved_at[bay] = self._firm_moved_at[bay] = now
+        self._left_seen.add(bay)  # changed for good since that picture: ends a still departure's doubt
         return True
 
     def on_blind(self, why: str = "") -> list[Event]:
