@@ -26,7 +26,14 @@ from edge_agent.bays.empty_picture import EMPTY, EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
-from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import (
+    FIRM_CHANGE,
+    MOTION_GAIN,
+    ChangeGate,
+    Hysteresis,
+    OccupancyClassifier,
+    PresenceFusion,
+)
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision, vouching
@@ -114,6 +121,7 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
+        self._left_seen: set[str] = set()  # bays seen changed for good from a kept picture (``_left_changed``)
         self._stir: dict[str, list[tuple[float, float]]] = {}  # per bay: (time, change) of the last CUT_STILL_S (bays.cut)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
@@ -518,6 +526,7 @@ class BayMonitor:
         for bay, i in sorted(left, reverse=True):
             if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
                 self._moved_at[bay] = self._firm_moved_at[bay] = now
+                self._left_seen.add(bay)  # …and for good: a change that ends a still departure's doubt
                 self._followed.add(bay)
             del self._old_ground[bay][i]
             if not self._old_ground[bay]:
@@ -891,9 +900,10 @@ class BayMonitor:
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
-            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
-                                                 self._firm_moved_at.get(b, float("-inf")),
-                                                 self._moved_at.get(b, float("-inf")), shipped.get(b))
+            h = self.fusion[b].hysteresis
+            v = h.update(float(probs.get(b, float("nan"))), now, self._firm_moved_at.get(b, float("-inf")),
+                         self._moved_at.get(b, float("-inf")), shipped.get(b), self._left_changed(grey, b, h))
+            self._keep_rest_picture(grey, b, h)
             self._empty.see(grey, b, vouching(v, occ.exit_p) if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
                             occ.still_confirm_s)
             self.gate.reset(grey, b)
@@ -923,6 +933,34 @@ class BayMonitor:
                 log.info("bay %s: a car seen on its outline; its view vouches again (its departure is watched there)",
                          bay)
 
+    def _left_changed(self, grey: np.ndarray, bay: str, h: Hysteresis) -> bool | None:
+        """(``_classify``.) For a verdict in the still-bay rule's doubt (``Hysteresis.still_since``): whether the bay,
+        at rest now (its change gate quiet since the last classification), differs by a car's worth
+        (``FIRM_CHANGE``) from its picture when last at rest before (``_keep_rest_picture``): what moved meanwhile
+        left it changed. None: no doubt. Why: a parked car cannot leave without its bay's picture changing for good;
+        a car passing along the row, or someone walking through, moves the bay and leaves it as it was. Under drops
+        on the lens a passer-by made three faded parked cars' "empty" confident and the arms rose under them (probe
+        wet100). Compared across the motion only (seconds), not with the picture as the doubt began: light drifting
+        over minutes changed a still bay's picture by more than ``FIRM_CHANGE``."""
+        if h.still_since is None:
+            self._left_seen.discard(bay)
+            return None
+        if bay in self._left_seen:  # the car's own picture seen gone (its old ground, the view's return)
+            self._left_seen.discard(bay)
+            return True
+        if not self.gate.has(bay, "rest"):
+            return False  # no picture of it at rest since the doubt began: nothing says it changed
+        at_rest = self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction
+        return at_rest and self.gate.compare(grey, bay, "rest")[0] >= FIRM_CHANGE
+
+    def _keep_rest_picture(self, grey: np.ndarray, bay: str, h: Hysteresis) -> None:
+        """(``_classify``.) While the still-bay rule's doubt lasts, the bay's picture at its last classification at
+        rest (``_left_changed`` compares the bay with it once motion has passed)."""
+        if h.still_since is None:
+            self.gate.forget(bay, "rest")
+        elif self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction:
+            self.gate.reset(grey, bay, "rest")
+
     def _changed_since_vouched(self, grey: np.ndarray, bay: str, now: float) -> bool | None:
         """Whether the bay, as the view returns, changed like a car coming or going since the last picture of it the
         camera vouched for (None: that picture is gone, or is of another outline or frame size). Such a change is
@@ -935,6 +973,7 @@ class BayMonitor:
         if change < FIRM_CHANGE:
             return False
         self._moved_at[bay] = self._firm_moved_at[bay] = now
+        self._left_seen.add(bay)  # changed for good since that picture: ends a still departure's doubt
         return True
 
     def on_blind(self, why: str = "") -> list[Event]:

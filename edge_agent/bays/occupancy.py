@@ -134,8 +134,14 @@ class Hysteresis:
         need = self.cfg.confirm_frames
         return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
 
+    @property
+    def still_since(self) -> float | None:
+        """When the verdict went "empty" with nothing seen to leave (the still-bay rule's doubt), or None."""
+        return self._still_empty_at
+
     def update(self, p: float, now: float, moved_at: float | None = None,
-               slight_moved_at: float | None = None, p_shipped: float | None = None) -> Verdict:
+               slight_moved_at: float | None = None, p_shipped: float | None = None,
+               left_changed: bool | None = None) -> Verdict:
         """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
         (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
         changes the verdict. ``slight_moved_at``: when it last changed at all (``moved_at`` then
@@ -143,8 +149,12 @@ class Hysteresis:
         neighbour's bumper, the light alone — backs a reading the classifier is sure of (beyond
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
         the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
-        by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``."""
-        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at)
+        by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``.
+        ``left_changed``: whether the bay, at rest now, differs by a car's worth from its picture when the still-bay
+        rule's doubt began (``still_since``; None: not known): only then does motion end that doubt. Why: a car
+        passing along the row crossed a parked car's bay whose reading a drop on the lens had faded, the bay was as
+        before, and that motion made "empty" confident: the arm rose under the car (probe wet100)."""
+        shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at, left_changed)
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
@@ -194,7 +204,7 @@ class Hysteresis:
             occupied = flip
             self._car_left_here = False
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
-                                     and moved_at > self._still_empty_at):
+                                     and moved_at > self._still_empty_at and left_changed is not False):
             self._still_empty_at = None
         # a verdict reached on doubt is backed as a change to it would be confirmed: confirm_frames readings in a
         # row past the threshold, not one stray reading (else the doubt rule would lower what a raise needs)
@@ -213,7 +223,7 @@ class Hysteresis:
         return self.verdict
 
     def _judge_shipped(self, p: float, p_shipped: float | None, now: float, moved_at: float | None,
-                       slight_moved_at: float | None) -> Verdict | None:
+                       slight_moved_at: float | None, left_changed: bool | None = None) -> Verdict | None:
         """The shipped head's own verdict after this reading (``update``'s arguments; None: not judged). A
         reading without the shipped head's p where ``p`` is one (no calibration now) forgets its readings, so a
         calibration put in use again starts from none; a NaN (nothing seen) is doubt to both.
@@ -229,7 +239,8 @@ class Hysteresis:
             return None
         if self._shipped is None:
             self._shipped = Hysteresis(self.cfg, judges_shipped=False)
-        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at)
+        return self._shipped.update(float("nan") if p_shipped is None else p_shipped, now, moved_at, slight_moved_at,
+                                   left_changed=left_changed)
 
     def _take_over(self, other: Hysteresis) -> None:
         """(``_judge_shipped``.) ``other``'s readings, verdict and timers become this one's (its thresholds kept)."""

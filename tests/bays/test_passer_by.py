@@ -1,0 +1,63 @@
+"""A still "departure" (the reading turned on a parked car with nothing moving: a drop on the lens, dusk) ends its doubt
+only on motion that leaves the bay changed, not on something passing through it (``Hysteresis``, ``BayMonitor``).
+
+The probe behind it (wet100, after occ38/occ39): drops landing on the lens at 100 s of the live-like 2013-04-12 PKLot
+clip faded three parked cars' readings to 0.2-0.25; each verdict went "empty", not confidently (the still-bay rule);
+a car passing along the row crossed each bay for 1-1.5 s, the readings came back to where they were, and that
+motion made the verdict confident: under ``replay --sim-locks`` the arms rose under the three parked cars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from edge_agent.runtime.models import default_classifier
+from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, drive, hold
+from edge_agent.sim.synthetic import W
+from tests.bays.scenario import play
+
+FPS = 5.0
+
+
+class _Faded:
+    """The real classifier, with bay A's reading at ``p`` from ``start`` on: what a drop landing over part of a
+    parked car does to the model's reading (PKLot B04, C02, C09 under occ38's drops: 0.17-0.25)."""
+
+    def __init__(self, cfg, clock, start: float, p: float = 0.05) -> None:  # noqa: ANN001
+        self.real, self.clock, self.t0 = default_classifier(cfg), clock, clock.monotonic()
+        self.start, self.p = start, p
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p = self.real.classify(frame, polygons, unseen)
+        if "A" in p and self.clock.monotonic() - self.t0 >= self.start:
+            p["A"] = self.p
+        return p
+
+
+def test_a_passer_by_over_a_still_departure_vouches_for_no_empty_bay(pipeline, tmp_path):  # noqa: ANN001
+    """The car in bay A read empty from 10 s with nothing moving: "empty" at 30 s (``still_confirm_s`` 20), not
+    confident. Another car drives along the row through the bay's picture at 40 s and the bay is as it was: still not confident (before: confident,
+    and a lock would rise under the car). The car then drives off: the bay, at rest, no longer shows the picture the
+    doubt began on, and the empty bay is confident."""
+    car, passer = replace(FUEL, x=NEV.x, plate=None), replace(NEV, plate=None)
+    seen: list = []
+
+    def look(agent) -> None:  # noqa: ANN001
+        seen.append(agent.monitor.verdicts()["A"])
+
+    play(
+        hold(40, Scene(cars=(car,)))
+        + drive(passer, -200, W + 200, 3, FPS, others=(car,))
+        + hold(9, Scene(cars=(car,)))
+        + drive(car, car.x, -200, 1.6, FPS)
+        + hold(10, EMPTY),
+        pipeline,
+        tmp_path,
+        classifier=lambda cfg, clock: _Faded(cfg, clock, 10.0),
+        occupancy={"still_confirm_s": 20.0},
+        actions=[(t, look) for t in (35.0, 51.0, 63.0)],
+    )
+    doubt, passed, gone = seen
+    assert doubt.occupied is False and not doubt.confident  # the still-bay rule's doubt
+    assert passed.occupied is False and not passed.confident, passed  # the passer-by left the bay as it was
+    assert gone.occupied is False and gone.confident, gone  # the car's going changed the bay: a departure seen
