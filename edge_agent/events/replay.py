@@ -14,7 +14,8 @@ SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to 
 power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides, checked at every open; a full disk is not) is
 moved aside and a fresh one started (announced in the log): refusing every command for ever would be worse. The fresh
 one notes when it started (``forgot_at``): what the damaged one remembered is unknown, so a signed command stamped up
-to one freshness window after that is refused as a possible replay (``CommandHandler``). Why: the fresh memory took
+to one freshness window after that is refused as a possible replay (``CommandHandler``), a lowering excepted
+(DOWN is always allowed). Why: the fresh memory took
 every command captured in the window before the restart again, and forgot each bay's last word (probe chaos39).
 """
 
@@ -59,12 +60,14 @@ class ReplayMemory:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         adopt_built(self.path)  # a fresh memory a kill left before it took the name (``_start_afresh``)
+        self._fresh_mono: float | None = None  # the monotonic time of a fresh start made by this run
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):  # a full disk is no damage: forgetting seen signatures would allow replays
                 raise
             self._db = self._start_afresh(str(exc))
+            self._fresh_mono = clock.monotonic()
         row = self._db.execute("SELECT at_us FROM forgot").fetchone()
         #: when this memory started afresh in place of a damaged one (µs since the epoch); None: it never did
         self.forgot_at: int | None = None if row is None else int(row[0])
@@ -143,17 +146,24 @@ class ReplayMemory:
         bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
         A wall clock found behind the start moves the start back to it (kept): noted on an RTC 40 days ahead before
         NTP stepped it back, every signed command would be refused for 40 days; what came before the damage came
-        before now too."""
+        before now too. In the run that started afresh the start is the wall clock now less the time elapsed since
+        (monotonic), whichever way NTP stepped: a Pi (no RTC) boots behind after the power cut that damaged the file,
+        and the start noted on that clock put the window in the past once NTP stepped it on (review84)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
-        if now < self.forgot_at:
-            self.forgot_at = now
+        if self._fresh_mono is None:
+            start = min(now, self.forgot_at)
+        else:  # moved for a step of the clock, not for the rounding of the elapsed time
+            start = now - int((self._clock.monotonic() - self._fresh_mono) * 1e6)
+            start = start if abs(start - self.forgot_at) >= 1_000_000 else self.forgot_at
+        if start != self.forgot_at:
+            self.forgot_at = start
             try:
                 with self._lock:
-                    self._db.execute("UPDATE forgot SET at_us = ?", (now,))
+                    self._db.execute("UPDATE forgot SET at_us = ?", (start,))
             except sqlite3.Error as exc:  # kept in memory: the next start moves it back again
-                log.warning("replay memory %s: its fresh start not moved back to the clock: %s", self.path, exc)
+                log.warning("replay memory %s: its fresh start not moved to the clock: %s", self.path, exc)
         return _EPOCH + timedelta(microseconds=self.forgot_at, seconds=window_s)
 
     @staticmethod
