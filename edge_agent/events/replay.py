@@ -60,14 +60,15 @@ class ReplayMemory:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         adopt_built(self.path)  # a fresh memory a kill left before it took the name (``_start_afresh``)
-        self._fresh_mono: float | None = None  # the monotonic time of a fresh start made by this run
+        self._opened = clock.monotonic()  # this run's open: the start a fresh memory notes, or later than it
+        self._made_fresh = False  # this run started the memory afresh (``forgot_until``)
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):  # a full disk is no damage: forgetting seen signatures would allow replays
                 raise
             self._db = self._start_afresh(str(exc))
-            self._fresh_mono = clock.monotonic()
+            self._made_fresh = True
         row = self._db.execute("SELECT at_us FROM forgot").fetchone()
         #: when this memory started afresh in place of a damaged one (µs since the epoch); None: it never did
         self.forgot_at: int | None = None if row is None else int(row[0])
@@ -144,19 +145,19 @@ class ReplayMemory:
     def forgot_until(self, window_s: float) -> datetime | None:
         """After a fresh start in place of a damaged memory: the latest ``ts`` a command received before it could
         bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
-        A wall clock found behind the start moves the start back to it (kept): noted on an RTC 40 days ahead before
-        NTP stepped it back, every signed command would be refused for 40 days; what came before the damage came
-        before now too. In the run that started afresh the start is the wall clock now less the time elapsed since
-        (monotonic), whichever way NTP stepped: a Pi (no RTC) boots behind after the power cut that damaged the file,
-        and the start noted on that clock put the window in the past once NTP stepped it on (review84)."""
+        The start is taken as the wall clock now tells it (kept): in the run that started afresh, the wall clock
+        less the time elapsed since (monotonic), whichever way NTP stepped — a Pi (no RTC) boots behind after the
+        power cut that damaged the file, and the start noted on that clock put the window in the past once NTP
+        stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
+        days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
+        command, that one and a window after it were refused however long after the damage (review84)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
-        if self._fresh_mono is None:
-            start = min(now, self.forgot_at)
-        else:  # moved for a step of the clock, not for the rounding of the elapsed time
-            start = now - int((self._clock.monotonic() - self._fresh_mono) * 1e6)
-            start = start if abs(start - self.forgot_at) >= 1_000_000 else self.forgot_at
+        opened = now - int((self._clock.monotonic() - self._opened) * 1e6)
+        start = opened if self._made_fresh else min(opened, self.forgot_at)
+        if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
+            start = self.forgot_at
         if start != self.forgot_at:
             self.forgot_at = start
             try:

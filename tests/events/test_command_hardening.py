@@ -578,6 +578,29 @@ def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_befo
         memory.close()
 
 
+def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_once_ntp_synced(tmp_path):
+    """Noted 40 days ahead at a boot where no command came, the start was pulled back to the wall clock at the first
+    command of a later boot, after NTP, whenever that came: that command and every one for a window after it were
+    refused as possible replays of a damage days old (review84). That run's own start (the wall clock less its
+    uptime) is as late as the damage can have been."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(40 * 86400)  # the RTC, before NTP
+    ReplayMemory(path, clock).close()
+    clock.step_wall(-40 * 86400)  # NTP
+    clock.advance(86400)  # a day later the device boots again; its clock synced, a command comes after 10 minutes
+    memory = ReplayMemory(path, clock)
+    try:
+        clock.advance(600)
+        until = memory.forgot_until(60)
+        assert until is not None and until < clock.now() - timedelta(seconds=500), (until, clock.now())
+    finally:
+        memory.close()
+
+
 def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_refuse_every_command(tmp_path):
     """Only an unreadable first page was caught at the open: a damaged page among the remembered commands was not,
     and once its entries expired every ``remember`` (which deletes expired ones) failed — every signed command
