@@ -351,7 +351,10 @@ class CommandHandler:
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one
         # (a signature itself: what earlier versions kept, refused while such an entry lasts after an upgrade)
-        if memory is not None and (until := memory.forgot_until(self.max_age_s)) is not None and sent <= until:
+        # a lowering is never refused for that doubt (DOWN is always allowed; the memory still runs each once)
+        lowering = cmd.namespace == "cmd" and (name == "unlock" or (name == "maintenance" and body.get("on") is True))
+        if (memory is not None and not lowering and (until := memory.forgot_until(self.max_age_s)) is not None
+                and sent <= until):
             raise Refused("replay", "the replay memory was damaged and started afresh: a command stamped up to "
                           f"{iso(until)} may have been received already; send it again with a later ts")
         if memory is not None and (memory.seen(body["sig"].lower())
@@ -361,7 +364,7 @@ class CommandHandler:
         if bay is not None and bay not in self.control.bay_ids():
             raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")
         if cmd.namespace == "cmd" and name in LAST_WORD and isinstance(bay, str):
-            self._check_order(name, bay, sent, name == "unlock" or (name == "maintenance" and body.get("on") is True))
+            self._check_order(name, bay, sent, lowering)
         if name == "set-lists":
             try:
                 for key in ("allow", "deny"):

@@ -14,7 +14,8 @@ SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to 
 power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides, checked at every open; a full disk is not) is
 moved aside and a fresh one started (announced in the log): refusing every command for ever would be worse. The fresh
 one notes when it started (``forgot_at``): what the damaged one remembered is unknown, so a signed command stamped up
-to one freshness window after that is refused as a possible replay (``CommandHandler``). Why: the fresh memory took
+to one freshness window after that is refused as a possible replay (``CommandHandler``), a lowering excepted
+(DOWN is always allowed). Why: the fresh memory took
 every command captured in the window before the restart again, and forgot each bay's last word (probe chaos39).
 """
 
@@ -59,12 +60,15 @@ class ReplayMemory:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         adopt_built(self.path)  # a fresh memory a kill left before it took the name (``_start_afresh``)
+        self._opened = clock.monotonic()  # this run's open: the start a fresh memory notes, or later than it
+        self._made_fresh = False  # this run started the memory afresh (``forgot_until``)
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):  # a full disk is no damage: forgetting seen signatures would allow replays
                 raise
             self._db = self._start_afresh(str(exc))
+            self._made_fresh = True
         row = self._db.execute("SELECT at_us FROM forgot").fetchone()
         #: when this memory started afresh in place of a damaged one (µs since the epoch); None: it never did
         self.forgot_at: int | None = None if row is None else int(row[0])
@@ -141,19 +145,26 @@ class ReplayMemory:
     def forgot_until(self, window_s: float) -> datetime | None:
         """After a fresh start in place of a damaged memory: the latest ``ts`` a command received before it could
         bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
-        A wall clock found behind the start moves the start back to it (kept): noted on an RTC 40 days ahead before
-        NTP stepped it back, every signed command would be refused for 40 days; what came before the damage came
-        before now too."""
+        The start is taken as the wall clock now tells it (kept): in the run that started afresh, the wall clock
+        less the time elapsed since (monotonic), whichever way NTP stepped — a Pi (no RTC) boots behind after the
+        power cut that damaged the file, and the start noted on that clock put the window in the past once NTP
+        stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
+        days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
+        command, that one and a window after it were refused however long after the damage (review84)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
-        if now < self.forgot_at:
-            self.forgot_at = now
+        opened = now - int((self._clock.monotonic() - self._opened) * 1e6)
+        start = opened if self._made_fresh else min(opened, self.forgot_at)
+        if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
+            start = self.forgot_at
+        if start != self.forgot_at:
+            self.forgot_at = start
             try:
                 with self._lock:
-                    self._db.execute("UPDATE forgot SET at_us = ?", (now,))
+                    self._db.execute("UPDATE forgot SET at_us = ?", (start,))
             except sqlite3.Error as exc:  # kept in memory: the next start moves it back again
-                log.warning("replay memory %s: its fresh start not moved back to the clock: %s", self.path, exc)
+                log.warning("replay memory %s: its fresh start not moved to the clock: %s", self.path, exc)
         return _EPOCH + timedelta(microseconds=self.forgot_at, seconds=window_s)
 
     @staticmethod

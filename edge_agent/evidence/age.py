@@ -16,7 +16,10 @@ time, never an unsynced clock's word, so a clock ahead gains nothing by it.
 Once a synchronised clock was seen (its time kept apart, ``SYNCED``), the records' stamps no longer move the bound, the
 times kept do: the records of each boot's minutes before NTP synced, on an RTC wrong ahead at every boot, made the next
 boot believe the same wrong clock, and a day-old photo was deleted as 41 days old (probe chaos39). The cost: after a
-stop, the bound waits for NTP (records saved on the unsynced clock meanwhile no longer advance it).
+stop, the bound waits for NTP (records saved on the unsynced clock meanwhile no longer advance it). Until
+``NO_LONGER_SYNCING`` runs in a row kept no synchronised time (``UNSYNCED_RUNS``): then the device is taken as no
+longer syncing and the records' way is back. Without that, a device that lost NTP for good after one sync and whose
+runs end before their second pass never deleted a photo again, and 12 h off a day doubled retention (review84).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ MARK_EVERY_S = 600.0  # the time retention measured is kept this often at most (
 # made by the first mark kept, not at the open: a backup's lock on an upgraded file must not keep the agent from starting
 MARKS_SCHEMA = "CREATE TABLE IF NOT EXISTS age_marks (what TEXT PRIMARY KEY, epoch REAL NOT NULL)"
 SYNCED = ":synced"  # the mark's name + this: the latest time kept that a synchronised clock told
+UNSYNCED_RUNS = ":unsynced_runs"  # … + this: runs in a row since that kept no synchronised time (the count as epoch)
+NO_LONGER_SYNCING = 24  # that many (a day of hourly restarts): taken as no longer syncing; the records count again
 
 
 def saved_mark(db: sqlite3.Connection, what: str) -> float | None:
@@ -50,24 +55,29 @@ def newest_epoch(db: sqlite3.Connection, newest_sql: str, what: str) -> float | 
     (``what``'s mark), whichever is later; None when neither is known. Where a synchronised clock's time was kept,
     the marks alone (the module: a record's stamp may be an RTC's wrong word)."""
     mark, synced = saved_mark(db, what), saved_mark(db, what + SYNCED)
-    if synced is not None:
+    if synced is not None and (saved_mark(db, what + UNSYNCED_RUNS) or 0) < NO_LONGER_SYNCING:
         return max(synced, mark if mark is not None else synced)
     try:
         row = db.execute(newest_sql).fetchone()
     except sqlite3.Error:
         row = None
-    times = [t for t in (row[0] if row else None, mark) if t is not None]
+    times = [t for t in (row[0] if row else None, mark, synced) if t is not None]
     return float(max(times)) if times else None
 
 
-def keep_mark(db: sqlite3.Connection, what: str, epoch: float, synced: bool = False) -> None:
+def keep_mark(db: sqlite3.Connection, what: str, epoch: float, synced: bool = False, first: bool = False) -> None:
     """Keep ``epoch`` as the time retention measured, and as a synchronised clock's where it was (its own
-    transaction; a full or locked disk: kept next time)."""
+    transaction; a full or locked disk: kept next time); ``first``: the run's first, counted where not synced."""
+    upsert = "INSERT OR REPLACE INTO age_marks (what, epoch) VALUES (?, ?)"
     try:
         with db:
             db.execute(MARKS_SCHEMA)
             for name in (what, what + SYNCED) if synced else (what,):
-                db.execute("INSERT OR REPLACE INTO age_marks (what, epoch) VALUES (?, ?)", (name, epoch))
+                db.execute(upsert, (name, epoch))
+            if synced:
+                db.execute(upsert, (what + UNSYNCED_RUNS, 0))
+            elif first:
+                db.execute(upsert, (what + UNSYNCED_RUNS, (saved_mark(db, what + UNSYNCED_RUNS) or 0) + 1))
     except sqlite3.Error as exc:
         log.debug("retention's time not kept (%s): the next start measures from the newest record", exc)
 
@@ -78,7 +88,7 @@ class AgeClock:
     measured (``keep_mark``), called by ``keep()`` once a pass went through."""
 
     def __init__(
-        self, clock: Clock, newest: float | None, what: str, keep: Callable[[float, bool], None] | None = None
+        self, clock: Clock, newest: float | None, what: str, keep: Callable[[float, bool, bool], None] | None = None
     ) -> None:
         self._clock = clock
         self._newest = newest
@@ -107,8 +117,8 @@ class AgeClock:
             or (self._kept_at is not None and mono - self._kept_at < MARK_EVERY_S)
         ):
             return
-        self._kept_at = mono
-        self._keep(self._measured, self._measured_synced)
+        first, self._kept_at = self._kept_at is None, mono
+        self._keep(self._measured, self._measured_synced, first)
 
     def _now(self) -> tuple[float, bool]:
         now = self._clock.now().timestamp()

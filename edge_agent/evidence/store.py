@@ -789,9 +789,9 @@ class EvidenceStore:
         """The newest record's time or the time an earlier run's retention measured, whichever is later."""
         return newest_epoch(self._db, "SELECT MAX(epoch) FROM evidence", AGE_MARK)
 
-    def _keep_age(self, epoch: float, synced: bool) -> None:
+    def _keep_age(self, epoch: float, synced: bool, first: bool) -> None:
         with self._lock:
-            keep_mark(self._db, AGE_MARK, epoch, synced)
+            keep_mark(self._db, AGE_MARK, epoch, synced, first)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -649,9 +649,9 @@ class ViolationLog:
         """The newest event's time or the time an earlier run's passes measured, whichever is later."""
         return newest_epoch(self._db, "SELECT MAX(ts_epoch) FROM events", AGE_MARK)
 
-    def _keep_age(self, epoch: float, synced: bool) -> None:
+    def _keep_age(self, epoch: float, synced: bool, first: bool) -> None:
         with self._lock:
-            keep_mark(self._db, AGE_MARK, epoch, synced)
+            keep_mark(self._db, AGE_MARK, epoch, synced, first)
 
     def prune(self, max_age_days: float) -> int:
         """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's

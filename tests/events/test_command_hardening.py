@@ -533,6 +533,74 @@ def test_a_replay_memory_started_afresh_on_a_clock_ahead_refuses_no_longer_once_
         again.close()
 
 
+def test_an_unlock_after_a_start_that_found_the_replay_memory_damaged_still_lowers_the_arm(setup, tmp_path):
+    """The fresh memory's window refused every signed command, an operator's new ``unlock`` too, for one
+    ``command_max_age_s`` (up to an hour) after the start, "send it again with a later ts" and refused again: the
+    only remote way to lower an arm hung on the memory (review84). A lowering is never refused for doubt (DOWN is
+    always allowed, as ``out_of_order``); a ``lock`` in that window still is, and a lowering is still run once."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300).stop()
+    (data / "command-replay.sqlite").write_bytes(b"this is not a database" * 100)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300)
+    clock.advance(5)
+    body = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "visitor", "operator": "alice"},
+                        KEY.encode())
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["ok"]
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["code"] == "replay"
+    raise_it = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                            KEY.encode())
+    assert reply_with(backend, send(backend, "lock", raise_it, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("unlock", "B2", "visitor", "alice")]
+
+
+def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_before_once_ntp_steps_it_on(tmp_path):
+    """A Pi has no RTC: after the power cut that damaged the memory it boots on the time saved before the cut, behind.
+    The fresh start noted on that clock put the refused window in the past once NTP stepped the clock on, and a
+    signed command captured just before the cut, still fresh, was taken again (review84). Within the run that
+    started afresh, the start is the wall clock now less the time elapsed since (monotonic), whichever way NTP
+    stepped."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    captured = clock.now() - timedelta(seconds=40)  # signed and received just before the cut
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(-1800)  # booted on the time fake-hwclock saved half an hour before the cut
+    memory = ReplayMemory(path, clock)
+    try:
+        clock.advance(20)
+        clock.step_wall(1800)  # NTP
+        until = memory.forgot_until(300)
+        assert until is not None and captured <= until, (captured, until)
+        assert until <= clock.now() + timedelta(seconds=300)
+    finally:
+        memory.close()
+
+
+def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_once_ntp_synced(tmp_path):
+    """Noted 40 days ahead at a boot where no command came, the start was pulled back to the wall clock at the first
+    command of a later boot, after NTP, whenever that came: that command and every one for a window after it were
+    refused as possible replays of a damage days old (review84). That run's own start (the wall clock less its
+    uptime) is as late as the damage can have been."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(40 * 86400)  # the RTC, before NTP
+    ReplayMemory(path, clock).close()
+    clock.step_wall(-40 * 86400)  # NTP
+    clock.advance(86400)  # a day later the device boots again; its clock synced, a command comes after 10 minutes
+    memory = ReplayMemory(path, clock)
+    try:
+        clock.advance(600)
+        until = memory.forgot_until(60)
+        assert until is not None and until < clock.now() - timedelta(seconds=500), (until, clock.now())
+    finally:
+        memory.close()
+
+
 def test_a_damaged_page_of_the_replay_memory_is_found_at_the_start_not_left_to_refuse_every_command(tmp_path):
     """Only an unreadable first page was caught at the open: a damaged page among the remembered commands was not,
     and once its entries expired every ``remember`` (which deletes expired ones) failed — every signed command

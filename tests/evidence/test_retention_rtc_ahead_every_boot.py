@@ -79,3 +79,29 @@ def test_plates_a_day_old_stay_in_the_events_after_a_second_boot_on_an_rtc_40_da
         assert log.unname(30) == 0, "plates one and two days old taken out on a clock 40 days ahead"
     finally:
         log.close()
+
+
+def test_photos_still_go_on_a_device_that_lost_ntp_for_good_after_one_sync(tmp_path):
+    """Once a synchronised clock was kept, the records' stamps no longer moved the bound; on a device that then lost
+    NTP for good (a firewall closed to it; its RTC right) and whose runs end before their second pass (a crash loop,
+    a device powered under an hour a day: one run a day here), the bound never moved again and a photo past its 30
+    days was never deleted (80 days in the probe with a run an hour; with 12 h off a day it went after 66 days, not
+    31: review84). After ``NO_LONGER_SYNCING`` runs in a row that never kept a synchronised time the device is taken as
+    no longer syncing: the records' way is back, as for a clock never seen synchronised."""
+    clock = FakeClock(synced=True)
+    first = EvidenceStore(tmp_path, clock, max_age_days=30)
+    old = first.save("A", "v0", "vehicle_identified", JPEG, JPEG[:300], "京AD12345", {})
+    first.enforce_retention()
+    first.close()
+    for day in range(1, 41):
+        clock.advance(DAY)
+        boot = FakeClock(clock.now(), monotonic_start=5.0, synced=False)  # NTP never again
+        store = EvidenceStore(tmp_path, boot, max_age_days=30)
+        store.enforce_retention()
+        kept = store.get(old) is not None
+        store.save("A", f"v{day}", "vehicle_identified", JPEG, JPEG[:300], "京AD12346", {})
+        store.close()
+        assert kept or day > 30, f"deleted on day {day}"
+        if not kept:
+            break
+    assert not kept, "a photo 40 days old still kept"
