@@ -24,6 +24,7 @@ story (no arrival, no identification) by how busy the machine was. ``replay`` pl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import cv2
 import numpy as np
@@ -110,21 +111,25 @@ class Shown:
     def _load(self, path: Path) -> list[bytes]:
         """The last ``most`` digests on file (a record torn by a crash at its end left out)."""
         try:
-            with path.open("rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                whole = size // self.RECORD
-                fh.seek(max(0, whole - self.most) * self.RECORD)
-                data = fh.read(min(whole, self.most) * self.RECORD)
+            fh = _own_file(path, os.O_RDONLY)
         except FileNotFoundError:
             return []
         except OSError as exc:
             log.warning("camera: the pictures seen by the last run could not be read (%s): a buffer the camera "
                         "resends now counts as new", exc)
+            if isinstance(exc, _NotOwn):  # a link or FIFO planted there: never written through either
+                self.path = None
             return []
+        with fh:
+            size = fh.seek(0, os.SEEK_END)
+            whole = size // self.RECORD
+            fh.seek(max(0, whole - self.most) * self.RECORD)
+            data = fh.read(min(whole, self.most) * self.RECORD)
         self._on_file = whole
         if size % self.RECORD:  # torn: appends after it would be out of step
             try:
-                os.truncate(path, whole * self.RECORD)
+                with _own_file(path, os.O_WRONLY, "wb") as out:
+                    os.ftruncate(out.fileno(), whole * self.RECORD)
             except OSError:
                 self._on_file = 2 * self.most + 1  # the next save rewrites it whole
         return [data[i:i + self.RECORD] for i in range(0, len(data) - len(data) % self.RECORD, self.RECORD)]
@@ -167,7 +172,7 @@ class Shown:
                 write_durably(self.path, b"".join(self._first), sync=False)
                 self._on_file = len(self._first)
             else:
-                with self.path.open("ab") as fh:
+                with _own_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "ab") as fh:
                     fh.write(b"".join(self._unsaved))
                 self._on_file += len(self._unsaved)
         except OSError as exc:
@@ -175,6 +180,27 @@ class Shown:
                         exc)
             self.path = None
         self._unsaved.clear()
+
+
+class _NotOwn(OSError):
+    """A name in the data dir that is no regular file (a link, a FIFO, a device): planted, never the agent's."""
+
+
+def _own_file(path: Path, flags: int, mode: str = "rb") -> BinaryIO:
+    """``path`` opened (``flags``) through no link and never waited on: a FIFO or device is refused (``_NotOwn``), as
+    for every file the agent keeps in its data dir (``datadir.planted_problem`` at a start; review85: a FIFO at
+    ``camera/shown.bin`` hung the start for ever, a link had the digests appended, a torn tail cut, where it led)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise _NotOwn(exc.errno, "not a file the agent wrote (planted?)", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotOwn(errno.EINVAL, "not a file the agent wrote (planted?)", str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, mode)
 
 
 class FrameSource(Protocol):

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 WRITTEN_FOLDERS = ("evidence", "camera", "notify-dead", "config-backups", "bays")  # folders the agent writes in
-_WRITTEN_SUFFIXES = (".db", ".sqlite", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".lock")
+_WRITTEN_SUFFIXES = (".db", ".sqlite", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".lock", "shown.bin")
 _READ_SUFFIXES = (".key",)  # made once, then only read (the web session key)
 
 

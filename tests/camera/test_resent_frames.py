@@ -4,6 +4,9 @@ one none. The lock's evidence ages from it (``tests/runtime/test_resent_buffer.p
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 
 from edge_agent.camera.source import OpenCVSource, Shown
@@ -135,3 +138,33 @@ def test_the_file_is_rewritten_with_what_is_kept_once_twice_most(tmp_path):
     later = Shown(keep_s=600, most=4, path=path)
     assert later.see(np.full((8, 8), 19, np.uint8), 0.0) is not None  # the newest kept
     assert later.see(np.full((8, 8), 0, np.uint8), 0.0) is None  # the oldest forgotten at most
+
+
+def test_a_link_or_fifo_planted_at_the_file_is_never_followed(tmp_path):
+    """The file is the agent's own, in its data dir: opened through no link and never waited on as a FIFO, as every
+    file the agent keeps there (``datadir.planted_problem``; ``durable.open_scratch``). Opened by name, a FIFO hung the
+    reader's constructor — the agent's start — for ever, and a link had the digests appended, and a torn tail cut off,
+    wherever it led (review85)."""
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"x" * 17)  # not a whole number of records: the load "repairs" a torn tail
+    link = tmp_path / "camera" / "shown.bin"
+    link.parent.mkdir()
+    link.symlink_to(elsewhere)
+    mem = Shown(keep_s=600, path=link, now=0.0)
+    mem.see(np.full((8, 8), 1, np.uint8), 3.0)
+    mem.save(4.0)
+    assert elsewhere.read_bytes() == b"x" * 17 and link.is_symlink()
+
+    fifo = tmp_path / "fifo.bin"
+    os.mkfifo(fifo)
+    made: list[Shown] = []
+    worker = threading.Thread(target=lambda: made.append(Shown(keep_s=600, path=fifo, now=0.0)), daemon=True)
+    worker.start()
+    worker.join(10.0)  # at once when refused; waits only where the open hangs for a writer
+    hung = worker.is_alive()
+    if hung:  # free the open that waits
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10.0)
+    assert not hung, "the start waited on a FIFO planted at the file"
+    made[0].see(np.full((8, 8), 2, np.uint8), 3.0)
+    made[0].save(4.0)  # nothing written into the pipe (no reader: an open for writing fails or waits)

@@ -326,12 +326,15 @@ def test_the_start_says_what_the_overrides_change(tmp_path, models_dir):
     ("evidence/evidence.db-shm", "fifo", "a FIFO"),  # was "cannot start: disk full: free space under data_dir"
     ("evidence/evidence.db", "fifo", "a FIFO"),  # the same
     ("evidence/evidence.db", "link", "a symbolic link"),  # the plates' index was written where it led
+    # a live camera's reader opened it by name: a FIFO hung the start, a link had digests appended where it led
+    ("camera/shown.bin", "fifo", "a FIFO"),
+    ("camera/shown.bin", "link", "a symbolic link"),
 ])
 def test_a_link_or_fifo_planted_at_an_agent_file_is_one_line_naming_it(tmp_path, models_dir, name, plant, kind):
     """``run`` opens its databases and ``events.jsonl`` by name and never makes them a link or a FIFO: one planted
     there is refused before anything opens it (exit 2), nothing written through it."""
     data = tmp_path / "data"
-    (data / "evidence").mkdir(parents=True)
+    (data / name).parent.mkdir(parents=True)
     elsewhere = tmp_path / "elsewhere.db"
     if plant == "fifo":
         os.mkfifo(data / name)
