@@ -135,6 +135,7 @@ def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                 (name, skipped[0]),
             )
+        if skipped[0]:  # one loss, counted twice: said once
             log.error("outbox salvage from %s: about %d message(s) on damaged pages lost (counted)", source, skipped[0])
     return copied[0], copied[1]
 

@@ -134,6 +134,20 @@ def test_a_damaged_page_in_the_middle_loses_its_own_rows_not_every_row_after_it(
         assert box.lost() == 200 - len(got)  # the rows the damage took are counted, as a full disk's are
 
 
+def test_a_salvage_logs_its_loss_once(tmp_path, caplog):
+    """The salvage counts what a damaged page took twice (``lost`` and the count still to be announced) and said it
+    at each: one loss of 4 read as two error lines, "about 4 … lost" each (probe updown37)."""
+    path = tmp_path / "o.sqlite"
+    with Outbox(path) as box:
+        for i in range(200):
+            box.put("t/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
+    damage_pages(path, "outbox", 20)
+    with Outbox(path) as box:
+        lost = box.lost()
+    said = [r for r in caplog.records if "on damaged pages lost" in r.getMessage()]
+    assert lost > 0 and len(said) == 1, [r.getMessage() for r in said]
+
+
 @pytest.mark.parametrize(("delivered", "which"), [(150, (0,)), (0, (0,)), (150, (-1,)), (0, (-1,)), (0, (0, -1))])
 def test_the_lost_count_after_a_damaged_page_is_the_rows_it_took_not_the_delivered_ones(tmp_path, delivered, which):
     """``lost`` (health's ``outbox_lost``, the backend's count) after a salvage is the waiting rows the damage took.
