@@ -147,8 +147,8 @@ class BayClassifier:
     @property
     def shipped(self) -> dict[str, float]:
         """With a site calibration, the shipped head's p of the bays this thread's last ``classify`` judged, or the
-        baseline model's where higher (``baseline``; empty without a calibration: its p is the shipped head's
-        already). The bays stage carries it in each bay's verdict."""
+        baseline model's where it read the crop and reads it higher (``baseline``, ``_with_baseline``; empty without
+        a calibration: its p is the shipped head's already). The bays stage carries it in each bay's verdict."""
         return getattr(self._made, "shipped", {})
 
     def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon],

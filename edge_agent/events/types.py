@@ -153,7 +153,7 @@ class BayVision:
     changed: bool = False  # the bay differs from its own picture when last confidently empty: something in it
     #                        the classifier calls empty (a person, a bicycle, a box: ``bays.empty_picture``)
     p_shipped: float | None = None  # with a site calibration, the shipped head's p of the same reading, or the
-    #                                 baseline model's (occupancy.onnx) where higher (None: no calibration). Not
+    #                                 baseline model's (occupancy.onnx) where read and higher (None: no calibration). Not
     #                                 ``confident`` empty unless it too reads at most ``exit_p``
 
 

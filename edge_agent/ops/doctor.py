@@ -206,6 +206,8 @@ def check_models(cfg: AgentConfig) -> Check:
             shipped.append(f"occupancy.calibration: {exc}")
         except ValueError as exc:
             shipped.append(f"occupancy.model: {exc}")
+    if loaded is not None and loaded.calibration is not None and aside is None:
+        shipped += _baseline_problems(models, occupancy)
     if bad or missing_extra or shipped:
         items = [f"{f.dest} ({why})" for f, why in bad] + [f"{m} (missing)" for m in missing_extra]
         fix = " — run `edge-agent models fetch`" if items else ""
@@ -230,6 +232,27 @@ def check_models(cfg: AgentConfig) -> Check:
                      "never saw as empty more often: docs/occupancy.md); label pictures with every bay and calibrate "
                      "again")
     return Check("models", "pass", said)
+
+
+def _baseline_problems(models: Path, occupancy: Path) -> list[str]:
+    """(``check_models``.) A calibrated site's raise also needs the model an uncalibrated site runs, and `run`
+    refuses to start without it (``runtime.models.default_classifier``): the row passed a folder that lacked it
+    (it is not in the fetched manifest), or held a file that cannot be loaded."""
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.bays.model_files import baseline_model
+
+    base = baseline_model(models)
+    if base.resolve() == occupancy.resolve():  # calibrated on it: its own shipped head is the baseline
+        return []
+    if not base.is_file():
+        return [f"occupancy.calibration: {base} (missing: a calibrated site's raise also needs the model an "
+                "uncalibrated site runs; the shipped models are in the source tree's models/, deploy/install.sh "
+                "copies them)"]
+    try:
+        BayClassifier.load(base, threads=1)
+    except ValueError as exc:
+        return [f"occupancy.calibration: {exc} (a calibrated site's raise also needs it)"]
+    return []
 
 
 def check_providers(cfg: AgentConfig) -> Check:

@@ -47,10 +47,11 @@ def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
     return files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
 
 
-# model file, its sha256, calibration file, its sha256, and with a calibration the bays' outlines (``another_view``)
-# and ``enter_p`` (below which the baseline model reads a bay too: ``BayClassifier.baseline_below``)
+# model file, its sha256, calibration file, its sha256, and with a calibration the bays' outlines (``another_view``),
+# ``enter_p`` (below which the baseline model reads a bay too: ``BayClassifier.baseline_below``) and the baseline
+# model's file and sha256 (``bays.model_files.baseline_model``)
 Fingerprint = tuple[str, str | None, str | None, str | None, tuple[tuple[str, tuple[tuple[float, float], ...]], ...],
-                    float | None]
+                    tuple[float, str, str | None] | None]
 
 
 def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
@@ -59,8 +60,11 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
     another ``occupancy.calibration``, or ``occupancy calibrate`` run again into the same file, is a new
     classifier; the same files are the same classifier (not loaded twice). With a calibration, the bays' outlines
     too: a calibration is set aside where most of its bays are drawn elsewhere (``default_classifier``), and the
-    page's Save of such a redraw kept the calibrated head on ground it never saw until a restart."""
+    page's Save of such a redraw kept the calibrated head on ground it never saw until a restart. And the baseline
+    model a calibrated site's raise needs too (``baseline_model``): removed or replaced, a reload answered "nothing
+    changed", the old one ran on, and the next start refused (probe review83)."""
     from edge_agent.bays.calibration import file_sha256
+    from edge_agent.bays.model_files import baseline_model
 
     def digest(path: Path | None) -> str | None:
         try:
@@ -70,8 +74,9 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
 
     path, cal = classifier_files(cfg)
     drawn = () if cal is None else tuple((b.id, tuple((float(x), float(y)) for x, y in b.polygon)) for b in cfg.bays)
+    base = baseline_model(models_dir(cfg))
     return (str(path), digest(path), (str(cal) if cal is not None else None), digest(cal), drawn,
-            None if cal is None else cfg.occupancy.enter_p)
+            None if cal is None else (cfg.occupancy.enter_p, str(base), digest(base)))
 
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
@@ -122,17 +127,22 @@ def _add_baseline(cfg: AgentConfig, clf: BayClassifier, path: Path) -> None:
     calibration may make the agent more careful, never less: a raise on a calibrated site needs what an
     uncalibrated site's needs too (docs/occupancy.md, "Per-site calibration"). Not where the calibrated model is
     that one (its shipped head is then the baseline); a missing one is refused as a missing model is."""
-    from edge_agent.bays.model_files import DEFAULT_MODEL
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.bays.model_files import baseline_model
     from edge_agent.bays.occupancy import SURE_P
 
-    base = Path(models_dir(cfg)) / DEFAULT_MODEL.name
+    base = baseline_model(models_dir(cfg))
     if base.resolve() == path.resolve():
         return
     if not base.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
                           [f"occupancy.calibration: {base} not found: a calibrated site's raise also needs the "
                            "model an uncalibrated site runs (deploy/install.sh copies it into perception.models_dir)"])
-    clf.baseline = _load(cfg, base, None)
+    try:
+        clf.baseline = BayClassifier.load(base, threads=1)
+    except ValueError as exc:  # named by the key that needs it: `occupancy.model` is the calibrated one
+        raise ConfigError(str(cfg.source_path or "<config>"),
+                          [f"occupancy.calibration: {exc}: a calibrated site's raise also needs it"]) from exc
     clf.baseline_below = max(SURE_P, cfg.occupancy.enter_p)
 
 

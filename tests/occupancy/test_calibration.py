@@ -160,6 +160,38 @@ def test_a_calibrated_site_also_runs_the_model_an_uncalibrated_site_runs_as_its_
         default_classifier(cfg)
 
 
+@pytest.mark.parametrize("enter_p", [0.6, 0.7, 0.8, 0.9, 1.0])
+def test_the_baseline_skipped_above_its_bound_leaves_the_shipped_verdict_as_the_higher_reading_everywhere(enter_p):
+    """``occupancy.onnx`` is not run where the shipped head reads at or above ``max(SURE_P, enter_p)``
+    (``BayClassifier.baseline_below``), so ``p_shipped`` is then the shipped head's alone, elsewhere the higher of
+    the two. The shipped verdict's hysteresis must answer as on the higher of the two at every reading, also where
+    the shipped head hovers across the bound (a jump between the two must not read as a car leaving): any
+    threshold above the bound (a rule on p over time) would break the saving. Random readings, motion and the
+    timing rules; a bound of 0.55 gives other verdicts in most runs."""
+    import random
+
+    from edge_agent.bays.occupancy import SURE_P, Hysteresis
+    from edge_agent.config.bays import OccupancyConfig
+
+    rng = random.Random(enter_p)
+    bound = max(SURE_P, enter_p)
+    for _ in range(150):
+        exit_p = rng.choice([x for x in (0.0, 0.1, 0.3, 0.45, 0.6, 0.75, 0.85) if x < enter_p])
+        cfg = OccupancyConfig(enter_p=enter_p, exit_p=exit_p, confirm_frames=rng.choice([1, 2, 3]),
+                              still_confirm_s=rng.choice([0, 30]), doubt_confirm_s=rng.choice([0, 20, 60]))
+        skipped, higher = Hysteresis(cfg, judges_shipped=False), Hysteresis(cfg, judges_shipped=False)
+        t, moved, slight, b = 0.0, float("-inf"), float("-inf"), rng.random()
+        for _ in range(60):
+            t += rng.choice([1.0, 5.0, 10.0])
+            a = min(1.0, max(0.0, bound + rng.uniform(-0.05, 0.05))) if rng.random() < 0.6 else rng.random()
+            b = rng.random() if rng.random() < 0.3 else b
+            moved = t if rng.random() < 0.1 else moved
+            slight = t if rng.random() < 0.2 else slight
+            got = skipped.update(a if a >= bound else max(a, b), t, moved, slight)
+            want = higher.update(max(a, b), t, moved, slight)
+            assert (got.occupied, got.confident) == (want.occupied, want.confident), (cfg, t, a, b)
+
+
 def test_calibrate_then_eval_with_it_end_to_end(tmp_path, capsys):
     labels, rows = _site(tmp_path, n_frames=30)  # 20 occupied, 40 empty bays
     out = tmp_path / "site" / "cal.json"

@@ -630,3 +630,44 @@ def test_models_row_shows_a_camera_declared_under_one_light(write_config, models
     row = check_models(load_config(write_config(perception={"models_dir": str(models_dir)},
                                                 occupancy={"steady_light": True})))
     assert row.status == "pass" and "occupancy.steady_light" in row.detail and "span" in row.detail, row
+
+
+def test_models_row_fails_a_calibrated_site_without_the_model_an_uncalibrated_site_runs(write_config, models_dir,
+                                                                                       tmp_path):
+    """A calibrated site's raise needs ``occupancy.onnx`` to read the bay empty too, and `run` refuses a calibrated
+    site whose models folder lacks it (``occupancy.calibration``, exit 2). The row loaded only the calibrated model
+    and passed such a folder ("all files present"): `occupancy.onnx` is not in the fetched manifest, so nothing
+    else looked for it. It fails now, as `run` does, and so does one that cannot be loaded."""
+    import hashlib
+
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.config.load import ConfigError
+    from edge_agent.ops.doctor import check_models
+    from edge_agent.runtime.models import default_classifier
+
+    folder = tmp_path / "site-models"
+    folder.mkdir()
+    for f in models_dir.iterdir():
+        if f.name != "occupancy.onnx":
+            (folder / f.name).symlink_to(f)
+    site_model = models_dir / "occupancy-site.onnx"
+    cal = tmp_path / "data" / "occupancy-calibration.json"
+    cal.parent.mkdir(exist_ok=True)
+    cal.write_text(json.dumps({
+        "model": "occupancy-site.onnx", "model_sha256": hashlib.sha256(site_model.read_bytes()).hexdigest(),
+        "head": {"w": [0.01] * BayClassifier.load(site_model).n_features, "b": 0.0}, "occupied": 10, "empty": 10,
+        "cv_accuracy_before": 0.83, "cv_accuracy_after": 0.97}))
+    cfg = load_config(write_config(perception={"models_dir": str(folder)},
+                                   occupancy={"calibration": "occupancy-calibration.json"}))
+    with pytest.raises(ConfigError, match="occupancy.onnx not found"):
+        default_classifier(cfg)  # what `run` does with it
+    row = check_models(cfg)
+    assert row.status == "fail" and f"{folder / 'occupancy.onnx'} (missing" in row.detail, row
+    (folder / "occupancy.onnx").write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="occupancy.calibration: .*occupancy.onnx cannot be loaded"):
+        default_classifier(cfg)
+    row = check_models(cfg)
+    assert row.status == "fail" and "occupancy.onnx" in row.detail and "cannot be loaded" in row.detail, row
+    (folder / "occupancy.onnx").unlink()
+    (folder / "occupancy.onnx").symlink_to(models_dir / "occupancy.onnx")
+    assert check_models(cfg).status == "pass"

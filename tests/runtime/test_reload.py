@@ -569,3 +569,43 @@ def test_a_held_set_lists_merged_during_a_reload_keeps_the_plates_the_reload_lis
     assert agent.plate_lists()[1] == ["粤B54321", "粤BD00001"]
     monkeypatch.undo()
     assert load_config(path).lists.deny == ["粤B54321", "粤BD00001"]
+
+
+def test_a_reload_on_a_calibrated_site_sees_occupancy_onnx_removed_or_updated(tmp_path, clock):
+    """A calibrated site's raise needs ``occupancy.onnx`` too (``BayClassifier.baseline``), and a calibrated site
+    without it does not start; but the classifier's fingerprint named only the calibrated model and its calibration.
+    ``occupancy.onnx`` removed (or replaced by another model) and the config reloaded: "nothing changed", the old
+    baseline ran on, and the agent refused to start at its next restart (exit 2) — the very fault a reload that
+    builds the classifier again was made to catch (``test_a_reload_applies_a_calibration_set_rewritten_...``)."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL, BayClassifier
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / SITE_MODEL.name).symlink_to(SITE_MODEL)
+    (models / DEFAULT_MODEL.name).symlink_to(DEFAULT_MODEL)
+    site = BayClassifier.load(SITE_MODEL)
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(
+        tmp_path / "data" / "cal.json")
+    data = _data(tmp_path)
+    del data["occupancy"]["model"]
+    data["occupancy"]["calibration"] = "cal.json"
+    data["perception"]["models_dir"] = str(models)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    running = agent.classifier
+    assert running.calibration is not None and running.baseline is not None
+
+    (models / DEFAULT_MODEL.name).unlink()  # a deploy that lost it: the next start refuses, so must the reload
+    res = agent.reload_config()
+    assert not res.ok and agent.classifier is running, res
+    assert any(p.startswith("occupancy.calibration:") and "occupancy.onnx not found" in p for p in res.data["problems"])
+
+    (models / DEFAULT_MODEL.name).symlink_to(DEFAULT_MODEL)  # put back: the running classifier is that one
+    assert agent.reload_config().data["changed"] == [] and agent.classifier is running
+    (models / DEFAULT_MODEL.name).unlink()  # an update of occupancy.onnx alone: the baseline is the new one now
+    (models / DEFAULT_MODEL.name).write_bytes(SITE_MODEL.read_bytes())
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["occupancy"] and agent.classifier is not running, res
+    assert agent.classifier.baseline.model_sha256 == site.model_sha256
+    assert agent.reload_config().data["changed"] == []  # the same files: nothing loaded again
