@@ -33,7 +33,7 @@ from edge_agent.perception.retry_gate import RetryGate
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
-from edge_agent.perception.verdict import Verdict, decide
+from edge_agent.perception.verdict import HUE_EVIDENCE, Verdict, decide
 from edge_agent.plates import PROVINCES, parse_plate
 
 log = logging.getLogger(__name__)
@@ -337,9 +337,12 @@ class Pipeline:
 def _hueless_civil(text: str, colour: ColourResult) -> bool:
     """A 7-character civil read with dark characters on a plate the pixels and the colour rules left white or black
     (``colour_rules``: no yellow across it). A washed-out yellow plate — or the palest NEV plate read one character
-    short, which ``gradient.nev_toned`` tells apart; the verdict on white leaves it undecided."""
+    short, which ``gradient.nev_toned`` tells apart; the verdict on white leaves it undecided. A plate whose hue left
+    is green (``HUE_EVIDENCE``) and no yellow is no yellow plate: an over-exposed NEV plate, its gradient flattened."""
+    green, yellow = colour.scores.get("green", 0.0), colour.scores.get("yellow", 0.0)
     return (colour.colour in ("white", "black") and colour.dark_chars is True
-            and colour.scores.get("polarity", 0.0) >= POLARITY_MIN and parse_plate(text).kind in CIVIL)
+            and colour.scores.get("polarity", 0.0) >= POLARITY_MIN and parse_plate(text).kind in CIVIL
+            and not green >= HUE_EVIDENCE > yellow)
 
 
 def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
