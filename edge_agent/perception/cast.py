@@ -26,15 +26,6 @@ NEV's two-tone 38–68; clean photos never both cold (the largest log B/R of the
 alone did not hold: a blue sky in the frame made both estimates "cold" under neutral light and a real NEV plate
 corrected to yellow (review34), so the plate as seen must not be clear green (``HUE_SEEN_MAX``) and each half must
 correct yellow on its own (``HALVES``): real NEV plates under six lights, with and without sky, called yellow 3 -> 0.
-
-The warm half's other face (``warm_blue``): a sodium lamp leaves a blue plate almost no blue, and the plate reads green
-with its white characters; a complete 7-character civil read there stayed undecided (``conflict``: white weaker than
-``verdict.POLARITY_STRONG`` does not outweigh green), a fuel car never fined (plates-dev under a harsh sodium cast: 30
-of 95 fuel plates, none NEV). When the light is a lamp's by **both** estimates (log R/B ≥ ``WARM_BLUE_MIN``, past any
-clean photo's) and the whole inner plate divided by **each** is clearly blue (hue ≥ ``HUE_BLUE_MIN``), the plate is
-blue. The pipeline asks only for a whole civil text under white characters stronger than blur fakes
-(``colour_rules.BLUR_WHITE_MAX``): an NEV plate would have to lose a character, measure its black strokes white and
-correct to blue, all at once.
 """
 
 from __future__ import annotations
@@ -67,14 +58,6 @@ HUE_SEEN_MAX = 60
 #: the inner plate's left and right halves, each asked on its own: a large NEV plate is yellow on the left and
 #: green on the right, and their mean (the two-tone faded, under a blue sky) corrected to yellow
 HALVES = ((0.0, 0.5), (0.5, 1.0))
-#: log(R / B) of both estimates from which the light is a lamp's that takes a blue plate's blue away: sodium's 1.3
-#: (plates-dev under a harsh sodium cast: 1.85–3.0, the lower estimate), past any clean photo's (photos29: at most 0.81)
-WARM_BLUE_MIN = 1.0
-#: OpenCV hue of the corrected inner plate (background and characters) from which it is blue: plates-dev's blue plates
-#: read green under sodium corrected 93–125 (most 100–111); green NEV plates 47–96 by either estimate (``HUE_GREEN_MAX``:
-#: past 95 no green plate)
-HUE_BLUE_MIN = 100
-HUE_BLUE_MAX = 135  # past it: violet, no plate's colour
 #: pixels of a channel at or above this are clipped: no measure of the light
 CLIPPED = 250
 #: the frame is subsampled to at most this many pixels for the estimates (a conflict only, still cheap)
@@ -110,16 +93,6 @@ def cold_yellow(frame_bgr: np.ndarray, crop_bgr: np.ndarray) -> bool:
     return True
 
 
-def warm_blue(frame_bgr: np.ndarray, crop_bgr: np.ndarray) -> bool:
-    """True when the frame's light is strongly warm by grey world and white patch, and the plate in ``crop_bgr``,
-    corrected by either estimate, is clearly blue: a blue plate a sodium lamp turned green."""
-    lights = _illuminants(frame_bgr)
-    if lights is None or any(np.log(light[2] / light[0]) < WARM_BLUE_MIN for light in lights):
-        return False
-    plate = _background(crop_bgr, brighter=False)
-    return plate is not None and all(_blue(plate / light) for light in lights)
-
-
 def _illuminants(frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(grey world, white patch) in linear BGR, from the frame's unclipped pixels."""
     step = max(1, int(np.ceil(np.sqrt(frame_bgr.shape[0] * frame_bgr.shape[1] / SAMPLE))))
@@ -136,17 +109,16 @@ def _illuminants(frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lights
 
 
-def _background(crop_bgr: np.ndarray, part: tuple[float, float] = (0.0, 1.0), brighter: bool = True) -> np.ndarray | None:
-    """Mean linear BGR of the inner plate's brighter half: the background of dark characters (``brighter`` False:
-    of the whole inner plate, mostly a light-character plate's background). ``part``: the share of the inner
-    plate's width looked at, from its left."""
+def _background(crop_bgr: np.ndarray, part: tuple[float, float] = (0.0, 1.0)) -> np.ndarray | None:
+    """Mean linear BGR of the inner plate's brighter half: the background of dark characters. ``part``: the
+    share of the inner plate's width looked at, from its left."""
     img = cv2.resize(crop_bgr, WORK_SIZE, interpolation=cv2.INTER_AREA)
     h, w = img.shape[:2]
     x0, x1 = COLS[0] + (COLS[1] - COLS[0]) * part[0], COLS[0] + (COLS[1] - COLS[0]) * part[1]
     inner = img[int(h * ROWS[0]):int(h * ROWS[1]), int(w * x0):int(w * x1)].reshape(-1, 3)
     lin = _LIN[inner]
     luma = lin @ _LUMA
-    bg = lin[luma >= np.median(luma)] if brighter else lin
+    bg = lin[luma >= np.median(luma)]
     return bg.mean(axis=0) if len(bg) else None
 
 
@@ -164,11 +136,6 @@ def _hue_sat(bgr_lin: np.ndarray) -> tuple[int, int] | None:
 def _green(bgr_lin: np.ndarray) -> bool:
     hs = _hue_sat(bgr_lin)
     return hs is not None and HUE_GREEN_MIN <= hs[0] <= HUE_GREEN_MAX and hs[1] >= SAT_MIN
-
-
-def _blue(bgr_lin: np.ndarray) -> bool:
-    hs = _hue_sat(bgr_lin)
-    return hs is not None and HUE_BLUE_MIN <= hs[0] <= HUE_BLUE_MAX and hs[1] >= SAT_MIN
 
 
 def _yellow(bgr_lin: np.ndarray) -> bool:

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
-from edge_agent.perception.cast import cold_yellow, warm_blue, warm_green
+from edge_agent.perception.cast import cold_yellow, warm_green
 from edge_agent.perception.colour import ColourResult, classify_colour
-from edge_agent.perception.colour_rules import BLUR_WHITE_MAX, CIVIL, GREENS, POLARITY_MIN, choose_colour
+from edge_agent.perception.colour_rules import CIVIL, GREENS, POLARITY_MIN, choose_colour
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.gradient import nev_toned
@@ -33,7 +33,7 @@ from edge_agent.perception.retry_gate import RetryGate
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
-from edge_agent.perception.verdict import Verdict, decide
+from edge_agent.perception.verdict import HUE_EVIDENCE, Verdict, decide
 from edge_agent.plates import PROVINCES, parse_plate
 
 log = logging.getLogger(__name__)
@@ -291,8 +291,7 @@ class Pipeline:
         ``seen``: the crop the read came from and its characters' centres there — a partial read the text
         leaves undecided is NEV when the plate's shape says so (``nev_shape``: one character of a green
         NEV plate under mud). ``frame``: the whole frame, looked at only when a complete small NEV serial on a
-        plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green — and when a
-        complete civil text on a plate called green with white characters is (``cast.warm_blue``: a blue plate).
+        plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green.
         ``yellowed``: a 7-character civil read on green that ``cast.cold_yellow`` found yellow under cold light."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         if yellowed and colour.colour in GREENS:
@@ -304,12 +303,6 @@ class Pipeline:
         if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
                 and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):
             colour = replace(colour, colour="green")
-            v = decide(text, colour, self.lists if listed else None)
-        if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
-                and colour.colour in GREENS and colour.dark_chars is False and parse_plate(text).kind in CIVIL
-                and colour.scores.get("polarity", 0.0) >= BLUR_WHITE_MAX and warm_blue(frame, crop)):
-            # white characters on "green" under a civil text and a sodium lamp: a blue plate (``cast.warm_blue``)
-            colour = replace(colour, colour="blue")
             v = decide(text, colour, self.lists if listed else None)
         unread_province = v.nev is True and v.reason == "colour" and text.startswith(MISSING)
         military = unread_province and dot_after_two(text, seen[1])
@@ -344,9 +337,12 @@ class Pipeline:
 def _hueless_civil(text: str, colour: ColourResult) -> bool:
     """A 7-character civil read with dark characters on a plate the pixels and the colour rules left white or black
     (``colour_rules``: no yellow across it). A washed-out yellow plate — or the palest NEV plate read one character
-    short, which ``gradient.nev_toned`` tells apart; the verdict on white leaves it undecided."""
+    short, which ``gradient.nev_toned`` tells apart; the verdict on white leaves it undecided. A plate whose hue left
+    is green (``HUE_EVIDENCE``) and no yellow is no yellow plate: an over-exposed NEV plate, its gradient flattened."""
+    green, yellow = colour.scores.get("green", 0.0), colour.scores.get("yellow", 0.0)
     return (colour.colour in ("white", "black") and colour.dark_chars is True
-            and colour.scores.get("polarity", 0.0) >= POLARITY_MIN and parse_plate(text).kind in CIVIL)
+            and colour.scores.get("polarity", 0.0) >= POLARITY_MIN and parse_plate(text).kind in CIVIL
+            and not green >= HUE_EVIDENCE > yellow)
 
 
 def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:

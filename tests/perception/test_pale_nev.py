@@ -187,3 +187,21 @@ def test_a_washed_out_double_row_yellow_plate_stays_fuel(pipeline, wash):
     assert reads and all((r.colour, r.nev) == ("yellow", False) for r in reads), [
         (r.text, r.colour, r.nev, r.nev_reason) for r in reads
     ]
+
+
+def _over_exposed_nev(text: str, pale: float, gain: float) -> np.ndarray:
+    """A small NEV plate faded ``pale`` of the way to white, then over-exposed ``gain`` times (a headlight, a low
+    sun): its white top clips and the white-to-green flattens, a trace of green left at the bottom."""
+    plate = render_plate(text, "small_nev").astype(np.float32)
+    return np.clip((plate * (1 - pale) + 255 * pale) * gain, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("text", ["皖AD1978", "粤BD1234", "皖A11166"])  # 皖AD19789, 粤BD12345, 皖AD11166 one short
+@pytest.mark.parametrize("pale,gain", [(0.4, 1.4), (0.3, 1.5)])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_over_exposed_nev_plate_read_one_short_is_never_fuel(pipeline, text, pale, gain, seed):
+    """review86: read one character short (no cover seen), white with dark characters and no NEV gradient left
+    (``gradient.nev_toned``), the plate was made yellow as a washed-out yellow plate — "not NEV", an EV fined, in 8
+    of these 12 scenes. What hue is left of it is green (0.12–0.27 of its pixels) and no yellow: white, undecided."""
+    for r in pipeline.process(_scene(_over_exposed_nev(text, pale, gain), seed, 130)):
+        assert r.nev is not False, (r.text, r.colour, r.nev_reason, r.extra.get("hue_green"))

@@ -1,18 +1,18 @@
-"""A blue plate under a sodium lamp reads green with its white characters; the frame's light gives it back.
+"""A blue plate under a sodium lamp reads green with its white characters: undecided, never NEV; and an NEV plate
+under the same lights is never "not NEV".
 
 Rendered GA 36 plates pasted in rendered scenes with a white wall, the whole frame under a lamp's cast applied in
-linear light. Without ``cast.warm_blue`` a complete 7-character civil read there was ``green`` and undecided
-(``conflict``: its white characters weaker than ``verdict.POLARITY_STRONG``): a fuel car in a charging bay never
-fined (plates-dev under a harsh sodium cast: 30 of 95 fuel plates). The bar: no NEV plate — small, pale or the large
-two-tone — is ever found blue under the same lights, and the frame is not looked at on a clean read."""
+linear light. A complete 7-character civil read there is ``green`` and undecided (``conflict``: its white
+characters weaker than ``verdict.POLARITY_STRONG``): a fuel car in a charging bay is not fined, the cheap error.
+plates42 gave such plates back as blue by the frame's light (``cast.warm_blue``); review86 removed it, since the
+frame's light is not the plate's before a yellow wall or under a bay's own white lamp, where NEV plates corrected
+blue too (tests/perception/test_warm_blue_ev.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import edge_agent.perception.pipeline as pipeline_module
-from edge_agent.perception.cast import warm_blue
 from edge_agent.perception.imageio import read_image
 from tests.conftest import SHARED
 from tests.perception.render import WHITE, render_plate, render_scene
@@ -21,7 +21,6 @@ from tests.perception.test_camera_casts import cast
 LOW_PRESSURE_SODIUM = (1.0, 0.45, 0.03)  # nearly monochrome orange: a blue plate keeps no blue
 SODIUM = (1.0, 0.5, 0.05)
 HIGH_PRESSURE = (1.0, 0.5, 0.08)
-NEUTRAL = (1.0, 1.0, 1.0)
 
 
 def _scene(
@@ -45,11 +44,10 @@ def _scene(
         ("苏E6N821", SODIUM, 2, 110),
     ],
 )
-def test_a_blue_plate_under_a_sodium_lamp_is_blue_and_not_nev(pipeline, text, gains, seed, width):
-    """Was ``green`` with white characters at 0.26–0.33, undecided: corrected for the frame's light (grey world and
-    white patch agree it is a lamp's) the plate is blue, "not NEV"."""
+def test_a_blue_plate_under_a_sodium_lamp_is_never_nev(pipeline, text, gains, seed, width):
+    """Read ``green`` with white characters at 0.26–0.33: blue or undecided, never NEV."""
     [r] = pipeline.process(_scene(text, "blue", gains, seed, width))
-    assert (r.text, r.colour, r.nev, r.complete) == (text, "blue", False, True), (r.colour, r.nev, r.nev_reason)
+    assert r.text == text and r.nev is not True, (r.colour, r.nev, r.nev_reason)
 
 
 @pytest.mark.parametrize(
@@ -65,33 +63,11 @@ def test_a_blue_plate_under_a_sodium_lamp_is_blue_and_not_nev(pipeline, text, ga
     ],
 )
 @pytest.mark.parametrize("seed", [0, 3])
-def test_an_nev_plate_under_a_sodium_lamp_is_never_blue(pipeline, text, style, pale, gains, seed):
-    """The same lights and test on green NEV plates: corrected, they are not blue, so a read that skipped a
-    character and measured its black strokes white is never made a blue plate, "not NEV"."""
+def test_an_nev_plate_under_a_sodium_lamp_is_never_fuel(pipeline, text, style, pale, gains, seed):
+    """The same lights on green NEV plates, small, pale and the large two-tone: never "not NEV"."""
     frame = _scene(text, style, gains, seed, 130, pale)
     reads = pipeline.process(frame)
     assert reads and all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
-    assert not any(warm_blue(frame, r.crop) for r in reads)
-
-
-def test_neutral_light_is_no_lamp(pipeline):
-    """The same blue plate under neutral light: no cast to undo, whatever the plate's hue."""
-    frame = _scene("粤B12345", "blue", NEUTRAL, 0)
-    [r] = pipeline.process(frame)
-    assert r.colour == "blue" and not warm_blue(frame, r.crop)
-    assert warm_blue(cast(frame, *LOW_PRESSURE_SODIUM), cast(r.crop, *LOW_PRESSURE_SODIUM))
-
-
-@pytest.mark.parametrize("text,style", [("粤BD12345", "small_nev"), ("京B12345", "blue"), ("湘A97971", "yellow")])
-def test_the_frame_is_looked_at_only_on_a_conflict(pipeline, monkeypatch, text, style):
-    """A clean photo costs nothing: only a civil read undecided on green with white characters asks for the light."""
-
-    def asked(*_a: object) -> bool:
-        raise AssertionError("the frame's light was estimated")
-
-    monkeypatch.setattr(pipeline_module, "warm_blue", asked)
-    [r] = pipeline.process(_scene(text, style, NEUTRAL, 5, 160))
-    assert r.text == text and r.nev is (style == "small_nev")
 
 
 PHOTOS = SHARED / "datasets" / "plates-dev" / "images"
@@ -100,12 +76,11 @@ REAL_LIGHTS = {"lps": LOW_PRESSURE_SODIUM, "sodium": SODIUM, "sodium_mild": (1.0
 
 @pytest.mark.skipif(not PHOTOS.is_dir(), reason="../shared/datasets/plates-dev is not present")
 @pytest.mark.parametrize("light", list(REAL_LIGHTS))
-def test_real_blue_plates_under_sodium_are_blue_and_real_nev_plates_never(pipeline, light):
-    """plates-dev's 津E24494 under each lamp read green / yellow-green at white 0.23–0.25, undecided: now blue and
-    "not NEV". Its NEV plates under the same lamps (皖AD19789 corrects nearest blue of them, hue 96) are never
-    found blue."""
+def test_real_blue_plates_under_sodium_are_never_nev_and_real_nev_plates_never_fuel(pipeline, light):
+    """plates-dev's 津E24494 under each lamp reads green / yellow-green at white 0.23–0.25: never NEV. Its NEV plates
+    under the same lamps are never "not NEV"."""
     reads = pipeline.process(cast(read_image(PHOTOS / "easypr__津JZ3999.jpg"), *REAL_LIGHTS[light]))
-    assert ("津E24494", "blue", False) in [(r.text, r.colour, r.nev) for r in reads]
+    assert reads and all(r.nev is not True for r in reads), [(r.text, r.colour, r.nev) for r in reads]
     for name in (
         "hukai__004636015325670498-90_268-329&567_450&602-450&602_329&601_330&569_449&567-0_0_3_26_26_33_27_33"
         "-176-28.jpg",
@@ -115,4 +90,3 @@ def test_real_blue_plates_under_sodium_are_blue_and_real_nev_plates_never(pipeli
         frame = cast(read_image(PHOTOS / name), *REAL_LIGHTS[light])
         reads = pipeline.process(frame)
         assert reads and all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev) for r in reads]
-        assert not any(warm_blue(frame, r.crop) for r in reads)
