@@ -441,16 +441,12 @@ class BayMonitor:
         with self._lock:
             self._unverified.update(b for b in bays if b in self.machines)
             for b in bays:  # its first "empty" needs something seen moving there (``Hysteresis.car_left``), unless
-                if b not in self.fusion:
-                    continue
-                if b not in self._old_ground:  # the ground the car stood on says when it leaves
+                if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
                     self.fusion[b].hysteresis.car_left()
-                # also where an outline edited while stopped is watched (``watch_old_ground``): with no picture of
-                # the car that ground's readings alone let it go, and a wet lens reads the car empty there too
-                if b not in self._unplaced:
-                    self._unplaced[b] = Unplaced()
-                    log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
-                                "seen on the outline (and then leaves it)", b, REDRAWN)
+                    if b not in self._unplaced:
+                        self._unplaced[b] = Unplaced()
+                        log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
+                                    "seen on the outline (and then leaves it)", b, REDRAWN)
 
     def unverified(self) -> list[str]:
         """The bays ``left_by_last_run`` not yet judged, to be kept over a restart (one on a view still unmatched)."""
