@@ -346,13 +346,16 @@ class BayMonitor:
         """(At the start.) ``bay`` may have a car on ``polygon``, an outline an earlier run judged it on: the
         config was edited while the agent was stopped and that run left a visit open there, or that run was itself
         waiting for the ground. Its lock waits for that ground as after a reload, except that no picture of the
-        car is known, so ``confirm_frames`` readings of it empty let it go (as a first verdict needs no motion)."""
+        car is known, so ``confirm_frames`` readings of it empty let it go once a car has been seen on it in this run
+        (``Unplaced``'s bar): read empty before that, a still car under a drop on a lens wet at the start let it go and
+        the arm rose under the car (probe review87). A car gone while the agent was stopped holds it until the next
+        car has come and gone there."""
         with self._lock:
             ground = [(float(x), float(y)) for x, y in polygon]
             grounds = self._old_ground.get(bay, [])
             if (bay in self.machines and not _same_outline(ground, self._polygons[bay])
                     and not any(_same_outline(g.polygon, ground) for g in grounds)):
-                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True)]
+                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True, car=Unplaced())]
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
@@ -521,7 +524,13 @@ class BayMonitor:
                 p = float(probs.get(bay, float("nan")))
                 if bay in shipped and np.isfinite(p):
                     p = max(p, shipped[bay])
-                if self._old_ground[bay][i].read(True, p, occ.exit_p, occ.confirm_frames):
+                ground = self._old_ground[bay][i]
+                if ground.car is not None:  # watched from the start: its car must be seen there first
+                    if ground.car.read(p, now, occ.enter_p, occ.confirm_frames,
+                                       max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
+                        ground.car = None
+                    continue
+                if ground.read(True, p, occ.exit_p, occ.confirm_frames):
                     left.add((bay, i))
         for bay, i in sorted(left, reverse=True):
             if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
@@ -737,7 +746,8 @@ class BayMonitor:
                 f.hysteresis.unvouched()
                 self.gate.keep(b)  # the last picture of the bay it vouched for: the return is compared with it
         if not vouched:
-            for u in self._unplaced.values():  # a car is seen on frames in a row the camera vouches for
+            waits = [*self._unplaced.values(), *(g.car for gs in self._old_ground.values() for g in gs if g.car)]
+            for u in waits:  # a car is seen on frames in a row the camera vouches for
                 u.since, u.reads = None, 0
 
     # ---- per frame ----------------------------------------------------------------------

@@ -62,13 +62,17 @@ class OldGround:
     # when the camera vouched for none then, the first it vouches for after it)
     empty_reads: int = field(default=0)  # readings at or below exit_p in a row, each on ground changed from picture
     at_start: bool = False  # watched from the start (``BayMonitor.watch_old_ground``): no picture of the car known
+    # watched from the start: a car not yet seen on it in this run (its readings "empty" do not count until then).
+    # Why: a drop on a lens wet at the start reads the still car surely empty, and with no picture of the car those
+    # readings alone let the ground go; the arm rose under the car (probe review87, as probe wetstart's restart)
+    car: Unplaced | None = None
 
     def changed(self, picture: np.ndarray, threshold: float) -> bool:
         """Whether ``picture`` (``ground_picture``, a frame the camera vouches for) differs from the ground's
         picture with the car beyond ``LEFT_CHANGE`` (``threshold``: grey levels). The first look with no picture yet
         takes it (False). Watched from the start, every look counts as changed: what the ground showed under the
-        car is unknown (it may have left while the agent was stopped), so the readings alone judge it, as a first
-        verdict at the start needs no motion."""
+        car is unknown (it may have left while the agent was stopped), so the readings alone judge it, once a car
+        has been seen on it in this run (``car``)."""
         if self.at_start:
             return True
         if self.picture is None or self.picture.shape != picture.shape:

@@ -363,7 +363,8 @@ class CameraWatch:
             raise ControlError("cars_unplaced", f"bay(s) {', '.join(cars)} hold a car and this view matches no "
                                "reference, so where those cars stand on it is unknown: their locks could rise under "
                                "them. Redraw the bays on the installer page (Save), or confirm once those bays are "
-                               "empty")
+                               "empty (a bay that waits for a car to be seen there, bay_redrawn, only once one has "
+                               "come and gone)")
         if not self.fit.last:  # the frame shown (and confirmed) is of another shape
             size, want = (frame.shape[1], frame.shape[0]), self.frame_size.expected
             if not self.frame_size.learned and want is not None:

@@ -328,8 +328,9 @@ _TEXT: dict[str, tuple[str, str]] = {
                        "switch): waiting for it to settle"),
     "lr_bay_changed": ("车位内有未识别的物体（人、自行车、杂物），与空车位画面不符", "something is in the bay that is not its empty "
                        "picture (a person, a bicycle, a box): the camera's model knows cars, not these"),
-    "lr_bay_redrawn": ("车位框在有车时被改画（或重启前车位有车），尚未看到车辆离开",
-                       "the bay was redrawn with a car in it (or held a car when the agent last stopped); the car not yet seen to leave"),
+    "lr_bay_redrawn": ("车位框在有车时被改画（或重启前车位有车），尚未看到车辆离开（重启后：需看到车辆停入30秒再驶离）",
+                       "the bay was redrawn with a car in it (or held a car when the agent last stopped); the car not "
+                       "yet seen to leave (after a restart: until a car is seen parked there 30 s and then leaving)"),
     "lr_bay_unknown": ("车位状态未知", "bay state unknown"),
     "lr_camera_not_ok": ("摄像头异常，无法判断是否有车", "camera not ok: occupancy unknown"),
     "lr_occupancy_stale": ("车位占用状态已过时", "occupancy not measured recently"),
