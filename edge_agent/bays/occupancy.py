@@ -326,6 +326,19 @@ class Hysteresis:
             self._still_empty_at = now
             self.verdict = replace(self.verdict, confident=False)
 
+    def car_seen_again(self, now: float) -> None:
+        """The bay at rest looks again as it did before the motion that ended the still-bay rule's doubt (a van that
+        stood across the outline has driven on): the car never left, and the "empty" is doubt again, not confident
+        until something leaves the bay changed for good (``BayMonitor._car_returned``). Why: a van standing over a
+        parked car's faded bay ended the doubt; it drove on and the arm could rise under the car (review88)."""
+        if self.cfg.still_confirm_s <= 0:
+            return
+        if self._shipped is not None:
+            self._shipped.car_seen_again(now)
+        if self.verdict.occupied is False:
+            self._still_empty_at = now
+            self.verdict = replace(self.verdict, confident=False)
+
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
         ``confirm_frames`` readings)."""

@@ -38,7 +38,7 @@ def test_a_passer_by_over_a_still_departure_vouches_for_no_empty_bay(pipeline, t
     """The car in bay A read empty from 10 s with nothing moving: "empty" at 30 s (``still_confirm_s`` 20), not
     confident. Another car drives along the row through the bay's picture at 40 s and the bay is as it was: still not confident (before: confident,
     and a lock would rise under the car). The car then drives off: the bay, at rest, no longer shows the picture the
-    doubt began on, and the empty bay is confident."""
+    doubt began on, and once it has stayed so for ``still_confirm_s`` the empty bay is confident."""
     car, passer = replace(FUEL, x=NEV.x, plate=None), replace(NEV, plate=None)
     seen: list = []
 
@@ -50,14 +50,46 @@ def test_a_passer_by_over_a_still_departure_vouches_for_no_empty_bay(pipeline, t
         + drive(passer, -200, W + 200, 3, FPS, others=(car,))
         + hold(9, Scene(cars=(car,)))
         + drive(car, car.x, -200, 1.6, FPS)
-        + hold(10, EMPTY),
+        + hold(35, EMPTY),
         pipeline,
         tmp_path,
         classifier=lambda cfg, clock: _Faded(cfg, clock, 10.0),
         occupancy={"still_confirm_s": 20.0},
-        actions=[(t, look) for t in (35.0, 51.0, 63.0)],
+        actions=[(t, look) for t in (35.0, 51.0, 63.0, 85.0)],
     )
-    doubt, passed, gone = seen
+    doubt, passed, going, gone = seen
     assert doubt.occupied is False and not doubt.confident  # the still-bay rule's doubt
     assert passed.occupied is False and not passed.confident, passed  # the passer-by left the bay as it was
-    assert gone.occupied is False and gone.confident, gone  # the car's going changed the bay: a departure seen
+    assert going.occupied is False and not going.confident, going  # changed, not yet for ``still_confirm_s``
+    assert gone.occupied is False and gone.confident, gone  # the car's going changed the bay for good: a departure
+
+
+def test_a_vehicle_stopping_over_a_still_departure_vouches_for_no_empty_bay(pipeline, tmp_path):  # noqa: ANN001
+    """The same doubt; a van driving along the row stops across bay A's outline for two minutes (a delivery, a
+    car waiting in the aisle) and then drives on. The bay at rest with the van in it differs from its picture before
+    by far more than ``FIRM_CHANGE``, yet the parked car never moved. Before: confident at the first rest with the van
+    there, and still after the van had gone (a lock rose under the car). Now: not confident until the change has
+    stood ``still_confirm_s`` (20 s here; the van stays longer: the limit docs/occupancy.md states), and not
+    confident again once the bay looks as before the van (the car's picture is back)."""
+    car, van = replace(FUEL, x=NEV.x, plate=None), replace(NEV, plate=None)
+    seen: list = []
+
+    def look(agent) -> None:  # noqa: ANN001
+        seen.append(agent.monitor.verdicts()["A"])
+
+    play(
+        hold(40, Scene(cars=(car,)))
+        + drive(van, -200, 120, 2, FPS, others=(car,))
+        + hold(120, Scene(cars=(car, replace(van, x=120))))
+        + drive(van, 120, -200, 2, FPS, others=(car,))
+        + hold(40, Scene(cars=(car,))),
+        pipeline,
+        tmp_path,
+        classifier=lambda cfg, clock: _Faded(cfg, clock, 10.0),
+        occupancy={"still_confirm_s": 20.0},
+        actions=[(t, look) for t in (35.0, 50.0, 200.0)],
+    )
+    doubt, standing, gone = seen
+    assert doubt.occupied is False and not doubt.confident  # the still-bay rule's doubt
+    assert standing.occupied is False and not standing.confident, standing  # 8 s at rest with the van over it
+    assert gone.occupied is False and not gone.confident, gone  # the van gone, the car's picture back: doubt
