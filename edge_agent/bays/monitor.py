@@ -248,6 +248,11 @@ class BayMonitor:
                     self._firm_moved_at[bay] = old._firm_moved_at[bay]
                 if bay in old._stir:
                     self._stir[bay] = old._stir[bay]
+                if bay in same:  # its rest picture taken over with the gate's (``_left_changed``, ``_car_returned``)
+                    if bay in old._left_since:
+                        self._left_since[bay] = old._left_since[bay]
+                    if bay in old._gone_from:
+                        self._gone_from.add(bay)
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -947,7 +952,7 @@ class BayMonitor:
         began: light drifting over minutes changed a still bay's picture by more than ``FIRM_CHANGE``. The change
         must stand ``still_confirm_s`` (the scene's time, as for the empty picture): a van stopping across the outline
         changed it as much as a departure, and at the first rest its "empty" was confident over the car (review88)."""
-        if h.still_since is None:
+        if not h.in_still_doubt:
             self._left_seen.discard(bay)
             self._left_since.pop(bay, None)
             return None
@@ -971,7 +976,7 @@ class BayMonitor:
         """(``_classify``.) While the still-bay rule's doubt lasts, the bay's picture at its last classification at
         rest before the bay changed (``_left_changed`` compares the bay with it once motion has passed); kept while
         the "empty" that change made confident lasts (``_car_returned``)."""
-        if h.still_since is None:
+        if not h.in_still_doubt:
             if bay not in self._gone_from or h.verdict.occupied is not False:
                 self._gone_from.discard(bay)
                 self.gate.forget(bay, "rest")
@@ -983,7 +988,7 @@ class BayMonitor:
         within ``FIRM_CHANGE`` as before that change (its rest picture: the car's): the doubt again
         (``Hysteresis.car_seen_again``). Why: what changed it stood there and left (a van waiting over the outline
         past ``still_confirm_s``); the car under it never moved, and the arm must come down (review88)."""
-        if bay not in self._gone_from or h.still_since is not None or not self.gate.has(bay, "rest"):
+        if bay not in self._gone_from or h.in_still_doubt or not self.gate.has(bay, "rest"):
             return
         if self.changes.get(bay, 1.0) >= self.cfg.occupancy.gate_fraction:
             return

@@ -37,7 +37,9 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 # daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
-CARRIED_KEPT = ("cut", "empty")  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+# kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut, bays.empty_picture, and
+# the still-bay rule's picture of a bay before what moved in it: ``BayMonitor._left_changed``)
+CARRIED_KEPT = ("cut", "empty", "rest")
 REDRAWN_KEPT = ("empty",)  # kept pictures a reload carries onto a redrawn outline (bays.empty_picture)
 CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
@@ -138,6 +140,13 @@ class Hysteresis:
     def still_since(self) -> float | None:
         """When the verdict went "empty" with nothing seen to leave (the still-bay rule's doubt), or None."""
         return self._still_empty_at
+
+    @property
+    def in_still_doubt(self) -> bool:
+        """This verdict, or with a site calibration the shipped head's own (``shipped_empty``, which a raise asks
+        too), is in the still-bay rule's doubt. Why: only the site head's was compared across a passer-by, and the
+        shipped head's doubt ended on any motion in the bay (review88)."""
+        return self._still_empty_at is not None or (self._shipped is not None and self._shipped.in_still_doubt)
 
     def update(self, p: float, now: float, moved_at: float | None = None,
                slight_moved_at: float | None = None, p_shipped: float | None = None,
