@@ -159,8 +159,9 @@ class Hysteresis:
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
         the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
         by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``.
-        ``left_changed``: whether the bay, at rest now, differs by a car's worth from its picture when the still-bay
-        rule's doubt began (``still_since``; None: not known): only then does motion end that doubt. Why: a car
+        ``left_changed``: whether the bay, at rest, has differed by a car's worth from its picture before what moved
+        in it for ``still_confirm_s`` (``BayMonitor._left_changed``; None: not known): only then does motion end the
+        still-bay rule's doubt (``still_since``). Why: a car
         passing along the row crossed a parked car's bay whose reading a drop on the lens had faded, the bay was as
         before, and that motion made "empty" confident: the arm rose under the car (probe wet100)."""
         shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at, left_changed)
