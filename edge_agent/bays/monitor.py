@@ -122,6 +122,8 @@ class BayMonitor:
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
         self._left_seen: set[str] = set()  # bays seen changed for good from a kept picture (``_left_changed``)
+        self._left_since: dict[str, float] = {}  # per bay in doubt: since when, at rest, it differs from its rest picture
+        self._gone_from: set[str] = set()  # bays whose doubt that change ended: their rest picture is the car's
         self._stir: dict[str, list[tuple[float, float]]] = {}  # per bay: (time, change) of the last CUT_STILL_S (bays.cut)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
@@ -246,6 +248,11 @@ class BayMonitor:
                     self._firm_moved_at[bay] = old._firm_moved_at[bay]
                 if bay in old._stir:
                     self._stir[bay] = old._stir[bay]
+                if bay in same:  # its rest picture taken over with the gate's (``_left_changed``, ``_car_returned``)
+                    if bay in old._left_since:
+                        self._left_since[bay] = old._left_since[bay]
+                    if bay in old._gone_from:
+                        self._gone_from.add(bay)
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -911,8 +918,9 @@ class BayMonitor:
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             h = self.fusion[b].hysteresis
+            self._car_returned(grey, b, h, now)
             v = h.update(float(probs.get(b, float("nan"))), now, self._firm_moved_at.get(b, float("-inf")),
-                         self._moved_at.get(b, float("-inf")), shipped.get(b), self._left_changed(grey, b, h))
+                         self._moved_at.get(b, float("-inf")), shipped.get(b), self._left_changed(grey, b, h, now))
             self._keep_rest_picture(grey, b, h)
             self._empty.see(grey, b, vouching(v, occ.exit_p) if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
                             occ.still_confirm_s)
@@ -943,33 +951,61 @@ class BayMonitor:
                 log.info("bay %s: a car seen on its outline; its view vouches again (its departure is watched there)",
                          bay)
 
-    def _left_changed(self, grey: np.ndarray, bay: str, h: Hysteresis) -> bool | None:
+    def _left_changed(self, grey: np.ndarray, bay: str, h: Hysteresis, now: float) -> bool | None:
         """(``_classify``.) For a verdict in the still-bay rule's doubt (``Hysteresis.still_since``): whether the bay,
-        at rest now (its change gate quiet since the last classification), differs by a car's worth
-        (``FIRM_CHANGE``) from its picture when last at rest before (``_keep_rest_picture``): what moved meanwhile
-        left it changed. None: no doubt. Why: a parked car cannot leave without its bay's picture changing for good;
-        a car passing along the row, or someone walking through, moves the bay and leaves it as it was. Under drops
-        on the lens a passer-by made three faded parked cars' "empty" confident and the arms rose under them (probe
-        wet100). Compared across the motion only (seconds), not with the picture as the doubt began: light drifting
-        over minutes changed a still bay's picture by more than ``FIRM_CHANGE``."""
-        if h.still_since is None:
+        at rest now (its change gate quiet since the last classification), has differed by a car's worth
+        (``FIRM_CHANGE``) from its picture when last at rest before (``_keep_rest_picture``) for ``still_confirm_s``:
+        what moved meanwhile left it changed for good. None: no doubt. Why: a parked car cannot leave without its
+        bay's picture changing for good; a car passing along the row, or someone walking through, moves the bay and
+        leaves it as it was. Under drops on the lens a passer-by made three faded parked cars' "empty" confident and
+        the arms rose under them (probe wet100). Compared across the motion only, not with the picture as the doubt
+        began: light drifting over minutes changed a still bay's picture by more than ``FIRM_CHANGE``. The change
+        must stand ``still_confirm_s`` (the scene's time, as for the empty picture): a van stopping across the outline
+        changed it as much as a departure, and at the first rest its "empty" was confident over the car (review88)."""
+        if not h.in_still_doubt:
             self._left_seen.discard(bay)
+            self._left_since.pop(bay, None)
             return None
         if bay in self._left_seen:  # the car's own picture seen gone (its old ground, the view's return)
             self._left_seen.discard(bay)
             return True
         if not self.gate.has(bay, "rest"):
+            self._left_since.pop(bay, None)
             return False  # no picture of it at rest since the doubt began: nothing says it changed
-        at_rest = self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction
-        return at_rest and self.gate.compare(grey, bay, "rest")[0] >= FIRM_CHANGE
+        if self.changes.get(bay, 1.0) >= self.cfg.occupancy.gate_fraction:
+            return False  # not at rest: judged once it is
+        if self.gate.compare(grey, bay, "rest")[0] < FIRM_CHANGE:
+            self._left_since.pop(bay, None)  # as it was before the motion: a passer-by
+            return False
+        if now - self._left_since.setdefault(bay, now) < self.cfg.occupancy.still_confirm_s:
+            return False
+        self._gone_from.add(bay)  # its rest picture is now the car's: ``_car_returned`` watches for it
+        return True
 
     def _keep_rest_picture(self, grey: np.ndarray, bay: str, h: Hysteresis) -> None:
         """(``_classify``.) While the still-bay rule's doubt lasts, the bay's picture at its last classification at
-        rest (``_left_changed`` compares the bay with it once motion has passed)."""
-        if h.still_since is None:
-            self.gate.forget(bay, "rest")
-        elif self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction:
+        rest before the bay changed (``_left_changed`` compares the bay with it once motion has passed); kept while
+        the "empty" that change made confident lasts (``_car_returned``)."""
+        if not h.in_still_doubt:
+            if bay not in self._gone_from or h.verdict.occupied is not False:
+                self._gone_from.discard(bay)
+                self.gate.forget(bay, "rest")
+        elif self.changes.get(bay, 1.0) < self.cfg.occupancy.gate_fraction and bay not in self._left_since:
             self.gate.reset(grey, bay, "rest")
+
+    def _car_returned(self, grey: np.ndarray, bay: str, h: Hysteresis, now: float) -> None:
+        """(``_classify``, before the reading.) A bay whose doubt a lasting change ended, at rest and looking again
+        within ``FIRM_CHANGE`` as before that change (its rest picture: the car's): the doubt again
+        (``Hysteresis.car_seen_again``). Why: what changed it stood there and left (a van waiting over the outline
+        past ``still_confirm_s``); the car under it never moved, and the arm must come down (review88)."""
+        if bay not in self._gone_from or h.in_still_doubt or not self.gate.has(bay, "rest"):
+            return
+        if self.changes.get(bay, 1.0) >= self.cfg.occupancy.gate_fraction:
+            return
+        if self.gate.compare(grey, bay, "rest")[0] < FIRM_CHANGE:
+            log.warning("bay %s: looks again as before the change that ended its doubt: its empty is doubt again", bay)
+            self._gone_from.discard(bay)
+            h.car_seen_again(now)
 
     def _changed_since_vouched(self, grey: np.ndarray, bay: str, now: float) -> bool | None:
         """Whether the bay, as the view returns, changed like a car coming or going since the last picture of it the

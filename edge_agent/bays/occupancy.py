@@ -37,7 +37,9 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 # daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
-CARRIED_KEPT = ("cut", "empty")  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+# kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut, bays.empty_picture, and
+# the still-bay rule's picture of a bay before what moved in it: ``BayMonitor._left_changed``)
+CARRIED_KEPT = ("cut", "empty", "rest")
 REDRAWN_KEPT = ("empty",)  # kept pictures a reload carries onto a redrawn outline (bays.empty_picture)
 CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
@@ -139,6 +141,13 @@ class Hysteresis:
         """When the verdict went "empty" with nothing seen to leave (the still-bay rule's doubt), or None."""
         return self._still_empty_at
 
+    @property
+    def in_still_doubt(self) -> bool:
+        """This verdict, or with a site calibration the shipped head's own (``shipped_empty``, which a raise asks
+        too), is in the still-bay rule's doubt. Why: only the site head's was compared across a passer-by, and the
+        shipped head's doubt ended on any motion in the bay (review88)."""
+        return self._still_empty_at is not None or (self._shipped is not None and self._shipped.in_still_doubt)
+
     def update(self, p: float, now: float, moved_at: float | None = None,
                slight_moved_at: float | None = None, p_shipped: float | None = None,
                left_changed: bool | None = None) -> Verdict:
@@ -150,8 +159,9 @@ class Hysteresis:
         ``SURE_P``), not one just past a threshold, which is then light on still pixels. ``p_shipped``:
         the shipped head's p of the same crop where ``p`` is a site calibration's: kept in the verdict, and judged
         by a hysteresis of its own whose confident "empty" is ``Verdict.shipped_empty``.
-        ``left_changed``: whether the bay, at rest now, differs by a car's worth from its picture when the still-bay
-        rule's doubt began (``still_since``; None: not known): only then does motion end that doubt. Why: a car
+        ``left_changed``: whether the bay, at rest, has differed by a car's worth from its picture before what moved
+        in it for ``still_confirm_s`` (``BayMonitor._left_changed``; None: not known): only then does motion end the
+        still-bay rule's doubt (``still_since``). Why: a car
         passing along the row crossed a parked car's bay whose reading a drop on the lens had faded, the bay was as
         before, and that motion made "empty" confident: the arm rose under the car (probe wet100)."""
         shipped = self._judge_shipped(p, p_shipped, now, moved_at, slight_moved_at, left_changed)
@@ -323,6 +333,19 @@ class Hysteresis:
             self._shipped.no_motion_until(now, self._shipped._cut_held)
         self._vouched_at = now if self._vouched_at is None else max(self._vouched_at, now)
         if held is True and self.verdict.occupied is False:
+            self._still_empty_at = now
+            self.verdict = replace(self.verdict, confident=False)
+
+    def car_seen_again(self, now: float) -> None:
+        """The bay at rest looks again as it did before the motion that ended the still-bay rule's doubt (a van that
+        stood across the outline has driven on): the car never left, and the "empty" is doubt again, not confident
+        until something leaves the bay changed for good (``BayMonitor._car_returned``). Why: a van standing over a
+        parked car's faded bay ended the doubt; it drove on and the arm could rise under the car (review88)."""
+        if self.cfg.still_confirm_s <= 0:
+            return
+        if self._shipped is not None:
+            self._shipped.car_seen_again(now)
+        if self.verdict.occupied is False:
             self._still_empty_at = now
             self.verdict = replace(self.verdict, confident=False)
 

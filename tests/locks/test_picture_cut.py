@@ -235,8 +235,10 @@ def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock,
         assert a.vision == "ok" and not a.confident, a
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "occupancy_unsure", res
-        src.next, parked = _moved(lot(False, False, False), sag), False  # the car drives off: motion, believed
+        src.next, parked = _moved(lot(False, False, False), sag), False  # the car drives off: motion, believed …
         run(30)
+        assert manager.state("A") == "down"  # … once its change has stood still_confirm_s (a van stops so: review88)
+        run(300)
         assert manager.state("A") == "up"
     finally:
         agent.stop()
