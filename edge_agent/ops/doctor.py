@@ -263,7 +263,9 @@ def check_providers(cfg: AgentConfig) -> Check:
     missing = [p for p in wanted if p not in have]
     if missing:
         return Check("onnx providers", "fail",
-                     f"not in this onnxruntime build: {', '.join(missing)} (would fall back to CPU; have {', '.join(have)})")
+                     f"perception.providers: not in this onnxruntime build: {', '.join(missing)} (would fall back to "
+                     f"CPU; have {', '.join(have)}): install the build that has it (onnxruntime-gpu on a Jetson: "
+                     "deploy/jetson/README.md) or take it out of perception.providers")
     return Check("onnx providers", "pass", ", ".join(wanted))
 
 

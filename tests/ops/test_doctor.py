@@ -286,6 +286,16 @@ def test_without_timedatectl_the_kernel_answers_as_it_does_for_the_heartbeat():
     assert row.status == {True: "pass", False: "fail", None: "skip"}[mine], row
 
 
+def test_a_missing_provider_names_the_key_and_the_way_on(write_config):
+    """The row said which provider was missing, not the setting that asks for it (probe newuser38)."""
+    from edge_agent.ops.doctor import check_providers
+
+    cfg = load_config(write_config("gpu.yaml", perception={"providers": ["NoSuchExecutionProvider"]}))
+    row = check_providers(cfg)
+    assert row.status == "fail" and row.detail.startswith("perception.providers: "), row.detail
+    assert "NoSuchExecutionProvider" in row.detail and "take it out of perception.providers" in row.detail
+
+
 def test_gpio_rows(write_config, tmp_path, monkeypatch):
     from gpiozero import Device
 
