@@ -56,7 +56,7 @@ def probe_camera(cfg: AgentConfig) -> Probe:
     shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
     # a GStreamer pipeline (``v4l2src … ! appsink``; ``filesrc …`` is a "file" to describe_source) is opened as run does
     if kind in ("folder", "file") and not is_pipeline(source) and not Path(source).exists():
-        return Probe(Check("camera", "fail", f"{shown}: no such file or folder"))
+        return Probe(Check("camera", "fail", f"camera.source {shown}: no such file or folder"))
     seen: list[tuple[np.ndarray, float]] = []
 
     def probe() -> Check:
@@ -65,10 +65,10 @@ def probe_camera(cfg: AgentConfig) -> Probe:
         try:
             if not cap.isOpened():
                 why = why_unopened(source, kind)
-                return Check("camera", "fail", f"{kind} {shown}: cannot open" + (f": {why}" if why else ""))
+                return Check("camera", "fail", f"camera.source: {kind} {shown}: cannot open" + (f": {why}" if why else ""))
             ok, img = cap.read()
             if not ok or img is None:
-                return Check("camera", "fail", f"{kind} {shown}: opened but no frame could be decoded")
+                return Check("camera", "fail", f"camera.source: {kind} {shown}: opened but no frame could be decoded")
             h, w = img.shape[:2]
             view = Orientation.of(cfg.camera)  # camera.width/height and the bays are the turned view's
             upright = view.upright_size((w, h))
@@ -263,7 +263,9 @@ def check_providers(cfg: AgentConfig) -> Check:
     missing = [p for p in wanted if p not in have]
     if missing:
         return Check("onnx providers", "fail",
-                     f"not in this onnxruntime build: {', '.join(missing)} (would fall back to CPU; have {', '.join(have)})")
+                     f"perception.providers: not in this onnxruntime build: {', '.join(missing)} (would fall back to "
+                     f"CPU; have {', '.join(have)}): install the build that has it (onnxruntime-gpu on a Jetson: "
+                     "deploy/jetson/README.md) or take it out of perception.providers")
     return Check("onnx providers", "pass", ", ".join(wanted))
 
 
@@ -276,7 +278,11 @@ def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[
     chips = sorted(glob.glob("/dev/gpiochip*")) if chips is None else chips
     mock = env.get("GPIOZERO_PIN_FACTORY") == "mock"
     if not chips and not mock:
-        return Check("gpio", "fail", "no /dev/gpiochip* on this machine")
+        # the key and the way on, not only the symptom: an installer trying a config on a laptop read it as a fault
+        ids = ", ".join(lock.id for lock in cfg.locks if lock.driver != "simulator")
+        return Check("gpio", "fail", f"no /dev/gpiochip* on this machine: locks {ids} (driver {', '.join(real)}) need "
+                     "the device's GPIO; run the doctor on the Pi or Jetson, or set their driver: simulator to try "
+                     "the agent without lock hardware")
     denied = [c for c in chips if not os.access(c, os.R_OK | os.W_OK)]
     if denied:
         return Check("gpio", "fail", f"no read/write access to {', '.join(denied)} (add the user to group gpio)")

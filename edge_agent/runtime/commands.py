@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--start", default=None, metavar="ISO",
                    help="wall time of the clip's first frame, e.g. 2026-05-01T08:00:00 (default: now), site zone")
     r.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="evidence of the replay (default: a temporary folder)")
+                   help="evidence photos of the replay (default: a temporary folder); no violation log is "
+                        "kept: a second replay into it does not end the last one's open visits")
     r.add_argument("--sim-locks", action="store_true",
                    help="a simulated lock on every bay (no presence sensor), wired as run wires locks: their moves "
                         "and refusals join the events")

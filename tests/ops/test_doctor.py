@@ -69,6 +69,7 @@ def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path
     assert res.returncode == 1, res.stdout + res.stderr
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines()[1:-1]}
     assert "FAIL" in lines["camera"] and "no such file or folder" in lines["camera"]
+    assert "camera.source" in lines["camera"]  # the key to fix (newuser38)
     assert "FAIL" in lines["models"] and "clp_det.onnx (missing)" in lines["models"]
     broker_line = next(ln for ln in res.stdout.splitlines() if ln.startswith("broker "))
     assert "FAIL" in broker_line and "refused" in broker_line.lower()
@@ -179,7 +180,7 @@ def test_camera_row_tries_a_gstreamer_pipeline_rather_than_calling_it_a_missing_
     pipeline = "videotestsrc num-buffers=1 ! videoconvert ! appsink"
     row = check_camera(scene_config(str(tmp_path / "data"), camera={"source": pipeline}))
     assert "no such file or folder" not in row.detail, row.detail
-    assert row.detail.startswith(f"stream {pipeline}: ")  # a live pipeline is a stream (reconnected), not a file
+    assert row.detail.startswith(f"camera.source: stream {pipeline}: ")  # a stream (reconnected), not a file
 
 
 def test_camera_row_says_how_the_frames_fit_the_bays_size(tmp_path):
@@ -285,6 +286,16 @@ def test_without_timedatectl_the_kernel_answers_as_it_does_for_the_heartbeat():
     assert row.status == {True: "pass", False: "fail", None: "skip"}[mine], row
 
 
+def test_a_missing_provider_names_the_key_and_the_way_on(write_config):
+    """The row said which provider was missing, not the setting that asks for it (probe newuser38)."""
+    from edge_agent.ops.doctor import check_providers
+
+    cfg = load_config(write_config("gpu.yaml", perception={"providers": ["NoSuchExecutionProvider"]}))
+    row = check_providers(cfg)
+    assert row.status == "fail" and row.detail.startswith("perception.providers: "), row.detail
+    assert "NoSuchExecutionProvider" in row.detail and "take it out of perception.providers" in row.detail
+
+
 def test_gpio_rows(write_config, tmp_path, monkeypatch):
     from gpiozero import Device
 
@@ -298,6 +309,8 @@ def test_gpio_rows(write_config, tmp_path, monkeypatch):
     cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()], camera={"source": "0"}))
     no_chip = check_gpio(cfg, env={}, chips=[])
     assert no_chip.status == "fail" and "no /dev/gpiochip" in no_chip.detail
+    # the row names the locks and the way on (probe newuser38: it said the symptom only)
+    assert "locks L1 (driver gpiozero)" in no_chip.detail and "driver: simulator" in no_chip.detail, no_chip.detail
     # A chip is there but this is no Raspberry Pi and lgpio is not installed: gpiozero finds no pin factory.
     if importlib.util.find_spec("lgpio") is None:  # on a real Pi this would pass
         no_factory = check_gpio(cfg, env={}, chips=[str(chip)])

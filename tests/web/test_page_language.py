@@ -543,3 +543,24 @@ def test_the_timeline_says_what_the_identification_decided(site):
     timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
     ident = timeline.split('class="ev vehicle_identified"')[1].split("</li>")[0]
     assert "粤B12345 · 非新能源车 · 车牌格式 + 车牌颜色" in " ".join(ident.split()), ident
+
+
+def test_english_words_in_the_lock_actions_break_between_words_on_a_phone(browser, server, site):  # noqa: F811
+    """The lock actions' reason broke anywhere (``word-break: break-all``): "violati / on" on a 360 px phone in
+    English (probe newuser38). Long unbroken text still wraps (``overflow-wrap: anywhere``, the test above)."""
+    ctx, page = login(browser, server.url, "phone")
+    page.set_viewport_size({"width": 360, "height": 640})
+    page.goto(server.url + "/violations/7")
+    page.click("form[action='/lang'] button")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    split = page.evaluate("""() => [...document.querySelectorAll('.locks .muted')].flatMap(span => {
+        const text = span.firstChild, out = [];
+        for (const m of text.textContent.matchAll(/[A-Za-z]+/g)) {
+          const r = document.createRange();
+          r.setStart(text, m.index); r.setEnd(text, m.index + m[0].length);
+          if (new Set([...r.getClientRects()].map(b => Math.round(b.top))).size > 1) out.push(m[0]);
+        }
+        return out; })""")
+    assert page.locator(".locks .muted").count() > 0
+    assert split == [], split
+    ctx.close()
