@@ -34,7 +34,7 @@ from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
-from edge_agent.jsondepth import too_deep
+from edge_agent.jsondepth import too_deep, unique_names
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
@@ -86,18 +86,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e999 overflows to inf
         raise ValueError(f"{text[:40]} is not a finite number")
     return value
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object that names a field twice: RFC 8259 leaves which one counts to each parser, and Python's took the
-    last, so ``{"bay": "B", …, "bay": "A"}`` raised lock A while a broker rule, a proxy or the sender's own log,
-    reading the first, saw bay B. A command whose target depends on the parser is refused, never guessed."""
-    body: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in body:
-            raise ValueError(f"the name {quote(name, 60)} appears twice in one object")
-        body[name] = value
-    return body
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # only a \uD800-\uDFFF escape can make one
@@ -305,7 +293,7 @@ class CommandHandler:
             raise Refused("malformed_json", "payload is not JSON: nested too deeply")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
-                              object_pairs_hook=_unique_names)
+                              object_pairs_hook=unique_names)
         except RecursionError:  # deeper than the parser's stack: malformed for us, not our crash
             raise Refused("malformed_json", "payload is not JSON: nested too deeply") from None
         except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long, a name twice
