@@ -5,9 +5,12 @@ Why not let ``json.loads`` raise ``RecursionError``: it gets there by running th
 limit, and whatever runs at that depth (the garbage collector finalising other objects, their warnings formatted
 by the unraisable hook) then fails as well — a test run saw 18 "Failed to process unraisable exception" errors
 from one ``[[[[…`` command. A linear scan of the bytes has no stack to exhaust.
+Also here: ``unique_names``, the parser's hook that refuses an object naming a field twice.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 MAX_DEPTH = 64  # our deepest document (an event's data, a command) nests under 10
 
@@ -38,3 +41,17 @@ def too_deep(raw: bytes | str, limit: int = MAX_DEPTH) -> bool:
         elif c in _CLOSE:
             depth -= 1
     return False
+
+
+def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook`` for JSON from the network: an object that names a field twice is a
+    ``ValueError``. RFC 8259 leaves which one counts to each parser, and Python's took the last, so a command's
+    ``{"bay": "B", …, "bay": "A"}`` raised lock A while a broker rule, a proxy or the sender's own log, reading the
+    first, saw bay B; the page's Save took the second of two ``bays``. What depends on the parser is refused."""
+    body: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in body:
+            shown = repr(name) if len(name) <= 58 else f"{name[:56]!r}… ({len(name)} characters)"
+            raise ValueError(f"the name {shown} appears twice in one object")
+        body[name] = value
+    return body

@@ -271,6 +271,8 @@ class MqttConfig(StrictModel):
     hmac_secret_file: ConfigPath = None
     command_device: Literal["optional", "required"] = Field(
         "optional", description="required: every command must name this device in its (signed) 'device' field")
+    command_site: Literal["optional", "required"] = Field(
+        "optional", description="required: every command must name this site in its (signed) 'site' field")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 

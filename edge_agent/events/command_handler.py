@@ -5,9 +5,9 @@ JSON matching its schema, fresh (``ts`` within ``command_max_age_s`` of our cloc
 way, so a recorded command cannot be replayed later) and, when a per-device key is
 configured, signed: ``sig`` = hex (either case) HMAC-SHA256(key, name + "\\n" + canonical JSON of the
 payload without ``sig``), canonical = keys sorted, no spaces, UTF-8; during a key rollout the
-previous key is accepted too. A command may name its ``device`` (then signed with the rest): one named for another
-device is refused, so two devices given one key cannot run each other's commands; ``require_device`` refuses one
-that names none. A command seen once is refused again while any window could take
+previous key is accepted too. A command may name its ``device`` and its ``site`` (then signed with the rest): one
+named for another device or site is refused, so two devices given one key cannot run each other's commands, nor
+``pole-1`` at two sites; ``require_device`` / ``require_site`` refuse one that names none. A command seen once is refused again while any window could take
 it (replay), also after a restart (``ReplayMemory`` on disk), whichever key signed it.
 Anything refused changes nothing and is logged; replies and logs quote at most
 ``QUOTE_MAX`` characters of any received value.
@@ -34,7 +34,7 @@ from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
-from edge_agent.jsondepth import too_deep
+from edge_agent.jsondepth import too_deep, unique_names
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 # The commands that say what a bay's arm should be: each one acted on is that bay's newest word (``_check_order``)
 LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
 REPLY_FIELDS = ("reply_to", "correlation_id", "id")  # what a reply takes from a command's payload
-ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig", "device")  # command-envelope.json's fields
+ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig", "device", "site")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
 # control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
 # \u0000, which PostgreSQL's jsonb refuses ("unsupported Unicode escape sequence"): one command's text could keep
@@ -86,18 +86,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e999 overflows to inf
         raise ValueError(f"{text[:40]} is not a finite number")
     return value
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object that names a field twice: RFC 8259 leaves which one counts to each parser, and Python's took the
-    last, so ``{"bay": "B", …, "bay": "A"}`` raised lock A while a broker rule, a proxy or the sender's own log,
-    reading the first, saw bay B. A command whose target depends on the parser is refused, never guessed."""
-    body: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in body:
-            raise ValueError(f"the name {quote(name, 60)} appears twice in one object")
-        body[name] = value
-    return body
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # only a \uD800-\uDFFF escape can make one
@@ -164,6 +152,8 @@ class CommandHandler:
     replay: ReplayMemory | None = None  # required when hmac_key is set
     hmac_previous: bytes | None = None  # during a key rollout: the key being replaced, accepted as well
     require_device: bool = False  # every command must name this device (``device``): ``mqtt.command_device``
+    site: str | None = None  # this device's ``site_id``: a command naming another (``site``) is refused
+    require_site: bool = False  # every command must name this site (``site``): ``mqtt.command_site``
 
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
@@ -303,7 +293,7 @@ class CommandHandler:
             raise Refused("malformed_json", "payload is not JSON: nested too deeply")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
-                              object_pairs_hook=_unique_names)
+                              object_pairs_hook=unique_names)
         except RecursionError:  # deeper than the parser's stack: malformed for us, not our crash
             raise Refused("malformed_json", "payload is not JSON: nested too deeply") from None
         except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long, a name twice
@@ -341,6 +331,7 @@ class CommandHandler:
         if problem:
             raise Refused("schema_violation", problem)
         self._check_device(body.get("device"))
+        self._check_site(body.get("site"))
         for field in TEXT_FIELDS:
             text = body.get(field)
             bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None) \
@@ -411,6 +402,18 @@ class CommandHandler:
         elif named != self.device:
             raise Refused("wrong_device", f"device: the command is for {quote(named, 70)}, this is "
                           f"{quote(self.device, 70)}")
+
+    def _check_site(self, named: str | None) -> None:
+        """A command that names a site is for that site only, as one naming a device is for that device. Why:
+        ``device`` binds the device id, not the site, and a fleet naming its devices alike at every site (``pole-1``)
+        with one key ran a command captured at one site on the same id at every other."""
+        if named is None:
+            if self.require_site:
+                raise Refused("wrong_device", f"site: this device (site {quote(self.site or '', 70)}) takes only "
+                              "commands that name its site (mqtt.command_site: required)")
+        elif named != self.site:
+            raise Refused("wrong_device", f"site: the command is for site {quote(named, 70)}, this device is at "
+                          f"{quote(self.site or '', 70)}")
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

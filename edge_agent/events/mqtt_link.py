@@ -167,7 +167,7 @@ class MqttLink:
         self._control = control  # the held set-lists read the lists it runs (``kept_since``)
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
                                        secrets.hmac_key, replay, secrets.hmac_previous,
-                                       m.command_device == "required")
+                                       m.command_device == "required", self.site, m.command_site == "required")
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
         self._cmd_q = CommandQueue(command_queue, queue_bytes, DEAR_WAITING)
         self._stop = threading.Event()

@@ -24,7 +24,7 @@ from pydantic import (
 
 from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.evidence.violations import ViolationFilter
-from edge_agent.jsondepth import too_deep
+from edge_agent.jsondepth import too_deep, unique_names
 
 MAX_PAGE = 1_000_000
 PLATE_QUERY_MAX = 16  # the list's plate search; its box says the same (a longer paste was a bare 400)
@@ -87,11 +87,12 @@ def violation_id(text: str) -> int:
 
 
 def json_body(raw: bytes) -> Any:
-    """Strict JSON from a (size-capped) body; too deep a nesting is bad input, not a crash."""
+    """Strict JSON from a (size-capped) body; too deep a nesting or a name given twice in one object is bad input,
+    not a crash nor a guess (``unique_names``)."""
     if too_deep(raw):  # refused before the parser runs the stack to its limit (jsondepth)
         raise ValueError("body: JSON nested too deeply")
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=unique_names)
     except RecursionError:
         raise ValueError("body: JSON nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -62,3 +62,43 @@ def test_the_setting_takes_two_words_only():
     assert MqttConfig(brokers=["mqtt://localhost"], command_device="required").command_device == "required"
     with pytest.raises(ValueError, match="command_device"):
         MqttConfig(brokers=["mqtt://localhost"], command_device="yes")
+
+
+def _at_site(tmp_path, clock: FakeClock, site: str, require: bool = False) -> tuple[CommandHandler, RecordingControl]:
+    """``pole-1`` at ``site``: a fleet that names its devices alike at every site and gives them one key."""
+    control = RecordingControl()
+    memory = ReplayMemory(tmp_path / f"{site}-replay.sqlite", clock)
+    return CommandHandler(
+        control, Topics(f"edge/{site}/pole-1"), "pole-1", clock, 60.0, KEY, memory, site=site, require_site=require
+    ), control
+
+
+def test_a_command_captured_at_one_site_is_refused_by_the_same_device_id_at_another(tmp_path):
+    """``device`` binds the device id, not the site: ``pole-1`` at s1 and at s2, one key, and a command for s1's
+    pole-1 ran again on s2's. A command may name its ``site`` (signed with the rest), refused by any other site."""
+    clock = FakeClock()
+    s1, ctl1 = _at_site(tmp_path, clock, "s1")
+    s2, ctl2 = _at_site(tmp_path, clock, "s2")
+    payload = _unlock(clock, site="s1", device="pole-1")
+    assert s1.handle(Command("unlock", payload)).body["code"] == "ok"
+    reply = s2.handle(Command("unlock", payload)).body
+    assert reply["code"] == "wrong_device" and "'s1'" in reply["message"] and ctl2.calls == []
+    assert len(ctl1.calls) == 1
+    moved = {**json.loads(payload), "site": "s2"}  # the site changed, the signature kept
+    assert s2.handle(Command("unlock", json.dumps(moved).encode())).body["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize("require, code", [(False, "ok"), (True, "wrong_device")])
+def test_a_command_naming_no_site_runs_unless_the_device_requires_one(tmp_path, require, code):
+    """Backends that send no ``site`` keep working until the site sets ``mqtt.command_site: required``."""
+    clock = FakeClock()
+    dev, control = _at_site(tmp_path, clock, "s1", require)
+    assert dev.handle(Command("unlock", _unlock(clock, device="pole-1"))).body["code"] == code
+    assert len(control.calls) == (0 if require else 1)
+    assert dev.handle(Command("unlock", _unlock(clock, site="s1", id="2"))).body["code"] == "ok"
+
+
+def test_the_site_setting_takes_two_words_only():
+    assert MqttConfig(brokers=["mqtt://localhost"], command_site="required").command_site == "required"
+    with pytest.raises(ValueError, match="command_site"):
+        MqttConfig(brokers=["mqtt://localhost"], command_site="yes")
