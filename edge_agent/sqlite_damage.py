@@ -82,8 +82,13 @@ def integrity_problems(db: sqlite3.Connection, limit: int = 3) -> list[str]:
 
 def move_aside(path: Path, suffix: str) -> Path:
     """Rename ``path`` and its ``-wal`` / ``-shm`` to ``path.name + suffix`` (the WAL may hold
-    committed rows a salvage can still read); returns the new main file's path."""
-    aside = path.with_name(path.name + suffix)
+    committed rows a salvage can still read); returns the new main file's path. A name already taken gets ``-2``,
+    ``-3``…: named by the second, a second salvage in the same second (a crash-looping start on a failing card) replaced
+    the first copy, the one holding what could not be read (probe chaos40)."""
+    aside, n = path.with_name(path.name + suffix), 1
+    while any(Path(str(aside) + extra).exists() for extra in ("", "-wal", "-shm")):
+        n += 1
+        aside = path.with_name(f"{path.name}{suffix}-{n}")
     path.replace(aside)
     for extra in ("-wal", "-shm"):
         side = Path(str(path) + extra)

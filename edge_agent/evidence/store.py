@@ -51,6 +51,7 @@ from edge_agent.sqlite_damage import (
     is_corruption,
     is_no_space,
     is_unavailable,
+    move_aside,
     prune_aside,
     rows_past_damage,
     salvage_from,
@@ -351,12 +352,7 @@ class EvidenceStore:
             fresh.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name (WAL again when opened)
         finally:
             fresh.close()
-        aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
-        self.db_path.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            p = Path(str(self.db_path) + suffix)
-            if p.exists():
-                p.rename(Path(str(aside) + suffix))
+        aside = move_aside(self.db_path, f".corrupt-{int(time.time())}")
         finish_built(self.db_path, building)
         db = self._connect()
         self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
