@@ -186,6 +186,7 @@ def test_the_lost_count_after_a_damaged_page_is_the_rows_it_took_not_the_deliver
 KILLED_IN_SALVAGE = """
 import os, signal, sys
 from pathlib import Path
+from edge_agent import sqlite_damage
 from edge_agent.events import outbox_open
 from edge_agent.events.outbox import Outbox
 
@@ -199,11 +200,11 @@ def moved(*args, **kw):
     aside = real_move(*args, **kw)
     os.kill(os.getpid(), signal.SIGKILL)  # a power cut once the damaged file is aside
     return aside
-real_move = outbox_open.move_aside
+real_move = sqlite_damage.move_aside
 if sys.argv[2] == "copy":
     outbox_open.rows_past_damage = dying
 else:
-    outbox_open.move_aside = moved
+    sqlite_damage.move_aside = moved
 Outbox(Path(sys.argv[1]))
 """
 
