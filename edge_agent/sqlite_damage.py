@@ -18,13 +18,15 @@ import errno
 import glob
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from edge_agent.durable import fsync_dir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEEP_ASIDE = 3  # damaged copies kept per file, the newest: enough to investigate, bounded on a failing card
 _CORRUPT, _NOTADB = 11, 26
@@ -82,8 +84,13 @@ def integrity_problems(db: sqlite3.Connection, limit: int = 3) -> list[str]:
 
 def move_aside(path: Path, suffix: str) -> Path:
     """Rename ``path`` and its ``-wal`` / ``-shm`` to ``path.name + suffix`` (the WAL may hold
-    committed rows a salvage can still read); returns the new main file's path."""
-    aside = path.with_name(path.name + suffix)
+    committed rows a salvage can still read); returns the new main file's path. A name already taken gets ``-2``,
+    ``-3``…: named by the second, a second salvage in the same second (a crash-looping start on a failing card) replaced
+    the first copy, the one holding what could not be read (probe chaos40)."""
+    aside, n = path.with_name(path.name + suffix), 1
+    while any(Path(str(aside) + extra).exists() for extra in ("", "-wal", "-shm")):
+        n += 1
+        aside = path.with_name(f"{path.name}{suffix}-{n}")
     path.replace(aside)
     for extra in ("-wal", "-shm"):
         side = Path(str(path) + extra)
@@ -117,6 +124,26 @@ def finish_built(path: Path, building: Path) -> None:
     """The fresh file built (closed, its journal folded in) takes ``path``'s name, made durable."""
     building.replace(path)
     fsync_dir(path.parent)
+
+
+def rebuild_beside(path: Path, connect: Callable[[Path], sqlite3.Connection],
+                   fill: Callable[[sqlite3.Connection], T], suffix: str) -> tuple[Path, T]:
+    """A fresh file for the damaged ``path``, built beside it (``built_beside``) by ``connect`` and ``fill`` (what can
+    be read from the damaged one, a note), made one complete file, then the damaged one moved aside (``path.name +
+    suffix``, numbered when taken) and the fresh one given its name. Returns where the damaged one went and what
+    ``fill`` returned. Why in that order: a kill before the move leaves the damaged file to rebuild again, one after
+    it the complete fresh file (``adopt_built``), never an empty file found healthy (probe review80). The outbox,
+    the evidence index and the command replay memory rebuild alike; each prunes its old copies once it has said so."""
+    building = built_beside(path)
+    db = connect(building)
+    try:
+        got = fill(db)
+        db.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name (WAL again when opened)
+    finally:
+        db.close()
+    aside = move_aside(path, suffix)
+    finish_built(path, building)
+    return aside, got
 
 
 def _remove_db(path: Path) -> None:

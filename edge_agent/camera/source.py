@@ -33,7 +33,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -658,9 +658,15 @@ class OpenCVSource:
         self._shown.save(self.clock.monotonic())  # the last pictures seen, for the next start
 
     def latest(self) -> Frame | None:
+        """The newest frame not yet returned. A recording's (``whole``) is as old as its taking: its reader waits
+        for the agent to take each frame, so the time it sat in the slot is the agent's (a start held 20 s by an
+        ``evidence.db`` another program locked made it look 20 s old: ``camera_lost``, probe chaos40). A live
+        camera's keeps its capture time: the slot holds its newest, and one left there is the camera's silence."""
         with self._lock:
             f, self._slot = self._slot, None
             self._taken.set()
+        if f is not None and self.whole:
+            f = replace(f, t=max(f.t, self.clock.monotonic()))
         return f
 
     def _run(self) -> None:

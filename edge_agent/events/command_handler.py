@@ -343,6 +343,7 @@ class CommandHandler:
         # what was signed, not the signature: during a rollout one command signed with each key is still one
         # (a signature itself: what earlier versions kept, refused while such an entry lasts after an upgrade)
         # a lowering is never refused for that doubt (DOWN is always allowed; the memory still runs each once)
+        # (``lock-reset`` is none: it ends a latched fault, re-opening raises; an ``unlock`` lowers what it would)
         lowering = cmd.namespace == "cmd" and (name == "unlock" or (name == "maintenance" and body.get("on") is True))
         if (memory is not None and not lowering and (until := memory.forgot_until(self.max_age_s)) is not None
                 and sent <= until):

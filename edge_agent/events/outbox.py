@@ -170,20 +170,12 @@ class Outbox:
         if not row or not row[0]:
             return
         try:
-            with self._commits(synced=True):
-                self._x("BEGIN IMMEDIATE")
-                try:
-                    notice = self._damage_notice(self._lost_total())
-                    if notice is not None:
-                        self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (DAMAGE_KEY,)).rowcount
-                        self._insert(notice[0], notice[1], 1, False, True, DAMAGE_KEY)
-                    self._x("DELETE FROM counters WHERE name = ?", (UNANNOUNCED,))
-                    self._x("COMMIT")
-                except BaseException:
-                    if self._db is not None and self._db.in_transaction:
-                        self._x("ROLLBACK")
-                    self._depth = self._x("SELECT COUNT(*) FROM outbox").fetchone()[0]
-                    raise
+            with self._commits(synced=True), self._transaction(recount=True):
+                notice = self._damage_notice(self._lost_total())
+                if notice is not None:
+                    self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (DAMAGE_KEY,)).rowcount
+                    self._insert(notice[0], notice[1], 1, False, True, DAMAGE_KEY)
+                self._x("DELETE FROM counters WHERE name = ?", (UNANNOUNCED,))
         except sqlite3.Error as exc:
             if not _disk_full(exc):
                 raise
@@ -260,10 +252,25 @@ class Outbox:
         else:
             self.synced_commits += 1
 
-    def _put_tx(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None,
-                saving: int, event_id: str | None = None) -> int | None:
+    @contextmanager
+    def _transaction(self, recount: bool = False) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error rolled back, so no transaction is left open (``_commits``
+        puts its pragma back only outside one), and with ``recount`` the row count read again (the rows the rollback
+        took back)."""
         self._x("BEGIN IMMEDIATE")
         try:
+            yield
+            self._x("COMMIT")
+        except BaseException:
+            if self._db is not None and self._db.in_transaction:
+                self._x("ROLLBACK")
+            if recount:
+                self._depth = self._x("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            raise
+
+    def _put_tx(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None,
+                saving: int, event_id: str | None = None) -> int | None:
+        with self._transaction(recount=True):
             if saving:
                 self._save_lost(saving)
             if key is not None:
@@ -280,12 +287,6 @@ class Outbox:
                     self._count_drop(dropped)
             if event_id is not None:
                 self._note_taken(event_id)
-            self._x("COMMIT")
-        except BaseException:
-            if self._db is not None and self._db.in_transaction:
-                self._x("ROLLBACK")
-            self._depth = self._x("SELECT COUNT(*) FROM outbox").fetchone()[0]
-            raise
         if saving:
             self._lost_unsaved -= saving
             log.warning("outbox writable again: %d message(s) lost in all, the backend is told", self._lost_total())
@@ -305,16 +306,9 @@ class Outbox:
             if not self._reopen():
                 return
             try:
-                with self._commits(synced=False):
-                    self._x("BEGIN IMMEDIATE")
-                    try:
-                        for event_id in event_ids:
-                            self._note_taken(event_id)
-                        self._x("COMMIT")
-                    except BaseException:
-                        if self._db is not None and self._db.in_transaction:
-                            self._x("ROLLBACK")
-                        raise
+                with self._commits(synced=False), self._transaction():
+                    for event_id in event_ids:
+                        self._note_taken(event_id)
             except sqlite3.Error as exc:
                 if not _disk_full(exc):
                     raise
@@ -485,17 +479,10 @@ class Outbox:
             if not batch or self._db is None:
                 return 0
             try:
-                with self._commits(synced=False):
-                    self._x("BEGIN IMMEDIATE")
-                    try:
-                        n = 0
-                        for args in batch:
-                            n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
-                        self._x("COMMIT")
-                    except BaseException:  # no transaction left open: the pragma is put back only outside one
-                        if self._db is not None and self._db.in_transaction:
-                            self._x("ROLLBACK")
-                        raise
+                with self._commits(synced=False), self._transaction():
+                    n = 0
+                    for args in batch:
+                        n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
             except sqlite3.Error as exc:
                 if not _disk_full(exc):
                     raise

@@ -21,12 +21,10 @@ from typing import Iterator
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
     adopt_built,
-    built_beside,
-    finish_built,
     integrity_problems,
     is_corruption,
-    move_aside,
     prune_aside,
+    rebuild_beside,
     rows_past_damage,
     salvage_from,
 )
@@ -100,15 +98,8 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
     (seconds for 100,000 rows on a Pi) left it empty, found healthy at the next start: every waiting event stayed in
     the copy set aside, none sent, none counted lost (probe review80). Now a kill before the move leaves the damaged
     file to salvage again, one after it the complete fresh outbox (``open_outbox_db`` names it)."""
-    building = built_beside(path)
-    db = _connect(building, synchronous)
-    try:
-        rows, counters = salvage(path, db)
-        db.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name (WAL again when opened)
-    finally:
-        db.close()
-    aside = move_aside(path, f".corrupt-{int(time.time())}")
-    finish_built(path, building)
+    aside, (rows, counters) = rebuild_beside(path, lambda p: _connect(p, synchronous), lambda db: salvage(path, db),
+                                             f".corrupt-{int(time.time())}")
     log.error("outbox %s is damaged (%s); moved to %s, %d readable message(s) and %d counter(s) copied into "
               "a fresh outbox", path, why[:200], aside, rows, counters)
     prune_aside(path)

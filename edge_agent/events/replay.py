@@ -33,12 +33,10 @@ from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
     Damaged,
     adopt_built,
-    built_beside,
-    finish_built,
     integrity_problems,
     is_corruption,
-    move_aside,
     prune_aside,
+    rebuild_beside,
 )
 
 log = logging.getLogger(__name__)
@@ -91,16 +89,12 @@ class ReplayMemory:
     def _start_afresh(self, why: str) -> sqlite3.Connection:
         """A fresh memory noting when it started (``forgot``), built beside the damaged file and given its name only
         then: a kill between the two leaves the damaged file to set aside again, never an empty memory without the
-        note (``sqlite_damage.built_beside``)."""
-        building = built_beside(self.path)
-        db = self._open(building)
-        try:
-            db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)", (self.micros(self._clock.now()),))
-            db.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name
-        finally:
-            db.close()
-        aside = move_aside(self.path, f".corrupt-{self._clock.now().strftime('%Y%m%dT%H%M%S')}")
-        finish_built(self.path, building)
+        note (``sqlite_damage.rebuild_beside``)."""
+        aside, _ = rebuild_beside(
+            self.path, self._open,
+            lambda db: db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)",
+                                  (self.micros(self._clock.now()),)),
+            f".corrupt-{self._clock.now().strftime('%Y%m%dT%H%M%S')}")
         log.error("replay memory %s damaged (%s): moved to %s, starting a fresh one; signed commands stamped before "
                   "one freshness window from now are refused as possible replays", self.path, why[:200], aside.name)
         prune_aside(self.path)

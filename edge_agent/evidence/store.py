@@ -46,12 +46,11 @@ from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import (
     Damaged,
     adopt_built,
-    built_beside,
-    finish_built,
     is_corruption,
     is_no_space,
     is_unavailable,
     prune_aside,
+    rebuild_beside,
     rows_past_damage,
     salvage_from,
 )
@@ -338,26 +337,14 @@ class EvidenceStore:
                                     (visit_id,)).fetchone() is not None
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Start afresh beside the damaged index (``sqlite_damage.built_beside``), copy what can still be read from it (``_salvage``),
+        """Start afresh beside the damaged index (``sqlite_damage.rebuild_beside``), copy what can still be read from it (``_salvage``),
         index the photos still on disk that no copied row names; then move it aside and give the fresh one its name.
         Why in that order: the fresh index took the name first, and a kill during the copy (seconds on a Pi) left it
         empty and healthy for the next start: the history stayed in the copy set aside and the first retention's
         sweep deleted every photo as a file no row names (probe review80)."""
-        building = built_beside(self.db_path)
-        fresh = self._connect(building)
-        try:
-            salvaged = _salvage(self.db_path, fresh)
-            n = self._reindex(fresh)
-            fresh.execute("PRAGMA journal_mode=DELETE")  # one file, complete, to take the name (WAL again when opened)
-        finally:
-            fresh.close()
-        aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
-        self.db_path.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            p = Path(str(self.db_path) + suffix)
-            if p.exists():
-                p.rename(Path(str(aside) + suffix))
-        finish_built(self.db_path, building)
+        aside, (salvaged, n) = rebuild_beside(self.db_path, self._connect,
+                                              lambda fresh: (_salvage(self.db_path, fresh), self._reindex(fresh)),
+                                              f".corrupt-{int(time.time())}")
         db = self._connect()
         self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
         log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "

@@ -36,6 +36,7 @@ class Sandbox:
     read_write: list[str] = field(default_factory=list)  # ReadWritePaths=
     state_dirs: list[str] = field(default_factory=list)  # /var/lib/<StateDirectory=> (a reset of either is its own)
     working_dir: str | None = None
+    mounts_required: list[str] = field(default_factory=list)  # [Unit] RequiresMountsFor=
 
     @property
     def writable(self) -> list[str]:
@@ -61,7 +62,15 @@ class Sandbox:
                                                                             for d in value.split()]
                 elif key == "WorkingDirectory":
                     box.working_dir = value.lstrip("-") or None
+            for key, value in _service_lines(path, "Unit"):
+                if key == "RequiresMountsFor":
+                    box.mounts_required = [] if not value else box.mounts_required + value.split()
         return box
+
+    def waits_for(self, mount: str) -> bool:
+        """Whether the unit starts only once ``mount`` is mounted (and stops when it goes): ``RequiresMountsFor=``
+        a path on it or the mount point itself (systemd requires the mount units of each path's prefixes)."""
+        return any(_under(PurePosixPath(r), mount) for r in self.mounts_required)
 
     def hidden(self, path: PurePosixPath) -> bool:
         return self.protect_home in ("yes", "tmpfs") and any(_under(path, d) for d in HOME_DIRS)
@@ -77,8 +86,9 @@ class Sandbox:
         return not any(_under(path, d) for d in SYSTEM_DIRS.get(self.protect_system, ()))
 
 
-def _service_lines(path: Path) -> Iterator[tuple[str, str]]:
-    """The ``[Service]`` assignments of a unit file in order, each as often as it is written (systemd.syntax(7)).
+def _service_lines(path: Path, want: str = "Service") -> Iterator[tuple[str, str]]:
+    """The ``[Service]`` (or ``want``) assignments of a unit file in order, each as often as it is written
+    (systemd.syntax(7)).
 
     Why not ``configparser``: it keeps one value per key, the last, where systemd takes every line in turn. A
     drop-in with two ``ReadWritePaths=`` lines (a data disk and a log disk) lost the first, and the row failed a
@@ -100,9 +110,25 @@ def _service_lines(path: Path) -> Iterator[tuple[str, str]]:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1]
-        elif section == "Service" and "=" in line:
+        elif section == want and "=" in line:
             key, _, value = line.partition("=")
             yield key.strip(), value.strip()
+
+
+def own_mount(path: PurePosixPath) -> str | None:
+    """The mount point nearest above ``path`` (its nearest folder that exists), when it is not ``/``: ``path`` lies
+    on a disk of its own. None where it lies on the root file system, or cannot be told."""
+    here = Path(path)
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        while here != here.parent:
+            if os.path.ismount(here):
+                return str(here)
+            here = here.parent
+    except OSError:
+        return None
+    return None
 
 
 def _under(path: PurePosixPath, root: str) -> bool:
@@ -183,6 +209,14 @@ def check_sandbox(cfg: AgentConfig, unit: Path = UNIT) -> Check:
             problems.append(f"{key} {path}: the service may not write there ({why}; it may write "
                             f"{', '.join(box.writable) or 'nothing'}): `systemctl edit edge-agent`, add [Service] "
                             f"ReadWritePaths={path}")
+        elif (mount := own_mount(path)) is not None and not box.waits_for(mount):
+            # started while that disk is not mounted (a USB disk late or gone), the agent ran on the empty folder
+            # under its mount point as on a new device: lock faults and maintenance forgotten, the arm under the
+            # policy again, the waiting events never sent, none of it said (probe chaos40)
+            problems.append(f"{key} {path}: on a disk of its own ({mount}) the service does not wait for: started "
+                            "without it, the agent runs on the empty folder beneath (saved lock faults and "
+                            "maintenance forgotten, waiting events never sent): `systemctl edit edge-agent`, add "
+                            f"[Unit] RequiresMountsFor={path}")
     for key, path in _paths(cfg.model_dump(mode="python")):
         if box.hidden(path):
             problems.append(f"{key} {path}: hidden from the service (ProtectHome={box.protect_home}): "

@@ -554,6 +554,26 @@ def test_an_unlock_after_a_start_that_found_the_replay_memory_damaged_still_lowe
     assert control.calls == [("unlock", "B2", "visitor", "alice")]
 
 
+def test_a_lock_reset_in_the_fresh_memory_window_is_refused_while_an_unlock_lowers(setup, tmp_path):
+    """``lock-reset`` is not a lowering for the fresh memory's doubt: it ends a latched fault, after which the policy
+    may raise the arm again (once the bay is seen free), so a captured reset replayed in the window would undo an
+    operator's fault without an operator's word (maintenance off alike). What a reset lowers, an ``unlock`` or
+    ``maintenance`` on lowers too, and those stay exempt: DOWN never waits on the memory."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300).stop()
+    (data / "command-replay.sqlite").write_bytes(b"this is not a database" * 100)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300)
+    clock.advance(5)
+    reset = sign_command("lock-reset", {"ts": now(clock), "bay": "B2", "operator": "alice"}, KEY.encode())
+    r = reply_with(backend, send(backend, "lock-reset", reset, "backend/r")).json()
+    assert (r["ok"], r["code"]) == (False, "replay")
+    down = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "fault", "operator": "alice"},
+                        KEY.encode())
+    assert reply_with(backend, send(backend, "unlock", down, "backend/r")).json()["ok"]
+    assert control.calls == [("unlock", "B2", "fault", "alice")]
+
+
 def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_before_once_ntp_steps_it_on(tmp_path):
     """A Pi has no RTC: after the power cut that damaged the memory it boots on the time saved before the cut, behind.
     The fresh start noted on that clock put the refused window in the past once NTP stepped the clock on, and a

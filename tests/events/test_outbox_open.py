@@ -117,6 +117,22 @@ def test_a_card_that_keeps_damaging_the_outbox_keeps_only_the_newest_damaged_cop
     assert "o.sqlite.reserve" in left and "o.sqlite" in left
 
 
+def test_two_salvages_in_one_second_keep_both_damaged_copies(tmp_path, monkeypatch):
+    """The copy set aside was named by the second (``.corrupt-<time>``): a second salvage in the same second (a
+    crash-looping start on a failing card) replaced the first copy, the one holding the events it could not read."""
+    from edge_agent.events import outbox_open
+
+    monkeypatch.setattr(outbox_open.time, "time", lambda: 1_700_000_000.0)
+    path = tmp_path / "o.sqlite"
+    for n in range(2):
+        path.write_bytes(f"damaged start {n} ".encode() * 200)
+        with Outbox(path) as box:
+            assert box.put("t/events", b"next") is not None
+    copies = sorted(p.read_bytes()[:15] for p in tmp_path.glob("o.sqlite.corrupt-*")
+                    if not p.name.endswith(("-wal", "-shm")))
+    assert copies == [b"damaged start 0", b"damaged start 1"]
+
+
 def test_a_damaged_page_in_the_middle_loses_its_own_rows_not_every_row_after_it(tmp_path, caplog):
     """A card's bad block in the outbox table (a leaf page of four 1 KB events, here the 25th of 50). The salvage read
     in ``seq`` order and stopped at the first unreadable page: 96 of 200 waiting events carried over, the 100 behind the
@@ -170,6 +186,7 @@ def test_the_lost_count_after_a_damaged_page_is_the_rows_it_took_not_the_deliver
 KILLED_IN_SALVAGE = """
 import os, signal, sys
 from pathlib import Path
+from edge_agent import sqlite_damage
 from edge_agent.events import outbox_open
 from edge_agent.events.outbox import Outbox
 
@@ -183,11 +200,11 @@ def moved(*args, **kw):
     aside = real_move(*args, **kw)
     os.kill(os.getpid(), signal.SIGKILL)  # a power cut once the damaged file is aside
     return aside
-real_move = outbox_open.move_aside
+real_move = sqlite_damage.move_aside
 if sys.argv[2] == "copy":
     outbox_open.rows_past_damage = dying
 else:
-    outbox_open.move_aside = moved
+    sqlite_damage.move_aside = moved
 Outbox(Path(sys.argv[1]))
 """
 

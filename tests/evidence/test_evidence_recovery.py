@@ -188,16 +188,16 @@ def dying(src, table, *args, **kw):
         if table == "evidence" and n == 1:  # its second row
             os.kill(os.getpid(), signal.SIGKILL)  # a power cut in the middle of the copy
         yield row
-real_rename = Path.rename
+real_replace = Path.replace
 def moved(self, target):
-    done = real_rename(self, target)
+    done = real_replace(self, target)
     if self.name == "evidence.db":
         os.kill(os.getpid(), signal.SIGKILL)  # a power cut once the damaged index is aside
     return done
 if sys.argv[2] == "copy":
     store.rows_past_damage = dying
 else:
-    Path.rename = moved
+    Path.replace = moved
 store.EvidenceStore(Path(sys.argv[1]), FakeClock())
 """
 

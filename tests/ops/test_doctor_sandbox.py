@@ -14,6 +14,7 @@ import yaml
 from edge_agent.config.load import load_config
 from edge_agent.ops.sandbox import check_sandbox, unit_for
 from tests.conftest import REPO
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 SHIPPED = REPO / "deploy" / "edge-agent.service"
 EXAMPLE = REPO / "config" / "rpi5-two-bays.yaml"
@@ -127,3 +128,22 @@ def test_a_config_no_unit_runs_is_judged_by_the_shipped_unit(tmp_path):
         "[Service]\nExecStart=/opt/edge-agent/venv/bin/edge-agent run -c '/etc/edge-agent/cam 2.yaml'\n"
         "ExecStart=-/bin/true '\n", encoding="utf-8")  # another config, and an unclosed quote: neither is this one
     assert unit_for(cfg, first.parent) == first
+
+
+def test_a_data_dir_on_a_disk_of_its_own_needs_the_unit_to_wait_for_that_disk(tmp_path, tiny_disk):  # noqa: F811
+    """A data dir (or outbox) on a USB disk the unit may write but does not wait for: started with the disk not
+    mounted, the agent ran on the empty folder beneath its mount point as on a new device — a lock in maintenance
+    came up automatic, the outbox's waiting events were never sent, and nothing said so (probe chaos40, real
+    processes). ``RequiresMountsFor=`` makes systemd start it only with the disk there, and stop it when it goes."""
+    disk = tiny_disk(1)
+    data = disk / "edge-agent"
+    unit = installed_unit(tmp_path)
+    dropin = unit.parent / "edge-agent.service.d" / "override.conf"
+    dropin.parent.mkdir()
+    dropin.write_text(f"[Service]\nReadWritePaths={data}\n")
+    cfg = config(tmp_path, data_dir=str(data))
+    row = check_sandbox(cfg, unit)
+    assert row.status == "fail" and f"on a disk of its own ({disk})" in row.detail, row.detail
+    assert f"RequiresMountsFor={data}" in row.detail
+    dropin.write_text(f"[Unit]\nRequiresMountsFor={data}\n[Service]\nReadWritePaths={data}\n")
+    assert check_sandbox(cfg, unit).status == "pass", check_sandbox(cfg, unit).detail

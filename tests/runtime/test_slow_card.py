@@ -261,3 +261,44 @@ def test_the_demos_lock_turn_is_no_camera_loss_on_a_slow_card(tmp_path: Path, cl
     story = lines[:next(i for i, ln in enumerate(lines) if "bay B   departed" in ln)]  # the scenario's last event
     assert "VIOLATION: fuel_vehicle" in "\n".join(story)  # the lock turns with synced rows were played
     assert not [ln for ln in lines if "camera back" in ln] and not [ln for ln in story if "CAMERA LOST" in ln], lines
+
+
+def test_a_recordings_frame_waiting_for_a_long_start_is_no_camera_loss(tmp_path: Path, clock: FakeClock) -> None:
+    """A recording (a file or folder: ``whole``) waits for the agent to take each frame. A start that waited 20 s on an
+    ``evidence.db`` another program held locked (10 s for the violation log, 10 s for the recorder) took the frame the
+    reader had put in the slot before it, stamped 20 s earlier, and published ``camera_lost`` (``last_frame_age_s``
+    20.5) and ``camera_restored`` 10 s later (updown37; reproduced with real processes, probe chaos40). The recording
+    stood still for the agent: its frame is as old as its taking. A live camera's slot is refilled meanwhile."""
+    import cv2
+
+    from edge_agent.camera.source import OpenCVSource
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for n in range(3):
+        cv2.imwrite(str(folder / f"{n:03d}.png"), np.random.default_rng(n).integers(0, 255, (64, 64, 3), np.uint8))
+    src = OpenCVSource(str(folder), clock, fps=5.0, whole=True)
+    h = HealthTracker(clock)
+    src.start()
+    try:
+        h.begin()
+        with h.turn():  # the agent's start: the reader has put the first frame meanwhile
+            assert _until(lambda: not src._taken.is_set())
+            clock.advance(20)
+        with h.turn():
+            frame = src.latest()
+            assert frame is not None
+            h.on_frame(frame.image, frame.t)
+        assert h.health().ok, h.health()
+    finally:
+        src.stop()
+
+
+def _until(ok, timeout_s: float = 10.0) -> bool:  # noqa: ANN001 - a predicate
+    """Poll ``ok`` (a real thread's progress) until true, at most ``timeout_s`` of real time."""
+    done = threading.Event()
+    for _ in range(int(timeout_s * 100)):
+        if ok():
+            return True
+        done.wait(0.01)
+    return False
