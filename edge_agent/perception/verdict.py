@@ -229,7 +229,8 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         # a small NEV plate with one of its last five characters unread (its last under mud or past the picture's
         # edge: no empty slot inside to find, ``nev_shape.empty_slot``) gives exactly this text, and with no colour
         # nothing else tells it from a whole plate: undecided (plates-dev's NEV plates, the last covered, in
-        # greyscale: 28 of 46 reads were "not NEV"). The price: fuel plates whose serial starts the same (粤BD1234)
+        # greyscale: 28 of 46 reads were "not NEV", now 1). The price: fuel plates whose serial starts the same
+        # (粤BD1234; 1 of 80 greyscale fuel reads that were "not NEV")
         return Verdict(None, "format", info.type_code, info.kind, None)
     return _not_nev(t, c, "format", not partial) if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
 

@@ -35,7 +35,9 @@ def _visit(whole: int, eight: int = 0, covered: int = 0, colour: str = "unknown"
     for _ in range(eight):
         vote.add(_read(text[:4] + "?" + text[4:], nev=None, reason="format", complete=False, colour=colour))
     for _ in range(covered):
-        vote.add(_read(text[:4] + "?" + text[5:], nev=None, reason="conflict", complete=False, covered=True, colour=colour))
+        vote.add(
+            _read(text[:4] + "?" + text[5:], nev=None, reason="conflict", complete=False, covered=True, colour=colour)
+        )
     for _ in range(whole):
         vote.add(_read(text, nev=False, reason="format", complete=True, colour=colour))
     c = vote.result()

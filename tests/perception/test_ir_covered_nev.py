@@ -210,17 +210,17 @@ def test_an_nev_plate_under_infrared_with_its_last_character_covered_is_not_fine
     """Mud or a bar over the last character leaves no slot empty between read characters (``empty_slot`` looks inside):
     the seven read, ``皖AD2293``, are a whole 7-character plate's text, and with no colour that was "not NEV" (plates-dev's
     NEV plates so covered in greyscale: 28 of 46 reads fined). GA 36 leaves that text one other plate: a small NEV plate
-    read one short — its energy letter third, a letter or digit, three digits (``plates.SMALL_NEV_SHORT``)."""
+    read one short — its energy letter (D / F) third, a letter or digit, three digits (``plates.SMALL_NEV_SHORT``)."""
     frame = _ir(render_scene(_cover(render_plate(text, "small_nev"), 7, kind), seed=7, plate_width=160)[0])
     reads = pipeline.process(frame)
     assert all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
 
 
-@pytest.mark.parametrize("text", ["粤B12345", "苏E1L111", "京A7D123", "浙BD12C3"])
+@pytest.mark.parametrize("text", ["粤B12345", "苏E1L111", "京A7D123", "浙BD12C3", "皖AA3610"])
 def test_a_fuel_plate_no_nev_plate_could_be_read_one_short_into_stays_fined_under_infrared(text):
     """The price of the rule above is only the fuel plates whose serial starts as a small NEV serial does
-    (``粤BD1234``: undecided); any other 7-character civil text with no colour keeps "not NEV" — an energy letter as
-    the issuer or later in the serial, a letter among the last three."""
+    with the energy letters issued first (``粤BD1234``: undecided); any other 7-character civil text with no colour keeps
+    "not NEV" — D / F as the issuer or later in the serial, a letter among the last three, a later energy letter (A)."""
     grey = ColourResult("unknown", True, {"mono": 1.0, "polarity": 0.2}, 0.0)
     assert decide(text, grey).nev is False
     assert decide("粤BD1234", grey).nev is None
