@@ -60,6 +60,13 @@ ENERGY_LETTERS = BATTERY_LETTERS + OTHER_ENERGY_LETTERS
 #: NEV serial after the province (7 characters), small and large.
 SMALL_NEV_TAIL = re.compile(f"^{_SER_LETTER}[{ENERGY_LETTERS}]{_SER}[0-9]{{4}}$")
 LARGE_NEV_TAIL = re.compile(f"^{_SER_LETTER}[0-9]{{5}}[{ENERGY_LETTERS}]$")
+#: The energy letters issued first (D battery, F other); the rest follow only where a series of them ran out.
+FIRST_ENERGY_LETTERS = "DF"
+#: A whole 7-character plate's text that is also a small NEV plate read one short: its energy letter third, then a
+#: letter or digit and three digits — one of its last five characters (covered, cut off by the picture's edge, blurred
+#: into its neighbour) not read. Only colour tells the two apart (GA 36: the NEV plate is green, 8 slots on 480 mm).
+#: D / F only: with all ten letters one fuel plate in seven reads so (plates-dev: 136 of 925 vs 26).
+SMALL_NEV_SHORT = re.compile(f"^{_PROV}{_ISSUER}[{FIRST_ENERGY_LETTERS}]{_SER}[0-9]{{3}}$")
 
 # (kind, type code, pattern). Order matters: first match wins.
 _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (

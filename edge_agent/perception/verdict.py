@@ -22,7 +22,8 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
   serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
   so a dropped or wrong province changes nothing.
-- Infrared / monochrome frames have no colour: the 8-character format decides alone. White and
+- Infrared / monochrome frames have no colour: the 8-character format decides alone — and a 7-character text
+  that is also a small NEV plate read one short (``plates.SMALL_NEV_SHORT``) is undecided. White and
   black are no hue either (night, glare, over-exposure, fading take it away): they exclude only
   what the text excludes — an NEV serial on them, or a partial read, is undecided. So is a 7-character civil text
   with dark characters: a plate with one character under mud reads one short, and the palest NEV plate is white.
@@ -43,7 +44,7 @@ from dataclasses import dataclass, replace
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.shape import plate_shape
-from edge_agent.plates import nev_tail, parse_plate
+from edge_agent.plates import SMALL_NEV_SHORT, nev_tail, parse_plate
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,13 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         return Verdict(True, "format", code, kind, energy)
     if tail is not None:
         return Verdict(None, "format", code, kind, energy)
+    if not partial and info.kind in _CIVIL and SMALL_NEV_SHORT.match(t):
+        # a small NEV plate with one of its last five characters unread (its last under mud or past the picture's
+        # edge: no empty slot inside to find, ``nev_shape.empty_slot``) gives exactly this text, and with no colour
+        # nothing else tells it from a whole plate: undecided (plates-dev's NEV plates, the last covered, in
+        # greyscale: 28 of 46 reads were "not NEV", now 1). The price: fuel plates whose serial starts the same
+        # (粤BD1234; 1 of 80 greyscale fuel reads that were "not NEV")
+        return Verdict(None, "format", info.type_code, info.kind, None)
     return _not_nev(t, c, "format", not partial) if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
 
 

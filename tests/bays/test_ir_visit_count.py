@@ -30,16 +30,18 @@ def _read(
     )
 
 
-def _visit(whole: int, eight: int = 0, covered: int = 0, colour: str = "unknown"):
+def _visit(whole: int, eight: int = 0, covered: int = 0, colour: str = "unknown", text: str = "皖AD2939"):
     vote = PlateVote()
     for _ in range(eight):
-        vote.add(_read("皖AD2?939", nev=None, reason="format", complete=False, colour=colour))
+        vote.add(_read(text[:4] + "?" + text[4:], nev=None, reason="format", complete=False, colour=colour))
     for _ in range(covered):
-        vote.add(_read("皖AD2?39", nev=None, reason="conflict", complete=False, covered=True, colour=colour))
+        vote.add(
+            _read(text[:4] + "?" + text[5:], nev=None, reason="conflict", complete=False, covered=True, colour=colour)
+        )
     for _ in range(whole):
-        vote.add(_read("皖AD2939", nev=False, reason="format", complete=True, colour=colour))
+        vote.add(_read(text, nev=False, reason="format", complete=True, colour=colour))
     c = vote.result()
-    assert c is not None and c.text == "皖AD2939"
+    assert c is not None and c.text == text
     return BayMonitor._verdict(SimpleNamespace(lists=None), c)  # type: ignore[arg-type]
 
 
@@ -50,10 +52,12 @@ def test_an_uncoloured_visit_whose_frames_mostly_counted_eight_places_is_undecid
 
 
 def test_an_uncoloured_fuel_visit_with_a_few_covered_frames_stays_not_nev():
-    """The price guarded: a muddy fuel plate's few covered frames (8 of 89 in plates40's measure) leave it fined."""
-    assert _visit(whole=3).nev is False
-    assert _visit(whole=12, covered=3).nev is False
-    assert _visit(whole=12, eight=1).nev is False
+    """The price guarded: a muddy fuel plate's few covered frames (8 of 89 in plates40's measure) leave it fined. Its
+    text is no small NEV plate read one short (``皖AD2939`` is, and is undecided with no colour: plates43)."""
+    assert _visit(whole=3, text="皖AM2939").nev is False
+    assert _visit(whole=12, covered=3, text="皖AM2939").nev is False
+    assert _visit(whole=12, eight=1, text="皖AM2939").nev is False
+    assert _visit(whole=3).nev is None
 
 
 def test_a_colour_the_reads_saw_settles_the_count():

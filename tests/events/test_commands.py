@@ -216,3 +216,20 @@ def test_a_stale_command_says_when_this_devices_clock_is_not_synchronised(agent)
     r = ask(backend, "unlock", body)
     assert r["code"] == "stale" and "this device's clock" in r["message"] and "not synchronised" in r["message"]
     assert control.calls == []
+
+
+def test_the_link_hands_its_site_and_the_settings_to_the_commands(agent):
+    """Over the broker, from the config: ``site.site_id`` and ``mqtt.command_site`` / ``command_device`` reach the
+    command checks (handler tests build the handler by hand and could not see a link that passed neither)."""
+    make, backend, control, clock = agent
+    make(hmac_secret_env="EDGE_TEST_HMAC", command_site="required", command_device="required")
+    body = {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice", "device": "dev1"}
+    for extra in ({}, {"site": "s2"}):
+        r = ask(backend, "lock", sign_command("lock", {**body, **extra}, KEY.encode()))
+        assert r["code"] == "wrong_device" and r["message"].startswith("site:") and "'s1'" in r["message"], r
+    no_device = {k: v for k, v in body.items() if k != "device"}
+    r = ask(backend, "lock", sign_command("lock", {**no_device, "site": "s1"}, KEY.encode()))
+    assert r["code"] == "wrong_device" and r["message"].startswith("device:"), r
+    assert control.calls == []
+    assert ask(backend, "lock", sign_command("lock", {**body, "site": "s1"}, KEY.encode()))["code"] == "ok"
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]

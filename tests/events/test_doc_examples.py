@@ -87,3 +87,23 @@ def test_every_example_payload_in_the_docs_is_valid_against_its_schema(where, sc
     assert first_error(schema, doc) is None, f"{where}: {first_error(schema, doc)}"
     if schema == "event.json":
         assert doc["type"] in BUS_EVENT_TYPES | LINK_EVENT_TYPES, where
+
+
+ENVELOPE = json.loads(
+    (REPO / "edge_agent" / "events" / "schemas" / "command-envelope.json").read_text(encoding="utf-8")
+)["properties"]
+
+
+def test_where_the_docs_list_the_command_envelope_they_name_every_field_of_it():
+    """A backend builds its commands from these lists: mqtt.md's ``sim/…`` section listed the envelope without
+    ``device`` (1.15.0) or ``site`` (1.16.0), and consumer.md's **Commands** told a backend to name the device only, so a
+    fleet with ``pole-1`` at every site, built from it, stayed open to a command captured at another site (review89)."""
+    mqtt = (REPO / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    listed = re.search(r"is the command envelope \(([^)]*)\)", mqtt)
+    assert listed, "docs/mqtt.md: the sim section's list of the envelope's fields"
+    assert [f for f in ENVELOPE if f"`{f}`" not in listed.group(1)] == [], listed.group(0)
+    consumer = (REPO / "docs" / "consumer.md").read_text(encoding="utf-8")
+    bullet = re.search(r"^- \*\*Commands\*\*.*?(?=^- |^#)", consumer, re.M | re.S)
+    assert bullet, "docs/consumer.md: the **Commands** bullet"
+    binding = [f for f, s in ENVELOPE.items() if "wrong_device" in s.get("description", "")]  # device, site
+    assert binding and [f for f in binding if f'"{f}"' not in bullet.group(0)] == [], bullet.group(0)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.detector import Detection
 from edge_agent.perception.imageio import read_image
 from edge_agent.perception.nev_shape import empty_slot
@@ -23,6 +24,7 @@ from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.pitch import SLOTS
 from edge_agent.perception.recognizer import Read
 from edge_agent.perception.rectify import rectify
+from edge_agent.perception.verdict import decide
 from tests.conftest import SHARED
 from tests.perception.render import plate_crop, render_plate, render_scene
 from tests.perception.test_pale_nev import _cover
@@ -200,3 +202,25 @@ def test_a_close_fuel_plate_of_ones_under_infrared_stays_not_nev(pipeline, text,
     )
     reads = pipeline.process(frame)
     assert reads and all(r.complete and r.nev is False for r in reads), [(r.text, r.nev, r.nev_reason) for r in reads]
+
+
+@pytest.mark.parametrize("text", ["皖AD22939", "粤BF12345", "沪ADK5170"])
+@pytest.mark.parametrize("kind", ["mud", "bar"])
+def test_an_nev_plate_under_infrared_with_its_last_character_covered_is_not_fined(pipeline, text, kind):
+    """Mud or a bar over the last character leaves no slot empty between read characters (``empty_slot`` looks inside):
+    the seven read, ``皖AD2293``, are a whole 7-character plate's text, and with no colour that was "not NEV" (plates-dev's
+    NEV plates so covered in greyscale: 28 of 46 reads fined). GA 36 leaves that text one other plate: a small NEV plate
+    read one short — its energy letter (D / F) third, a letter or digit, three digits (``plates.SMALL_NEV_SHORT``)."""
+    frame = _ir(render_scene(_cover(render_plate(text, "small_nev"), 7, kind), seed=7, plate_width=160)[0])
+    reads = pipeline.process(frame)
+    assert all(r.nev is not False for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
+
+
+@pytest.mark.parametrize("text", ["粤B12345", "苏E1L111", "京A7D123", "浙BD12C3", "皖AA3610"])
+def test_a_fuel_plate_no_nev_plate_could_be_read_one_short_into_stays_fined_under_infrared(text):
+    """The price of the rule above is only the fuel plates whose serial starts as a small NEV serial does
+    with the energy letters issued first (``粤BD1234``: undecided); any other 7-character civil text with no colour keeps
+    "not NEV" — D / F as the issuer or later in the serial, a letter among the last three, a later energy letter (A)."""
+    grey = ColourResult("unknown", True, {"mono": 1.0, "polarity": 0.2}, 0.0)
+    assert decide(text, grey).nev is False
+    assert decide("粤BD1234", grey).nev is None
