@@ -249,7 +249,11 @@ class ViolationRecorder:
                         "disk still full" if self._put_off_full else "still locked")
 
     def _maybe_prune(self, _event: Event) -> None:
-        """At the first event and then hourly (monotonic): events are what make the tables grow."""
+        """At the first event and then hourly (monotonic): events are what make the tables grow. Not while the log
+        holds events for a lock or a full disk: the pass runs at the first event after they are written. Before, it
+        waited the log's 10 s a second time on the frame loop, logged a traceback and was put off an hour (updown38)."""
+        if self.log.held:
+            return
         now = self.clock.monotonic()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
             if self._unname_more:

@@ -5,6 +5,8 @@ decided one is never touched, and a clock run ahead turns cases ``expired`` (rev
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
 
@@ -15,6 +17,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationFilter, ViolationLog
+from tests.evidence.test_evidence_locked import locked
 
 DAY = 86400.0
 JPEG = b"\xff\xd8photo"
@@ -72,6 +75,39 @@ def test_an_undecided_violation_is_closed_as_expired_after_open_days_a_decided_o
         # a reviewer may still decide an expired one
         v = rec.log.decide(ids["undecided"], "confirmed", "carol", seen="expired")
         assert (v.decision, v.decided_by) == ("confirmed", "carol")
+    finally:
+        rec.stop()
+
+
+def test_the_pass_under_another_programs_lock_waits_for_it_on_no_traceback_and_runs_once_it_is_free(tmp_path, caplog):
+    """Probe updown38: a killed run restarted while a backup held ``evidence.db``'s lock, with cases past open_days:
+    the pass tried the expiry while the log already held events for the lock, waited the log's 10 s a second time on
+    the frame loop, logged a traceback ("pruning the event history failed") and left the cases open an hour more.
+    Now it waits while events are held for the lock (or a full disk) and runs at the first event after they are
+    written."""
+    db = tmp_path / "evidence.db"
+    clock, bus = FakeClock(), EventBus()
+    first = ViolationRecorder(db, clock, bus)
+    first.start()
+    _violation(bus, clock, "old")
+    clock.advance(200 * DAY)  # the run went on (no pass of its own): its newest record dates the clock
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v0"))
+    first.stop()
+    clock.advance(600)
+    bus = EventBus()
+    rec = ViolationRecorder(db, clock, bus, open_days=180)
+    rec.log._db.execute("PRAGMA busy_timeout=20")  # the 10 s wait ran out: the point is what follows
+    rec.start()
+    try:
+        with locked(db), caplog.at_level(logging.WARNING):
+            bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="v1"))
+            assert rec.log.held == 1
+        assert not [r for r in caplog.records if r.exc_info]
+        assert _by_visit(rec.log) == {"old": "open"}
+        clock.advance(60)
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="B", visit_id="v1"))
+        assert rec.log.held == 0
+        assert _by_visit(rec.log) == {"old": "expired"}  # at once, not in an hour
     finally:
         rec.stop()
 
