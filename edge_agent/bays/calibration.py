@@ -9,6 +9,7 @@ is a small JSON file bound to the model's sha256: a calibration made for another
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from edge_agent.durable import NotRegularFile, read_small, write_durably
@@ -44,6 +46,47 @@ class CalibrationSetAside(CalibrationError):
 # ``camera.shift_tolerance_px``, a few px on a bay of 50-200 px); another camera, or a camera moved and its bays
 # redrawn, puts them far further.
 OUTLINE_MOVE = 1 / 3
+
+# The calibration also keeps small grey pictures of the view its labels were cut on (``views``), and the agent uses
+# it only once a live frame shows that view (``view_likeness``): outlines alone bind nothing where another camera's
+# bays are drawn within a third of a bay of the first's (a cloned card; calib40: its verdicts 0.872 against 0.899
+# uncalibrated). The likeness is the camera-shift check's (``camera.registration.scene_likeness``): the thumbnail's
+# log minus its blur, outside the bays, whatever the light. Measured there on PKLot: the unmoved camera against a
+# reference of another day 0.20-0.98, knocked or other views -0.09-0.09; ``SCENE_ZNCC_START`` is this floor.
+VIEW_WIDTH = 160  # thumbnail px wide
+VIEW_BLUR = 4.0  # thumbnail px (sigma): the light's own variation is smoother than this
+VIEW_LIKENESS = 0.15
+VIEW_FRAMES = 8  # pictures kept (spread over the labelled frames' times): each ~10-20 KB in the file
+MAX_VIEW_BYTES = 64 << 10  # one kept picture's PNG at most
+
+
+def view_thumbnail(frame: np.ndarray) -> np.ndarray:
+    """``frame`` (BGR or grey) as the grey ``VIEW_WIDTH``-px picture a calibration keeps and compares."""
+    s = VIEW_WIDTH / frame.shape[1]
+    small = cv2.resize(frame, (VIEW_WIDTH, max(1, round(frame.shape[0] * s))), interpolation=cv2.INTER_AREA)
+    grey: np.ndarray = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return grey
+
+
+def view_likeness(a: np.ndarray, b: np.ndarray, outlines: dict[str, tuple[tuple[float, float], ...]] | None,
+                  frame_width: float) -> float:
+    """How alike two ``view_thumbnail`` pictures' structure is outside the bays (``outlines`` in frame px of a frame
+    ``frame_width`` wide), -1..1; -1 for pictures of other shapes (another frame's aspect is another view)."""
+    if a.shape != b.shape:
+        return -1.0
+    keep = np.full(a.shape[:2], 255, np.uint8)
+    s = a.shape[1] / max(frame_width, 1.0)
+    for pts in (outlines or {}).values():
+        cv2.fillPoly(keep, [np.round(np.asarray(pts, np.float32) * s).astype(np.int32)], 0)
+    mask = cv2.erode(keep, np.ones((3, 3), np.uint8)) > 0
+    if mask.mean() < 0.2:  # bays fill nearly the whole view: all of it
+        mask[:] = True
+    sa, sb = (np.log1p(np.float32(t)) for t in (a, b))
+    sa, sb = sa - cv2.GaussianBlur(sa, (0, 0), VIEW_BLUR), sb - cv2.GaussianBlur(sb, (0, 0), VIEW_BLUR)
+    sa, sb = sa[mask], sb[mask]
+    sa, sb = sa - sa.mean(), sb - sb.mean()
+    norm = float(np.sqrt((sa * sa).sum() * (sb * sb).sum()))
+    return float((sa * sb).sum()) / norm if norm > 0 else -1.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +135,18 @@ class SiteCalibration:
     # binds the head to the view it was fitted on. A copy onto another camera with the same bay ids (a cloned card)
     # whose bays were drawn again there, or a camera moved and redrawn, shows in them (``moved_outlines``)
     outlines: dict[str, tuple[tuple[float, float], ...]] | None = None
+    # grey pictures of the view the labels were cut on (``view_thumbnail``, PNG) and that frame's width in px (older
+    # files: None, no picture to compare): the head is used only on a camera whose live view is one of them
+    views: tuple[bytes, ...] | None = None
+    view_width: float | None = None
+
+    def view_of(self, frame: np.ndarray) -> float | None:
+        """The best ``view_likeness`` of ``frame`` against the kept pictures (None: the file keeps none)."""
+        if not self.views or not self.view_width:
+            return None
+        live = view_thumbnail(frame)
+        kept = (cv2.imdecode(np.frombuffer(v, np.uint8), cv2.IMREAD_GRAYSCALE) for v in self.views)
+        return max(view_likeness(k, live, self.outlines, self.view_width) for k in kept if k is not None)
 
     def save(self, path: Path) -> None:
         doc = asdict(self)
@@ -99,6 +154,7 @@ class SiteCalibration:
         doc["bays"] = None if self.bays is None else list(self.bays)
         doc["outlines"] = None if self.outlines is None else {
             b: [[x, y] for x, y in pts] for b, pts in sorted(self.outlines.items())}
+        doc["views"] = None if self.views is None else [base64.b64encode(v).decode("ascii") for v in self.views]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # its scratch name made new, never through a link planted there (``durable.open_scratch``)
         write_durably(Path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"), Path(path).with_suffix(".tmp"))
@@ -133,6 +189,7 @@ class SiteCalibration:
         if bays is not None and not (isinstance(bays, list) and all(isinstance(b, str) for b in bays)):
             raise CalibrationError(f"{where}: 'bays' must be a list of bay ids")
         outlines = _outlines(doc.get("outlines"), where)
+        views, view_width = _views(doc.get("views"), doc.get("view_width"), where)
         try:
             return cls(head=head, model_sha256=model_sha256, occupied=int(doc["occupied"]), empty=int(doc["empty"]),
                        cv_accuracy_before=float(doc["cv_accuracy_before"]),
@@ -140,7 +197,7 @@ class SiteCalibration:
                        cv_occupied_recall_before=_optional_float(doc.get("cv_occupied_recall_before")),
                        cv_occupied_recall_after=_optional_float(doc.get("cv_occupied_recall_after")),
                        model=str(doc.get("model", "")), bays=None if bays is None else tuple(bays),
-                       outlines=outlines)
+                       outlines=outlines, views=views, view_width=view_width)
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
 
@@ -248,6 +305,38 @@ def _outlines(obj: object, where: str) -> dict[str, tuple[tuple[float, float], .
         raise CalibrationError(f"{where}: 'outlines' must be polygons of 3 to {MAX_POLYGON_POINTS} corners, each "
                                f"within 0-{MAX_FRAME_PX} px")
     return out
+
+
+def _views(obj: object, width: object, where: str) -> tuple[tuple[bytes, ...] | None, float | None]:
+    """(``load``.) The kept pictures, each a grey PNG ``VIEW_WIDTH`` px wide, and their frame's width."""
+    from edge_agent.config.polygon import MAX_FRAME_PX
+
+    if obj is None:
+        return None, None
+    bad = CalibrationError(f"{where}: 'views' must be up to {VIEW_FRAMES} base64 grey PNGs {VIEW_WIDTH} px wide, "
+                           "with 'view_width' the frame's width in px")
+    if not isinstance(obj, list) or len(obj) > VIEW_FRAMES or not isinstance(width, (int, float)) \
+            or not 1 <= float(width) <= MAX_FRAME_PX:
+        raise bad
+    out = []
+    for v in obj:
+        try:
+            png = base64.b64decode(str(v), validate=True)
+        except ValueError:
+            raise bad from None
+        pic = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) if len(png) <= MAX_VIEW_BYTES else None
+        if pic is None or pic.shape[1] != VIEW_WIDTH or not 1 <= pic.shape[0] <= 4 * VIEW_WIDTH:
+            raise bad
+        out.append(png)
+    return tuple(out), float(width)
+
+
+def keep_views(frames: list[np.ndarray], width: int) -> tuple[tuple[bytes, ...], float]:
+    """(``occupancy.site.fit_site``.) Up to ``VIEW_FRAMES`` of the labelled ``frames`` (in time order), spread over
+    them, as the file keeps them."""
+    pick = frames if len(frames) <= VIEW_FRAMES else [frames[round(i * (len(frames) - 1) / (VIEW_FRAMES - 1))]
+                                                      for i in range(VIEW_FRAMES)]
+    return tuple(cv2.imencode(".png", view_thumbnail(f))[1].tobytes() for f in pick), float(width)
 
 
 def _optional_float(v: object) -> float | None:

@@ -77,10 +77,32 @@ def fit_site(labels_csv: Path, model: Path, images: Path | None = None, l2: floa
         # each bay's outline as its latest labelled frame cut it: the view the head is bound to
         latest = sorted((b for b in kept if b.polygon is not None), key=lambda b: _when(b.path))
         outlines = {b.bay_id: b.polygon for b in latest if b.polygon is not None} or None
-        fit.cal = replace(cal, bays=tuple(sorted({b.bay_id for b in kept})), outlines=outlines)
+        views, width = _views(latest) if outlines else (None, None)
+        fit.cal = replace(cal, bays=tuple(sorted({b.bay_id for b in kept})), outlines=outlines, views=views,
+                          view_width=width)
     except CalibrationError as exc:
         fit.error = exc
     return fit
+
+
+def _views(latest: list[BayLabel]) -> tuple[tuple[bytes, ...] | None, float | None]:
+    """The pictures of the labelled frames the file keeps (``calibration.keep_views``), of the frames of the latest
+    one's size (the outlines are its px); (None, None) where none reads."""
+    from edge_agent.bays.calibration import keep_views
+    from edge_agent.perception.imageio import read_image_scaled
+
+    frames, size = [], None
+    for path in dict.fromkeys(b.path for b in reversed(latest)):  # the newest first
+        try:
+            img, factor = read_image_scaled(path)
+        except Exception:  # noqa: BLE001 - a frame that does not read now is one picture fewer, not a failed fit
+            continue
+        full = (img.shape[1] * factor, img.shape[0] * factor)
+        if size not in (None, full):
+            continue
+        size = full
+        frames.append(img)
+    return keep_views(frames[::-1], size[0]) if frames and size is not None else (None, None)
 
 
 def _taken(kept: list[BayLabel]) -> list[float]:

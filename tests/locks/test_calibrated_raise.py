@@ -110,12 +110,13 @@ def test_the_baseline_model_reads_only_the_bays_the_shipped_head_does_not_surely
     clf.baseline, clf.baseline_below = BayClassifier(session), 0.8
     frame = render(PARKED)  # a car in bay A (the shipped head reads it 0.97), bay B empty (0.05)
     polygons = {"A": BAYS["A"], "B": BAYS["B"], "A2": BAYS["A"]}
-    clf.shipped_bays = frozenset({"A2"})  # a bay redrawn since the fit: read by the shipped head, not the baseline
+    clf.shipped_bays = frozenset({"A2"})  # a bay redrawn since the fit: read as an uncalibrated site reads it
     p = clf.classify(frame, polygons)
-    assert session.crops == 1
+    assert session.crops == 2  # bay B for the raise, bay A2 for its verdict (probe calib41)
     assert clf.shipped["A"] > 0.9 and clf.shipped["B"] == pytest.approx(0.6)
     assert p["A"] == pytest.approx(0.1, abs=1e-3) and p["B"] == pytest.approx(0.1, abs=1e-3)
-    assert p["A2"] == pytest.approx(clf.shipped["A"])  # the shipped head's own p, the baseline not in it
+    assert p["A2"] == pytest.approx(0.6)  # the baseline model's p, occupancy.onnx where it is that one
+    assert clf.shipped["A2"] == pytest.approx(clf.shipped["A"])  # the raise: the higher of the two
 
 
 class _TwoHeads:

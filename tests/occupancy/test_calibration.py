@@ -616,11 +616,13 @@ def test_a_calibration_whose_outlines_no_camera_draws_is_refused(tmp_path, outli
         SiteCalibration.load(path, site.model_sha256, site.n_features)
 
 
-def test_bays_the_calibration_was_not_fitted_on_as_drawn_are_read_by_the_shipped_head(tmp_path):
+def test_bays_the_calibration_was_not_fitted_on_as_drawn_are_read_as_an_uncalibrated_site_reads_them(tmp_path):
     """Under half of a calibration's bays redrawn (or a bay added since) keeps the calibration (``another_view``), and
     its head read those bays too: ground it never saw, where heads fitted on other bays read 4.4-9.7 % of cars
-    p <= 0.3 against the shipped model's 0.7 % (docs/occupancy.md). Each such bay is now read by the shipped head of
-    the same run; the bays it was fitted on, where they were drawn, keep the site head."""
+    p <= 0.3 against the shipped model's 0.7 % (docs/occupancy.md). Each such bay is now read by ``occupancy.onnx``,
+    the model an uncalibrated site runs (the calibratable model's own head, on lots it never saw: 0.887 against 0.891
+    on average, PKLot 0.588 against 0.859), and the raise's reading of it is the higher of that and the shipped
+    head's; the bays it was fitted on, where they were drawn, keep the site head."""
     from edge_agent.runtime.models import default_classifier
     from edge_agent.sim.synthetic import render
 
@@ -637,6 +639,55 @@ def test_bays_the_calibration_was_not_fitted_on_as_drawn_are_read_by_the_shipped
     frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
     polygons = {b: [tuple(x) for x in pts] for b, pts in added.items()}
     p = clf.classify(frame, polygons, {})
-    shipped = site.classify(frame, polygons, {})  # the shipped head's own p (``clf.shipped`` has the baseline's in it)
-    assert p["B"] == pytest.approx(shipped["B"], abs=1e-5) and p["C"] == pytest.approx(shipped["C"], abs=1e-5)
+    shipped = site.classify(frame, polygons, {})  # the shipped head's own p
+    plain = BayClassifier.load(DEFAULT_MODEL).classify(frame, polygons, {})  # an uncalibrated site's
+    assert abs(plain["B"] - shipped["B"]) > 1e-3 and abs(plain["C"] - shipped["C"]) > 1e-3  # the test can tell
+    assert p["B"] == pytest.approx(plain["B"], abs=1e-5) and p["C"] == pytest.approx(plain["C"], abs=1e-5)
+    assert clf.shipped["B"] == pytest.approx(max(plain["B"], shipped["B"]), abs=1e-5)  # the raise: the higher
     assert abs(p["A"] - shipped["A"]) > 1e-3  # the site head where it was fitted
+
+
+def test_a_calibration_copied_to_another_camera_with_the_same_outlines_reads_as_uncalibrated(tmp_path, bays_dev):
+    """A data dir copied onto another camera whose bays were drawn within a third of a bay of the first's kept its
+    head: outlines alone bind nothing there (calib40: verdicts 0.872 against 0.899 uncalibrated). The file keeps
+    small pictures of the labelled view; a live view unlike all of them (here the same lot seen mirrored: other
+    ground under identical outlines) is read as an uncalibrated site reads it, and after ``VIEW_MISSES`` frames the
+    set-aside is said. The camera's own frames of other days use the calibration at once."""
+    import csv
+
+    import cv2
+
+    from edge_agent.bays.classifier import VIEW_MISSES
+    from edge_agent.occupancy.site import fit_site
+    from edge_agent.runtime.models import default_classifier
+
+    rows = list(csv.DictReader((bays_dev / "frames.csv").open(encoding="utf-8")))
+    files = sorted({r["file"] for r in rows})
+    labelled, later = files[:30:6], files[-1]  # five frames of the first days; a frame of the last day
+    with (tmp_path / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "bay_id", "polygon", "occupied"])
+        w.writerows([r["file"], r["bay_id"], r["polygon"], r["occupied"]] for r in rows if r["file"] in labelled)
+    fit = fit_site(tmp_path / "labels.csv", SITE_MODEL, images=bays_dev)
+    assert fit.cal is not None and fit.cal.views and len(fit.cal.views) == 5 and fit.cal.view_width == 1280
+    fit.cal.save(tmp_path / "cal.json")
+    assert SiteCalibration.load(tmp_path / "cal.json", None, None).views == fit.cal.views
+    polygons = {r["bay_id"]: json.loads(r["polygon"]) for r in rows if r["file"] == labelled[-1]}
+
+    def classifier():
+        clf = default_classifier(_two_bay_config(tmp_path, polygons, calibration="cal.json"))
+        assert clf.calibration is not None and clf.set_aside is None  # the outlines are the labelled ones
+        return clf
+
+    plain = BayClassifier.load(DEFAULT_MODEL)
+    own = cv2.imread(str(bays_dev / later))
+    here = classifier()
+    p = here.classify(own, polygons)
+    assert here.shipped and p != plain.classify(own, polygons) and here.set_aside is None  # the site head
+
+    other = classifier()
+    mirrored = np.ascontiguousarray(own[:, ::-1])
+    for _ in range(VIEW_MISSES):
+        assert other.set_aside is None
+        assert other.classify(mirrored, polygons) == plain.classify(mirrored, polygons) and other.shipped == {}
+    assert other.set_aside is not None and "not the one the calibration was labelled on" in other.set_aside
