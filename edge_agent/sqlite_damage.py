@@ -114,10 +114,33 @@ def adopt_built(path: Path) -> None:
     (the name is free); otherwise a half-built one is deleted (its rows name plates, and nothing else would)."""
     building = path.with_name(path.name + ".salvage")
     if not path.exists() and building.exists():
+        _sides_to_copy(path)
         building.replace(path)
         fsync_dir(path.parent)
     elif building.exists():
         _remove_db(building)
+
+
+def _sides_to_copy(path: Path) -> None:
+    """A ``-wal`` / ``-shm`` at the free name ``path`` is the damaged file's, left by a kill inside ``move_aside``
+    (its main file went, they did not): moved beside its copy (the newest ``.corrupt-*``), or deleted where that
+    already has its own. Why: SQLite reads a WAL it finds beside a file whatever that file's header says, so the
+    damaged file's committed pages were laid over the fresh one (an outbox held four events twice; a fresh replay
+    memory could lose its note of the fresh start, review90). The fresh file is one complete file: it has none."""
+    sides = [side for extra in ("-wal", "-shm") if (side := Path(str(path) + extra)).exists()]
+    if not sides:
+        return
+    copies = [p for p in path.parent.glob(glob.escape(path.name + ".corrupt-") + "*")
+              if not p.name.endswith(("-wal", "-shm"))]
+    copy = max(copies, key=lambda p: p.stat().st_ctime, default=None)
+    for side in sides:
+        target = None if copy is None else Path(str(copy) + side.name[len(path.name):])
+        if target is not None and not target.exists():
+            side.replace(target)
+        else:
+            side.unlink()
+    log.warning("%s: the damaged file's %s left at its name by an interrupted salvage, moved to its copy %s",
+                path.name, " and ".join(s.name for s in sides), copy.name if copy is not None else "(none: deleted)")
 
 
 def finish_built(path: Path, building: Path) -> None:

@@ -69,8 +69,14 @@ class Sandbox:
 
     def waits_for(self, mount: str) -> bool:
         """Whether the unit starts only once ``mount`` is mounted (and stops when it goes): ``RequiresMountsFor=``
-        a path on it or the mount point itself (systemd requires the mount units of each path's prefixes)."""
-        return any(_under(PurePosixPath(r), mount) for r in self.mounts_required)
+        a path on it or the mount point itself (systemd requires the mount units of each path's prefixes), or a
+        path systemd requires them for of itself: ``WorkingDirectory=``, ``StateDirectory=``, ``/tmp`` and
+        ``/var/tmp`` with ``PrivateTmp=`` (systemd.exec(5), implicit dependencies). Why: the shipped unit's
+        ``/var/lib/edge-agent`` (its StateDirectory) failed the row on a device whose ``/var`` is a disk of its own,
+        though systemd waits for it there (review90)."""
+        implied = self.state_dirs + [d for d in [self.working_dir] if d and d.startswith("/")]
+        implied += ["/tmp", "/var/tmp"] if self.private_tmp else []
+        return any(_under(PurePosixPath(r), mount) for r in self.mounts_required + implied)
 
     def hidden(self, path: PurePosixPath) -> bool:
         return self.protect_home in ("yes", "tmpfs") and any(_under(path, d) for d in HOME_DIRS)

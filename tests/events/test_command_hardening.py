@@ -572,6 +572,11 @@ def test_a_lock_reset_in_the_fresh_memory_window_is_refused_while_an_unlock_lowe
                         KEY.encode())
     assert reply_with(backend, send(backend, "unlock", down, "backend/r")).json()["ok"]
     assert control.calls == [("unlock", "B2", "fault", "alice")]
+    # how an operator clears the fault then (docs/mqtt.md): the reset sent again past the time its refusal named
+    clock.advance(300)
+    again = sign_command("lock-reset", {"ts": now(clock), "bay": "B2", "operator": "alice"}, KEY.encode())
+    assert reply_with(backend, send(backend, "lock-reset", again, "backend/r")).json()["ok"]
+    assert control.calls[-1] == ("reset_lock", "B2", "alice")
 
 
 def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_before_once_ntp_steps_it_on(tmp_path):

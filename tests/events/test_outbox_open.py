@@ -231,6 +231,65 @@ def test_a_kill_in_the_middle_of_a_salvage_loses_nothing_the_next_start_salvages
         assert kept >= 190 and box.lost() == 200 - kept
 
 
+HOLDING_THE_WAL = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA wal_autocheckpoint=0")
+for i in range(200, 210):
+    db.execute("INSERT INTO outbox (topic, payload, qos, retain, protected) VALUES ('t/events', ?, 1, 0, 0)",
+               (('{"event_id": "e%03d"}' % i).encode(),))
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+KILLED_INSIDE_THE_MOVE = """
+import os, signal, sys
+from pathlib import Path
+from edge_agent.events.outbox import Outbox
+
+real = Path.replace
+def replace(self, target):
+    done = real(self, target)
+    if self.name == "o.sqlite":  # the damaged file went aside, its -wal and -shm not yet
+        os.kill(os.getpid(), signal.SIGKILL)
+    return done
+Path.replace = replace
+Outbox(Path(sys.argv[1]))
+"""
+
+
+def test_a_kill_inside_the_move_aside_never_lays_the_damaged_wal_over_the_fresh_outbox(tmp_path):
+    """The damaged file is moved aside before its ``-wal`` and ``-shm``; a kill between the renames left them at the
+    name, where the next start put the complete fresh outbox, and SQLite read that WAL into it whatever its header
+    said: the damaged file's pages over the salvage's, four events twice (their WAL kept whole by another program
+    holding the file open: a shell, a backup). Real processes, a real kill."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "o.sqlite"
+    with Outbox(path) as box:
+        for i in range(200):
+            box.put("t/events", (f'{{"event_id": "e{i:03d}", "pad": "' + "x" * 900 + '"}').encode())
+    damage_pages(path, "outbox", 20)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDING_THE_WAL, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        child = subprocess.run([sys.executable, "-c", KILLED_INSIDE_THE_MOVE, str(path)], capture_output=True,
+                               timeout=60)
+        assert child.returncode == -9, child.stderr.decode()[-2000:]
+    finally:
+        holder.communicate(timeout=30)
+    assert Path(f"{path}-wal").stat().st_size > 0  # the damaged file's WAL, left at the name
+    with Outbox(path) as box:
+        ids = [json.loads(r.payload)["event_id"] for r in box.pending(0, 1000)]
+        assert len(ids) == len(set(ids)) == 206 and box.lost() == 4  # the salvage's: e080-e083 on the bad page
+    copy = next(p for p in tmp_path.glob("o.sqlite.corrupt-*") if not p.name.endswith(("-wal", "-shm")))
+    assert Path(f"{copy}-wal").exists()  # the copy keeps its WAL for whoever investigates
+
+
 def test_a_half_built_salvage_left_beside_a_healthy_outbox_is_deleted(tmp_path):
     """A kill during a salvage leaves the half-built fresh outbox (``….salvage``), its messages naming plates; when the
     next start finds the file readable after all (a card's transient error) nothing else would ever delete it."""

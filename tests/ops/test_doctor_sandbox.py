@@ -27,6 +27,14 @@ def installed_unit(tmp_path):
     return unit
 
 
+def off_the_hosts_disks(monkeypatch) -> None:  # noqa: ANN001 - pytest's
+    """The paths a test names (``/mnt/ssd/…``) judged as on the root file system, whatever this host mounts: a CI
+    runner's ``/mnt`` is a disk of its own, and the write-access tests failed there on the mount rule instead."""
+    from edge_agent.ops import sandbox
+
+    monkeypatch.setattr(sandbox, "own_mount", lambda path: None)
+
+
 def config(tmp_path, **changes):
     raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     for dotted, value in changes.items():
@@ -45,7 +53,8 @@ def test_the_shipped_example_passes_under_the_shipped_unit(tmp_path):
     assert row.status == "pass", row.detail
 
 
-def test_a_data_dir_the_unit_may_not_write_fails_until_a_drop_in_allows_it(tmp_path):
+def test_a_data_dir_the_unit_may_not_write_fails_until_a_drop_in_allows_it(tmp_path, monkeypatch):
+    off_the_hosts_disks(monkeypatch)
     unit = installed_unit(tmp_path)
     cfg = config(tmp_path, data_dir="/mnt/ssd/edge-agent")
     row = check_sandbox(cfg, unit)
@@ -69,10 +78,11 @@ def test_no_installed_unit_is_a_skip(tmp_path):
     assert check_sandbox(config(tmp_path), tmp_path / "none.service").status == "skip"
 
 
-def test_every_read_write_paths_line_counts_as_systemd_takes_them(tmp_path):
+def test_every_read_write_paths_line_counts_as_systemd_takes_them(tmp_path, monkeypatch):
     """systemd takes each ``ReadWritePaths=`` line in turn (an empty one resets the list, not ``StateDirectory=``);
     configparser kept only a key's last line, so a drop-in naming the data disk and a log disk on two lines failed
     the row for a ``data_dir`` the service may write."""
+    off_the_hosts_disks(monkeypatch)
     unit = installed_unit(tmp_path)
     cfg = config(tmp_path, data_dir="/mnt/ssd/edge-agent")
     dropin = unit.parent / "edge-agent.service.d" / "override.conf"
@@ -147,3 +157,30 @@ def test_a_data_dir_on_a_disk_of_its_own_needs_the_unit_to_wait_for_that_disk(tm
     assert f"RequiresMountsFor={data}" in row.detail
     dropin.write_text(f"[Unit]\nRequiresMountsFor={data}\n[Service]\nReadWritePaths={data}\n")
     assert check_sandbox(cfg, unit).status == "pass", check_sandbox(cfg, unit).detail
+
+
+def test_a_data_dir_systemd_already_waits_for_passes_on_a_disk_of_its_own(tmp_path, tiny_disk):  # noqa: F811
+    """``WorkingDirectory=`` and ``StateDirectory=`` make systemd require the mounts of their paths as
+    ``RequiresMountsFor=`` does (systemd.exec(5), implicit dependencies). A unit whose ``WorkingDirectory=`` is the
+    data dir on its own disk waits for that disk, and the row failed it, asking for what systemd already does."""
+    disk = tiny_disk(1)
+    data = disk / "edge-agent"
+    unit = installed_unit(tmp_path)
+    dropin = unit.parent / "edge-agent.service.d" / "override.conf"
+    dropin.parent.mkdir()
+    dropin.write_text(f"[Service]\nWorkingDirectory={data}\nReadWritePaths={data}\n")
+    row = check_sandbox(config(tmp_path, data_dir=str(data)), unit)
+    assert row.status == "pass", row.detail
+
+
+def test_the_shipped_unit_waits_for_a_var_of_its_own(tmp_path, monkeypatch):
+    """A device whose ``/var`` (or ``/var/lib``) is a disk of its own (an SSD beside the SD card, in fstab): the
+    shipped unit's ``StateDirectory=edge-agent`` makes systemd wait for it, and the row failed the shipped example
+    under the shipped unit there ("add RequiresMountsFor=/var/lib/edge-agent"), the install's doctor step with it."""
+    from edge_agent.ops import sandbox
+
+    for mount in ("/var", "/var/lib"):
+        monkeypatch.setattr(sandbox, "own_mount", lambda path, m=mount: m if str(path).startswith(m + "/") else None)
+        row = check_sandbox(config(tmp_path), installed_unit(tmp_path))
+        assert row.status == "pass", row.detail
+        shutil.rmtree(tmp_path / "systemd")
