@@ -14,7 +14,7 @@ blur count (``structured``: coarse energy at least the frame's median tile's): f
 A bay is obscured when more than ``OBSCURED`` of its structured tiles are soft — a drop over most of it — and stays
 so until no more than ``CLEAR`` are (a drop does not come and go with a car moving under it). Measured on five
 PKLot live-like clips (one look every 40–60 frames, 5 382 bay-looks with nothing on the lens): the share never
-passed 0.5 (a few bays' own smooth cars and shade reach 0.3–0.5, which is why not a third). A lens fogged evenly over
+passed 0.39 (a few bays' own smooth roofs and shade: why not a third). A lens fogged evenly over
 the whole picture moves the median with it and is not told here (``bays.blur`` tells it from the bay's history
 when it comes mid-run).
 """
@@ -31,7 +31,7 @@ FINE = (0.7, 1.4)  # Gaussian scales (px) of the fine band: what a drop takes
 COARSE = (2.8, 5.6)  # …and of the coarse band: what it leaves
 SOFT = 0.5  # a tile's fine-to-coarse ratio under this share of the frame's median tile's: soft (≈ 2 px of blur)
 OBSCURED = 0.5  # more than this share of a bay's structured tiles soft: the bay is obscured
-CLEAR = 0.25  # an obscured bay is seen again once no more than this share is soft
+CLEAR = 1 / 3  # an obscured bay is seen again once no more than this share is soft (0–2 % of clear looks above)
 
 
 def _band(g: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
