@@ -31,7 +31,7 @@ FINE = (0.7, 1.4)  # Gaussian scales (px) of the fine band: what a drop takes
 COARSE = (2.8, 5.6)  # …and of the coarse band: what it leaves
 SOFT = 0.5  # a tile's fine-to-coarse ratio under this share of the frame's median tile's: soft (≈ 2 px of blur)
 OBSCURED = 0.5  # more than this share of a bay's structured tiles soft: the bay is obscured
-CLEAR = 1 / 3  # an obscured bay is seen again once no more than this share is soft (0–2 % of clear looks above)
+CLEAR = 0.25  # an obscured bay is seen again once no more than this share is soft (a third let 2 of 9 rise)
 
 
 def _band(g: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
