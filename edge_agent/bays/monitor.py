@@ -18,13 +18,14 @@ from typing import Protocol
 import numpy as np
 
 from edge_agent.bays.blank import too_small
-from edge_agent.bays.blur import BlurWatch
+from edge_agent.bays.blur import BLURRED, BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
 from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CUT_STILL_S, CutWatch, leaps
 from edge_agent.bays.empty_picture import EMPTY, EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
+from edge_agent.bays.lens import LensWatch
 from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import (
     FIRM_CHANGE,
@@ -137,6 +138,7 @@ class BayMonitor:
         #                                    bay_blurred: its fine detail washed out (bays.blur)
         #                                    (and ``_under_overlay``: bay_overlay, an on-screen clock over it)
         self._blur = BlurWatch()
+        self._lens = LensWatch()  # …or most of it softer than the rest of the frame: a lens wet from the start (bays.lens)
         # an on-screen clock ticking over bays (camera.overlay): those bays' views read text, not the ground
         self._osd = TickWatch()
         # the bays under the boxes last found, on the outlines they were found for (a camera shift moves the outlines
@@ -236,6 +238,7 @@ class BayMonitor:
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
+            self._lens.adopt(old._lens, same)
             self._cut.adopt(old._cut)  # a replayed buffer a reload finds is still a replay (bays.cut)
             if old._masks != self._masks:  # the masks edited with the bays: no car's motion either (``set_masks``)
                 self._mask_edited(old._mask_polygons() if old._masks else [])
@@ -911,6 +914,10 @@ class BayMonitor:
                     crop = bay_crop(image, due[b])
                 if (why := self._blur.see(b, crop, now, moved)) is not None:
                     unseen[b] = why
+        # …and one mostly softer than the rest of the frame, with no sharp picture of it needed (bays.lens)
+        outlines = {s.bay_id: [(float(x), float(y)) for x, y in s.polygon] for s in self.shapes}
+        for b in self._lens.see(image, outlines, now, occ.classify_every_s) & set(due):
+            unseen.setdefault(b, BLURRED)
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
