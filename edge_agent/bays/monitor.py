@@ -133,6 +133,7 @@ class BayMonitor:
         # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
         # on a view this run vouches for (``left_by_last_run``)
         self._unverified: set[str] = set()
+        self._sought_empty: dict[str, float] = {}  # this frame's ``_classify`` readings of them for an "empty"
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped | bay_overlay: its last crop showed nothing
         #                                    or a block the camera paints (bays.blank);
         #                                    bay_blurred: its fine detail washed out (bays.blur)
@@ -275,7 +276,9 @@ class BayMonitor:
                     self._best[b.id] = old._best[b.id]
                 self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
                 if b.id in old._unplaced:  # still no car seen on its outline: a run of readings starts over
-                    self._unplaced[b.id] = Unplaced()
+                    # (redrawn, the outline is no longer the one the last run left its car on)
+                    self._unplaced[b.id] = Unplaced(at_start=old._unplaced[b.id].at_start
+                                                    and before.get(b.id) == b.polygon)
                 if b.id in old._unverified:
                     self._unverified.add(b.id)
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
@@ -365,7 +368,7 @@ class BayMonitor:
             grounds = self._old_ground.get(bay, [])
             if (bay in self.machines and not _same_outline(ground, self._polygons[bay])
                     and not any(_same_outline(g.polygon, ground) for g in grounds)):
-                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True, car=Unplaced())]
+                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True, car=Unplaced(at_start=True))]
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
@@ -382,6 +385,8 @@ class BayMonitor:
         bay's ground already kept by that redraw (``_keep_old_ground``, in those outlines' pixels) is carried too."""
         (a, b, c), (d, e, f) = measured
         with self._lock:
+            for u in self._unplaced.values():  # each outline lies on other ground now: no longer the car's
+                u.at_start = False
             for bay, drawn in self._polygons.items():
                 carried = [dataclasses.replace(g, polygon=[(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon])
                            for g in self._old_ground.get(bay, [])]
@@ -465,7 +470,7 @@ class BayMonitor:
                 if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
                     self.fusion[b].hysteresis.car_left()
                     if b not in self._unplaced:
-                        self._unplaced[b] = Unplaced()
+                        self._unplaced[b] = Unplaced(at_start=True)
                         log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
                                     "seen on the outline (and then leaves it)", b, REDRAWN)
 
@@ -485,16 +490,26 @@ class BayMonitor:
                     continue
                 if not keep_grounds:
                     self._old_ground.pop(bay, None)
+                    if bay in self._unplaced:  # its outline is no longer known to lie on the car's ground
+                        self._unplaced[bay].at_start = False
                 if bay not in self._unplaced:
                     self._unplaced[bay] = Unplaced()
-                    log.warning("bay %s: its outline saved over a view the bays did not fit, with no shift to say where "
-                                "its car stands on it: its lock stays down (%s) until a car is seen on the outline "
-                                "(and then leaves it)", bay, REDRAWN)
+                    why = ("the last run left it waiting for a car to be seen on its outline, saved over a view the "
+                           "bays did not fit" if keep_grounds else "its outline saved over a view the bays did not "
+                           "fit, with no shift to say where its car stands on it")
+                    log.warning("bay %s: %s: its lock stays down (%s) until a car is seen on the outline (and then "
+                                "leaves it)", bay, why, REDRAWN)
 
     def unplaced(self) -> list[str]:
-        """The bays waiting for a car on their outline (``unplace``), to be kept over a restart."""
+        """The bays waiting for a car on their outline (``unplace``, ``left_by_last_run``), to be kept over a restart."""
         with self._lock:
             return sorted(self._unplaced)
+
+    def left_waiting(self) -> list[str]:
+        """Of ``unplaced``, those whose wait the last run's car made (``left_by_last_run``), not a Save: the next
+        start resumes them as such, so a healthy presence sensor may end them (``Unplaced.cleared``)."""
+        with self._lock:
+            return sorted(b for b, u in self._unplaced.items() if u.at_start)
 
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
@@ -513,6 +528,7 @@ class BayMonitor:
         (a, b, c), (d, e, f) = self.warp
         occ = self.cfg.occupancy
         left: set[tuple[str, int]] = set()
+        witnessed: set[str] = set()  # bays whose ground the camera and the presence sensor let go (``cleared``)
         for i in range(max(len(g) for g in self._old_ground.values())):  # one classifier call per layer, by bay id
             looks: dict[str, list[tuple[float, float]]] = {}
             for bay, grounds in self._old_ground.items():
@@ -536,17 +552,18 @@ class BayMonitor:
                     p = max(p, shipped[bay])
                 ground = self._old_ground[bay][i]
                 if ground.car is not None:  # watched from the start: its car must be seen there first
-                    if ground.car.read(p, now, occ.enter_p, occ.confirm_frames,
-                                       max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
+                    settle = max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)
+                    if ground.car.cleared(p, self.feed.read_sensor(bay), now, occ.exit_p, occ.confirm_frames, settle):
+                        left.add((bay, i))  # …or the camera and a healthy presence sensor agree it is gone
+                        witnessed.add(bay)
+                    elif ground.car.read(p, now, occ.enter_p, occ.confirm_frames, settle):
                         ground.car = None
                     continue
                 if ground.read(True, p, occ.exit_p, occ.confirm_frames):
                     left.add((bay, i))
         for bay, i in sorted(left, reverse=True):
-            if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
-                self._moved_at[bay] = self._firm_moved_at[bay] = now
-                self._left_seen.add(bay)  # …and for good: a change that ends a still departure's doubt
-                self._followed.add(bay)
+            if not self._old_ground[bay][i].at_start or bay in witnessed:  # seen to change from the car's picture
+                self._gone(bay, now)  # (or both witnesses saw it gone): the car drove off
             del self._old_ground[bay][i]
             if not self._old_ground[bay]:
                 del self._old_ground[bay]
@@ -922,6 +939,8 @@ class BayMonitor:
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
+        self._sought_empty = {b: max(p, shipped[b]) if b in shipped and np.isfinite(p) else p  # "empty" only where
+                              for b, p in sought.items()}  # the shipped head reads it so too (review72)
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             h = self.fusion[b].hysteresis
@@ -952,11 +971,26 @@ class BayMonitor:
         for bay, p in sought.items():
             if bay not in self._unplaced or (np.isfinite(p) and shown.get(bay) != now):
                 continue
-            if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames,
-                                         max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
+            settle = max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)
+            empty = self._sought_empty.get(bay, p)
+            if self._unplaced[bay].cleared(empty, self.feed.read_sensor(bay), now, occ.exit_p, occ.confirm_frames,
+                                           settle):
+                del self._unplaced[bay]
+                self._gone(bay, now)
+                log.info("bay %s: the camera and its presence sensor have both seen it empty for %.0f s: the car the "
+                         "last run left is gone; its view vouches again", bay, settle)
+            elif self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames, settle):
                 del self._unplaced[bay]
                 log.info("bay %s: a car seen on its outline; its view vouches again (its departure is watched there)",
                          bay)
+
+    def _gone(self, bay: str, now: float) -> None:
+        """A car's leaving ``bay`` witnessed at ``now`` (its old ground seen changed from its picture and empty, or
+        the camera and a healthy presence sensor both seeing the bay empty): motion in the bay, classified on the
+        next frame, and for good — it ends a still departure's doubt (``_left_changed``)."""
+        self._moved_at[bay] = self._firm_moved_at[bay] = now
+        self._left_seen.add(bay)
+        self._followed.add(bay)
 
     def _left_changed(self, grey: np.ndarray, bay: str, h: Hysteresis, now: float) -> bool | None:
         """(``_classify``.) For a verdict in the still-bay rule's doubt (``Hysteresis.still_since``): whether the bay,

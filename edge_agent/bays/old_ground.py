@@ -105,6 +105,10 @@ class Unplaced:
 
     since: float | None = None  # the first reading of the unbroken run at or above enter_p
     reads: int = 0
+    at_start: bool = False  # the last run left a car there (``BayMonitor.left_by_last_run``): the outline is the
+    # car's, so the camera's "empty" there is a witness and a healthy presence sensor's "clear" a second (``cleared``)
+    clear_since: float | None = None  # the first of the unbroken run of "empty" readings with the sensor clear
+    clear_reads: int = 0
 
     def read(self, p: float, now: float, enter_p: float, confirm: int, settle_s: float) -> bool:
         """One fresh reading ``p`` of the bay's outline (NaN: not read, breaks the run). True once a car is seen."""
@@ -114,3 +118,19 @@ class Unplaced:
         else:
             self.since, self.reads = None, 0
         return self.since is not None and self.reads >= confirm and now - self.since >= settle_s - 1e-6
+
+    def cleared(self, p: float, sensor: bool | None, now: float, exit_p: float, confirm: int, settle_s: float) -> bool:
+        """(A wait the last run left, ``at_start``.) One fresh reading ``p`` of the outline and the bay's presence
+        sensor (True vehicle, False clear, None none or unhealthy). True once both have said "no car" together,
+        ``confirm`` readings in a row spanning ``settle_s``: two independent witnesses, as every raise needs. Why:
+        the wait is for a still car a lens wet at the start reads surely empty; a car over the arm is in the sensor's
+        beam, and waiting for the next car to come and go left a bay the car had left during the stop closed for
+        hours (probe locks41). A Save's wait is not ended so: its outline may lie beside the car."""
+        if self.at_start and sensor is False and np.isfinite(p) and p <= exit_p:
+            self.clear_since = now if self.clear_since is None else self.clear_since
+            self.clear_reads += 1
+        else:
+            self.clear_since, self.clear_reads = None, 0
+        return (
+            self.clear_since is not None and self.clear_reads >= confirm and now - self.clear_since >= settle_s - 1e-6
+        )

@@ -12,12 +12,17 @@ config is loaded (it replaces the handlers ``cli.main`` installed).
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import logging
 import os
+import queue
 import re
 import sys
+import threading
 from datetime import datetime, timezone, tzinfo
+from logging.handlers import QueueHandler
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterable
 
@@ -184,9 +189,11 @@ def setup_logging(
     stream: IO[str] | None = None,
     verbose: bool = False,
     tz: tzinfo | None = None,
+    background: bool = False,
 ) -> RedactFilter:
     """Replace the root logger's handlers with one stream handler in the configured format (plain: times
-    in ``tz``, the site's zone, with their offset).
+    in ``tz``, the site's zone, with their offset). ``background`` (``run``): the stream is written by a thread of
+    its own (``_Background``), so a stream nobody reads delays or drops lines, never the thread that logs.
 
     Returns the redaction filter so secrets loaded later (e.g. a password file read at connect) can
     be added with ``add_secret``.
@@ -196,17 +203,125 @@ def setup_logging(
 
         cfg = LoggingConfig()
     stream = stream or sys.stderr
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(_RawStream.of(stream) if background else stream)
     formatter: logging.Formatter = JsonFormatter() if cfg.format == "json" else PlainFormatter(tz)
     handler.setFormatter(JournalPriority(formatter) if writes_to_journal(stream) else formatter)
     redactor = RedactFilter(secrets)
-    handler.addFilter(redactor)
+    front: logging.Handler = handler
+    if background:
+        front = _Background(handler).front
+    front.addFilter(redactor)  # in the caller's thread: a queued record holds no secret and its args are merged
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+        if isinstance(old, _Dropping) and old.background is not None:  # an earlier set-up's writer: done
+            old.background.stop()
+    root.addHandler(front)
     root.setLevel(logging.DEBUG if verbose else getattr(logging, cfg.level))
     return redactor
+
+
+QUEUED_LINES = 10_000  # log lines waiting for a stalled stream; past them lines are dropped, counted
+
+
+class _Dropping(QueueHandler):
+    """Puts each record on a bounded queue; a full one drops it (counted) instead of waiting."""
+
+    def __init__(self, q: queue.Queue[logging.LogRecord | None], background: _Background | None = None) -> None:
+        super().__init__(q)
+        self.dropped = 0
+        self.background = background
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return copy.copy(record)  # the filter merged its args; exc_info kept (the queue never leaves the process)
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+class _RawStream:
+    """A stream's descriptor written with ``os.write``: no buffer, no lock, nothing to flush (``_Background``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @staticmethod
+    def of(stream: IO[str]) -> IO[str] | _RawStream:
+        """``stream``'s descriptor (``stream`` itself where it has none: a test's StringIO)."""
+        try:
+            fd = stream.fileno()
+            stream.flush()  # what was written through it before comes first
+        except (AttributeError, OSError, ValueError):
+            return stream
+        return _RawStream(fd)
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    def flush(self) -> None:
+        pass
+
+
+class _Background:
+    """``handler`` (a stream's) written by a daemon thread from a bounded queue (``front`` takes the records).
+
+    Why: a log line is written in the thread that logs it, and stderr is a pipe to journald: a stuck journald (or
+    any reader that stops) fills the pipe's 64 KiB and every thread that logs then waits in ``write`` — the lock
+    loop among them. A real ``run`` on a full pipe raised no free bay's arm in 70 s (27.9 s with stderr to a file) and
+    did not obey SIGTERM in 15 s (probe locks41). A stall now delays lines, then drops them past ``QUEUED_LINES``,
+    and says how many once the stream takes lines again; at exit the queue is written for at most ``EXIT_S``."""
+
+    EXIT_S = 2.0
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.handler = handler
+        self.queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
+        self.front = _Dropping(self.queue, self)
+        self._said_dropped = 0
+        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def _write(self) -> None:
+        # ``emit``, not ``handle``: this thread alone writes, and a write stalled holding the handler's lock would
+        # stall ``logging.shutdown`` at exit too (its stream, ``_RawStream``, holds no lock of its own)
+        while (record := self.queue.get()) is not None:
+            self.handler.emit(record)
+            self.queue.task_done()
+            if (dropped := self.front.dropped) > self._said_dropped:
+                self.handler.emit(logging.makeLogRecord({
+                    "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
+                    "msg": f"{dropped - self._said_dropped} log line(s) dropped: the log's reader (journald, a pipe) "
+                           "stopped taking them"}))
+                self._said_dropped = dropped
+
+    def drain(self, timeout: float) -> None:
+        """Wait until what is queued now is written (``timeout`` at most)."""
+        with self.queue.all_tasks_done:
+            self.queue.all_tasks_done.wait_for(lambda: not self.queue.unfinished_tasks, timeout)
+
+    def stop(self) -> None:
+        """Write what is queued, for at most ``EXIT_S`` (a stream still stalled keeps the rest)."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self.queue.put(None, timeout=self.EXIT_S)
+        except queue.Full:
+            return
+        self._thread.join(self.EXIT_S)
+
+
+def flush_logs(timeout: float = _Background.EXIT_S) -> None:
+    """Wait (``timeout`` at most) for the lines a ``background`` set-up has queued: at the end of ``run``, so what it
+    logged comes before what is printed after it, and a test reading its stream sees every line."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _Dropping) and handler.background is not None:
+            handler.background.drain(timeout)
 
 
 class _Held(logging.Handler):

@@ -192,16 +192,18 @@ class Agent(ListsControl):
             for ground in grounds:
                 self.monitor.watch_old_ground(bay, ground)
         named = was_named(kept, now, locks).items()
-        self.monitor.unplace([b for b, names in named if any(n in kept.unplaced for n in names)], keep_grounds=True)
-        self.monitor.left_by_last_run([b for b, names in named
-                                       if any(n in left_open or n in kept.unverified for n in names)])
+        self.monitor.unplace([b for b, names in named  # a Save's wait; one the last run's car made resumes as such
+                              if any(n in kept.unplaced and n not in kept.left_waiting for n in names)], keep_grounds=True)
+        self.monitor.left_by_last_run([b for b, names in named if any(
+            n in left_open or n in kept.unverified or n in kept.left_waiting for n in names)])
         self.keep_outlines()
 
     def keep_outlines(self) -> None:
         """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
         self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
-                           self.monitor.unplaced(), self.cfg.lock_bays(), self.monitor.unverified())
+                           self.monitor.unplaced(), self.cfg.lock_bays(), self.monitor.unverified(),
+                           self.monitor.left_waiting())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

@@ -114,17 +114,23 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
+    from edge_agent.ops.logging_setup import flush_logs
     from edge_agent.runtime.preflight import StartupError
 
     try:  # a SIGHUP while starting is held since cli.main (ops.signals.EarlyHangups): one reload once running
         parts, ops = _build(args)
         _start(parts, ops)
     except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
+        flush_logs()  # the lines logged before it come first
         print(f"edge-agent run: {exc}", file=sys.stderr)
         return exc.code
     except Exception as exc:
+        flush_logs()
         return _explained("run", exc)
-    return _loop(args, parts, ops)
+    try:
+        return _loop(args, parts, ops)
+    finally:
+        flush_logs()
 
 
 def _explained(command: str, exc: Exception) -> int:
@@ -183,7 +189,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     secrets = list(read_secrets(cfg.mqtt).values()) if cfg.mqtt.enabled else []
     secrets += [v for i, sink in enumerate(cfg.notify.sinks) for v in sink.secrets(i) if v]
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False),
-                  tz=ZoneInfo(cfg.site.timezone))
+                  tz=ZoneInfo(cfg.site.timezone), background=True)  # a stalled stderr never holds the lock loop
     quiet_decoder_log(getattr(args, "verbose", False))  # before the camera opens
     for problem in open_secret_files(cfg):  # named, not refused: a device installed so keeps running
         log.warning("%s", problem)

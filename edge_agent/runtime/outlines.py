@@ -81,6 +81,10 @@ class Kept:
     locks: dict[str, str] = field(default_factory=dict)  # lock id → the bay it guarded (``was_named``)
     # bays the run started with a car left in and had not yet judged on a view it vouched for (``left_by_last_run``)
     unverified: list[str] = field(default_factory=list)
+    # of ``unplaced``, the waits the last run's car made (``left_by_last_run``), not a Save: the outline is the car's,
+    # so a healthy presence sensor may end them (``Unplaced.cleared``). Listed in ``unplaced`` too: an agent that
+    # knows no ``left_waiting`` keeps them as a Save's, the stricter wait
+    left_waiting: list[str] = field(default_factory=list)
 
 
 class OutlineStore:
@@ -88,7 +92,8 @@ class OutlineStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
-        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str], list[str]] | None = None
+        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str], list[str],
+                           list[str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -108,20 +113,20 @@ class OutlineStore:
         unplaced, locks = doc.get("unplaced"), doc.get("locks")
         return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")), _names(unplaced),
                     {k: v for k, v in locks.items() if isinstance(v, str)} if isinstance(locks, dict) else {},
-                    _names(doc.get("unverified")))
+                    _names(doc.get("unverified")), [b for b in _names(doc.get("left_waiting")) if b in _names(unplaced)])
 
     def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
              unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None,
-             unverified: Sequence[str] = ()) -> None:
+             unverified: Sequence[str] = (), left_waiting: Sequence[str] = ()) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
                  {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
-                 sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified))
+                 sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified), sorted(left_waiting))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
                "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
-               "unplaced": state[2], "locks": state[3], "unverified": state[4]}
+               "unplaced": state[2], "locks": state[3], "unverified": state[4], "left_waiting": state[5]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())

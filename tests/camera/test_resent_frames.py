@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 
+from edge_agent.camera import source
 from edge_agent.camera.source import OpenCVSource, Shown
 from tests.camera.mjpeg_server import MjpegServer, jpeg
 from tests.camera.test_camera import wait_for
@@ -168,3 +171,43 @@ def test_a_link_or_fifo_planted_at_the_file_is_never_followed(tmp_path):
     assert not hung, "the start waited on a FIFO planted at the file"
     made[0].see(np.full((8, 8), 2, np.uint8), 3.0)
     made[0].save(4.0)  # nothing written into the pipe (no reader: an open for writing fails or waits)
+
+
+def test_a_stalled_write_of_the_file_never_holds_the_frames(tmp_path):
+    """The digests are appended every ``SAVE_EVERY_S`` while frames are read. Written on the reader thread, an SD card
+    stalling the append held every frame behind it (probe locks41: a 1.5 s stall at 25 fps: 4 frames each 1.5 s late,
+    101 of 234 frames in 10 s). Written beside it now: the frames go on, and what waited is on file after."""
+    gate = threading.Event()
+    real = source._own_file
+
+    class Stalled:  # an append that waits until the card answers
+        def __init__(self, fh: BinaryIO) -> None:
+            self.fh = fh
+
+        def write(self, data: bytes) -> int:
+            gate.wait(30)
+            return self.fh.write(data)
+
+        def __enter__(self) -> Stalled:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    def opener(path: Path, flags: int, mode: str = "rb") -> BinaryIO:
+        fh = real(path, flags, mode)
+        return cast(BinaryIO, Stalled(fh)) if "a" in mode else fh
+
+    path = tmp_path / "camera" / "shown.bin"
+    mem = Shown(keep_s=600, path=path, now=0.0, open_file=opener)
+    pics = [np.full((8, 8), i, np.uint8) for i in range(100)]
+    reader = threading.Thread(target=lambda: [mem.see(p, i * 0.1) for i, p in enumerate(pics)], daemon=True)
+    try:
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), "the frames waited for the stalled write"
+    finally:
+        gate.set()
+    mem.save(10.0)
+    again = Shown(keep_s=600, path=path, now=0.0)
+    assert all(again.see(p, 1.0) is not None for p in pics)

@@ -1,0 +1,109 @@
+"""A restart with a presence sensor fitted under the arm: the wait for a car the last run left (``bay_redrawn`` until
+a car is seen there in this run, probe wetstart) may end on two witnesses instead — the camera reading the bay empty
+and the healthy sensor reporting it clear, together for ``SEEN_PARKED_S``. The wait exists because a lens wet at the
+start reads the still car surely empty; a car standing over the arm is also in the sensor's beam, so only a second,
+independent fault (a sensor dead in its clear state) could let such an arm rise — as for every raise. Until
+probe locks41 a car gone while the agent was stopped left the arm down with the bay free until the next car had come
+and gone, sensor or not.
+
+A wait the installer's Save made over a view matching no reference (``Unplaced``) is about the drawing: its outline may
+lie beside the car, so the camera's "empty" there is no witness, and the sensor alone does not end it.
+
+The real agent wired as ``run`` wires it, a gpiozero lock with a digital presence sensor on MockFactory pins, a fake
+clock, and a classifier scripted for bay A.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.sim.scenario import Scene
+from edge_agent.sim.synthetic import render
+from tests.locks.test_confirm_with_a_car import _never_up
+from tests.locks.test_knocked_edit import PARKED
+from tests.locks.test_restart_still_car import Scripted, ScriptedRun
+from tests.locks.test_restart_unmatched import _restarted_on_a_view_matching_nothing
+
+PRESENCE = 24  # the sensor's BCM pin (pulled up: LOW is "vehicle")
+
+
+class SensedRun(ScriptedRun):
+    """``ScriptedRun`` with a digital presence sensor on lock LA reporting ``vehicle``."""
+
+    vehicle = False
+
+    def _sync(self, dt: float = 0.0) -> None:
+        pin = self.factory.pin(PRESENCE)
+        pin.drive_low() if self.vehicle else pin.drive_high()
+        super()._sync(dt)
+
+
+@pytest.fixture
+def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+    SensedRun.classifier = Scripted()
+    s = SensedRun(tmp_path, clock)
+    cfg = yaml.safe_load(s.path.read_text())
+    cfg["locks"][0]["presence"] = {"kind": "digital", "pin": {"pin": PRESENCE}}
+    s.write(**cfg)
+    s.restart()
+    yield s
+    s.close()
+
+
+def _park_and_restart(site: SensedRun) -> None:
+    site.vehicle, site.src.next = True, render(PARKED)
+    site.run(10)
+    assert site.agent.bus.states()["A"].state == "occupied"
+    site.restart()
+
+
+@pytest.mark.parametrize("restarts", [1, 2])
+def test_a_car_gone_while_stopped_is_let_go_on_the_camera_and_a_clear_sensor(site, restarts, caplog):  # noqa: ANN001
+    _park_and_restart(site)
+    site.vehicle, site.classifier.p, site.src.next = False, 0.1, render(Scene())  # it drove off during the stop
+    for _ in range(restarts - 1):  # a second restart before the wait ended: still the last run's car
+        site.run(5)
+        assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+        site.restart()
+    site.run(40)  # both witnesses for SEEN_PARKED_S: the car's leaving is known (its "empty" needs no passer-by)
+    assert site.agent.monitor.feed.vision("A").vision == "ok"
+    site.run(30)  # auto_raise_delay_s
+    said = [r.getMessage() for r in caplog.records if "bay_redrawn" in r.getMessage()]
+    assert said and not [m for m in said if "saved over" in m], said  # a restart's wait, not a Save's
+    assert site.position == 1.0, "the free bay's arm stays down until the next car has come and gone"
+
+
+def test_a_wet_lens_over_the_still_car_keeps_waiting_while_the_sensor_sees_it(site):  # noqa: ANN001
+    _park_and_restart(site)
+    site.classifier.p = 0.1  # the lens is wet now: the still car reads surely empty; the sensor still sees it
+    _never_up(site, 120)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+
+
+def test_a_sensor_clear_only_now_and_then_does_not_end_the_wait(site):  # noqa: ANN001
+    """The two witnesses must agree for ``SEEN_PARKED_S`` in a row: a car whose sensor drops out for a few seconds
+    (an echo at its threshold) under a wet lens keeps the bay waiting."""
+    _park_and_restart(site)
+    site.classifier.p = 0.1
+    for _ in range(8):
+        site.vehicle = False
+        _never_up(site, 10)
+        site.vehicle = True
+        _never_up(site, 2)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+
+
+def test_a_saves_wait_is_not_ended_by_the_sensor(site):  # noqa: ANN001
+    """Restarted on a view matching no reference, then saved over it: the outline may lie beside the car, so the
+    camera's "empty" there is no witness, and a sensor dead in its clear state would be the only one."""
+    site.vehicle = True
+    _restarted_on_a_view_matching_nothing(site)
+    site.write(bays=yaml.safe_load(site.path.read_text())["bays"])  # the outlines saved as shown
+    assert site.agent.reload_config(installer=True).ok
+    site.vehicle, site.classifier.p = False, 0.1  # the outline beside the car reads empty; the sensor reads clear
+    _never_up(site, 120)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
