@@ -720,3 +720,29 @@ def test_a_kept_picture_claiming_a_huge_size_is_a_calibration_error(tmp_path, si
     assert base64.b64decode(json.loads(path.read_text())["views"][0]) == _png_claiming(*size)
     with pytest.raises(CalibrationError, match="'views'"):
         SiteCalibration.load(path, site.model_sha256, site.n_features)
+
+
+def test_the_page_guesses_bays_the_calibration_was_not_fitted_on_as_run_reads_them(tmp_path):
+    """The installer page's guesses (``web.teach.Teacher.classifier``) are said to be what the agent reads, its
+    mistakes the frames worth labelling. Since probe calib41 ``run`` reads a bay the calibration was not fitted on
+    (added, redrawn) with ``occupancy.onnx``; the page still read it with the calibrated model's own shipped head
+    (PKLot 0.588 against 0.859 on lots it never saw), the bays most in need of labels guessed by the worse model."""
+    from edge_agent.runtime.models import default_classifier
+    from edge_agent.sim.synthetic import render
+    from edge_agent.web.teach import Teacher
+
+    site = BayClassifier.load(SITE_MODEL)
+    prior = site.head()
+    here = {"A": [[60, 200], [460, 200], [470, 530], [30, 530]], "B": [[500, 200], [900, 200], [930, 530], [490, 530]]}
+    SiteCalibration(Head(prior.w, prior.b + 3.0), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name,
+                    bays=("A", "B"), outlines={b: tuple(map(tuple, pts)) for b, pts in here.items()}
+                    ).save(tmp_path / "cal.json")
+    added = here | {"B": [[600, 50], [950, 50], [950, 350], [600, 350]], "C": [[100, 20], [400, 20], [400, 180],
+                                                                              [100, 180]]}
+    cfg = _two_bay_config(tmp_path, added, calibration="cal.json")
+    frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
+    polygons = {b: [tuple(x) for x in pts] for b, pts in added.items()}
+    run = default_classifier(cfg).classify(frame, polygons, {})
+    page = Teacher().classifier(cfg).classify(frame, polygons, {})
+    assert abs(run["C"] - site.classify(frame, polygons, {})["C"]) > 1e-3  # the test can tell the two models
+    assert page == pytest.approx(run, abs=1e-5)
