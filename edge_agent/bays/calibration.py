@@ -324,7 +324,14 @@ def _views(obj: object, width: object, where: str) -> tuple[tuple[bytes, ...] | 
             png = base64.b64decode(str(v), validate=True)
         except ValueError:
             raise bad from None
-        pic = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) if len(png) <= MAX_VIEW_BYTES else None
+        # the header's size checked before decoding: OpenCV allocates what it claims (60000 x 60000: its own cv2.error)
+        if len(png) > MAX_VIEW_BYTES or png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR" \
+                or int.from_bytes(png[16:20], "big") != VIEW_WIDTH or not 1 <= int.from_bytes(png[20:24], "big") <= 4 * VIEW_WIDTH:
+            raise bad
+        try:
+            pic = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        except cv2.error:
+            raise bad from None
         if pic is None or pic.shape[1] != VIEW_WIDTH or not 1 <= pic.shape[0] <= 4 * VIEW_WIDTH:
             raise bad
         out.append(png)

@@ -185,11 +185,14 @@ class BayClassifier:
         made = {} if shipped is None else {b: float(v) for b, v in zip(judged, shipped)}
         read = {b: made[b] if (b in self.shipped_bays or not site) and b in made else float(v)
                 for b, v in zip(judged, p)}
-        self._made.shipped = self._with_baseline(crops, made) if site or shipped is None else {}
         new = [b for b in judged if site and b in self.shipped_bays]
+        base: dict[str, float] = {}
         if new and self.baseline is not None:  # ground the site head never saw: as an uncalibrated site reads it
-            read |= {b: float(v) for b, v in zip(new, self.baseline.predict([crops[b] for b in new]))}
-            self._made.shipped |= {b: max(self._made.shipped.get(b, 0.0), read[b]) for b in new}
+            base = {b: float(v) for b, v in zip(new, self.baseline.predict([crops[b] for b in new]))}
+            read |= base
+        # the baseline's p of those bays serves the raise's reading too: one run of it per crop
+        self._made.shipped = self._with_baseline(crops, made, set(base)) if site or shipped is None else {}
+        self._made.shipped |= {b: max(self._made.shipped.get(b, 0.0), v) for b, v in base.items()}
         return {b: float("nan") for b in crops} | read
 
     def _view_shown(self, frame_bgr: np.ndarray) -> bool:
@@ -218,14 +221,16 @@ class BayClassifier:
             log.warning("occupancy.calibration set aside: %s", self.set_aside)
         return False
 
-    def _with_baseline(self, crops: Mapping[str, np.ndarray], shipped: dict[str, float]) -> dict[str, float]:
+    def _with_baseline(self, crops: Mapping[str, np.ndarray], shipped: dict[str, float],
+                       read: set[str] | frozenset[str] = frozenset()) -> dict[str, float]:
         """(``classify``.) ``shipped`` with the baseline model's p folded in (the higher of the two) on each bay the
         shipped head reads below ``baseline_below``: where it reads at or above it, the higher of the two is too,
         and every threshold the hysteresis asks of it (``exit_p``, the doubt midpoint, ``enter_p``, ``SURE_P``)
-        answers the same, so only the bays it does not see a car in surely cost the second run."""
+        answers the same, so only the bays it does not see a car in surely cost the second run. ``read``: bays the
+        caller has the baseline's p of already (and folds in itself)."""
         if self.baseline is None:
             return shipped
-        ask = [b for b, v in shipped.items() if not v >= self.baseline_below]
+        ask = [b for b, v in shipped.items() if not v >= self.baseline_below and b not in read]
         if not ask:
             return shipped
         base = self.baseline.predict([crops[b] for b in ask])

@@ -143,6 +143,25 @@ def _stamp(path: Path) -> str:
     return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def _add_baseline(clf: Any, path: Path, folder: Path, enter_p: float) -> None:
+    """(``Teacher.classifier``.) The model an uncalibrated site runs beside a calibrated ``clf``, as ``run`` adds it
+    (``runtime.models``): it reads the bays the calibration was not fitted on, and every bay until the camera shows
+    the calibration's view. Without it the page guessed those with the calibrated model's own shipped head, not what
+    the agent reads. A missing one: the page guesses as before (``run`` refuses to start without it)."""
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.bays.model_files import baseline_model
+    from edge_agent.bays.occupancy import SURE_P
+
+    base = baseline_model(folder)
+    if base.resolve() == path.resolve() or not base.is_file():
+        return
+    try:
+        clf.baseline = BayClassifier.load(base, threads=1)
+    except ValueError:
+        return
+    clf.baseline_below = max(SURE_P, enter_p)
+
+
 class Teacher:
     """The page process's labelling and calibration: the classifier it guesses with, and the one fit at a time."""
 
@@ -189,9 +208,10 @@ class Teacher:
             aside = True
         if aside:
             clf = BayClassifier.load(models_dir(cfg) / cfg.occupancy.model, threads=1)
-        elif clf.calibration is not None:  # as `run` reads them: the shipped head where the site head was not fitted
-            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))
+        elif clf.calibration is not None:  # as `run` reads them: occupancy.onnx where the site head was not fitted,
+            clf.shipped_bays = frozenset(not_fitted_on(clf.calibration, list(outlines))  # and on another view
                                          + moved_outlines(clf.calibration, outlines))
+            _add_baseline(clf, path, models_dir(cfg), cfg.occupancy.enter_p)
         with self._lock:
             self._classifier = (key, clf)
         return clf

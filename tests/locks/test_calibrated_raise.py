@@ -210,3 +210,19 @@ def test_a_calibration_set_aside_leaves_no_verdict_of_its_head_for_one_stray_rea
         assert agent.monitor.verdicts()["A"].occupied is True  # the shipped head's verdict: a car
     finally:
         agent.stop()
+
+
+def test_a_bay_the_calibration_was_not_fitted_on_costs_the_baseline_one_read_per_frame(tmp_path):  # noqa: ANN001
+    """A bay not fitted on (``shipped_bays``) is read by the baseline model for its verdict (probe calib41); where
+    the shipped head also reads it below ``baseline_below`` the raise's reading needed the baseline's p of the same
+    crop, and it was run a second time: 10 unfitted bays of 46 on PKLot, 10 crops more per frame. One run serves
+    both; the readings stay as they were."""
+    clf = _reads_everything(0.1, tmp_path)
+    session = _Reads(0.6)
+    clf.baseline, clf.baseline_below = BayClassifier(session), 0.8
+    polygons = {"A": BAYS["A"], "B": BAYS["B"], "B2": BAYS["B"]}
+    clf.shipped_bays = frozenset({"B2"})  # bay B redrawn as B2: the shipped head reads it empty (0.05)
+    p = clf.classify(render(PARKED), polygons)
+    assert session.crops == 2  # bay B for the raise, bay B2 for its verdict and its raise at once
+    assert p["B2"] == pytest.approx(0.6) and clf.shipped["B2"] == pytest.approx(0.6)
+    assert clf.shipped["B"] == pytest.approx(0.6) and p["B"] == pytest.approx(0.1, abs=1e-3)

@@ -691,3 +691,58 @@ def test_a_calibration_copied_to_another_camera_with_the_same_outlines_reads_as_
         assert other.set_aside is None
         assert other.classify(mirrored, polygons) == plain.classify(mirrored, polygons) and other.shipped == {}
     assert other.set_aside is not None and "not the one the calibration was labelled on" in other.set_aside
+
+
+def _png_claiming(width, height):
+    """A grey PNG whose header claims ``width`` x ``height``, its data far short of that (a few KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1_000_000, 9)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("size", [(60000, 60000), (30000, 30000), (160, 200000)], ids=["over_opencv", "huge", "tall"])
+def test_a_kept_picture_claiming_a_huge_size_is_a_calibration_error(tmp_path, size):
+    """A kept picture (``views``) is a PNG in the file: one whose header claims 60000 x 60000 px inside the size
+    limit made OpenCV raise its own ``cv2.error`` out of ``load`` (not a ``CalibrationError``): ``run`` and
+    ``check-config`` stopped on a traceback instead of naming the file. Any picture that is not a small grey one
+    of the kept width is refused by name."""
+    import base64
+
+    site = BayClassifier.load(SITE_MODEL)
+    path = tmp_path / "cal.json"
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name, bays=("A",),
+                    views=(_png_claiming(*size),), view_width=1280.0).save(path)
+    assert base64.b64decode(json.loads(path.read_text())["views"][0]) == _png_claiming(*size)
+    with pytest.raises(CalibrationError, match="'views'"):
+        SiteCalibration.load(path, site.model_sha256, site.n_features)
+
+
+def test_the_page_guesses_bays_the_calibration_was_not_fitted_on_as_run_reads_them(tmp_path):
+    """The installer page's guesses (``web.teach.Teacher.classifier``) are said to be what the agent reads, its
+    mistakes the frames worth labelling. Since probe calib41 ``run`` reads a bay the calibration was not fitted on
+    (added, redrawn) with ``occupancy.onnx``; the page still read it with the calibrated model's own shipped head
+    (PKLot 0.588 against 0.859 on lots it never saw), the bays most in need of labels guessed by the worse model."""
+    from edge_agent.runtime.models import default_classifier
+    from edge_agent.sim.synthetic import render
+    from edge_agent.web.teach import Teacher
+
+    site = BayClassifier.load(SITE_MODEL)
+    prior = site.head()
+    here = {"A": [[60, 200], [460, 200], [470, 530], [30, 530]], "B": [[500, 200], [900, 200], [930, 530], [490, 530]]}
+    SiteCalibration(Head(prior.w, prior.b + 3.0), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name,
+                    bays=("A", "B"), outlines={b: tuple(map(tuple, pts)) for b, pts in here.items()}
+                    ).save(tmp_path / "cal.json")
+    added = here | {"B": [[600, 50], [950, 50], [950, 350], [600, 350]], "C": [[100, 20], [400, 20], [400, 180],
+                                                                              [100, 180]]}
+    cfg = _two_bay_config(tmp_path, added, calibration="cal.json")
+    frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
+    polygons = {b: [tuple(x) for x in pts] for b, pts in added.items()}
+    run = default_classifier(cfg).classify(frame, polygons, {})
+    page = Teacher().classifier(cfg).classify(frame, polygons, {})
+    assert abs(run["C"] - site.classify(frame, polygons, {})["C"]) > 1e-3  # the test can tell the two models
+    assert page == pytest.approx(run, abs=1e-5)
