@@ -4,8 +4,10 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - The operator's allow/deny lists override everything (old EVs on blue plates, disputes).
 - A blue plate is never NEV, whatever the text says: a misread can turn 7 characters into an
   8-character "NEV" string. But blue plates carry white characters: clear dark ones (polarity
-  ≥ ``POLARITY_MIN``) on a deep blue are a white-balance cast on a green plate unless the text
-  is civil, so that plate is undecided, not "fuel" — a false violation is the costly error.
+  ≥ ``POLARITY_MIN``) on blue are a white-balance cast on a green plate, or no GA 36 plate — a
+  temporary paper plate (black print on sky-blue paper) under any text — so that plate is
+  undecided, not "fuel": a false violation is the costly error. The price: blur turns some blue
+  plates' white strokes "dark" (plates-dev, σ 1.5: 9 of 176 reads; review91).
 - Green with *white* characters is civil aviation or agricultural: never NEV. Those plates have
   their own text formats (``民航`` + 5, province + 7 digits), so "not NEV" needs a text of one of
   those kinds, or white characters strong enough (``POLARITY_STRONG``) to outweigh any other
@@ -160,9 +162,11 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             # the length NEV — undecided, never NEV (nor "not NEV", whatever the polarity's strength), as the
             # visit decides (``visit_verdict``: no hue shares there)
             return Verdict(None, "conflict", code, kind, energy)
-        if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
-            # blue plates carry white characters: dark ones say the hue is a cast (a camera on
-            # the wrong white-balance preset turns green blue). Only a civil text backs "blue".
+        if dark is True and strength >= POLARITY_MIN:
+            # GA 36 blue plates carry white characters: dark ones say the hue is a cast (a camera on the wrong
+            # white-balance preset turns green blue), or the plate is no GA 36 plate at all — a temporary paper plate
+            # (sky-blue paper, black print) behind the windscreen, a new EV's too, whose 7 characters are a civil
+            # text (plates43: all 72 bare rendered reads "not NEV"). Undecided, not "not NEV" (review91)
             return Verdict(None, "conflict", code, kind, energy)
         return _not_nev(t, c, "colour", not partial)
     if c in ("green", "yellow_green"):

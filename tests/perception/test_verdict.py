@@ -156,15 +156,18 @@ def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
     assert (decide("京X12342J", cyan).nev, decide("京X12342J", cyan).reason) == (None, "conflict")
 
 
-def test_deep_blue_with_clear_dark_characters_is_undecided_unless_the_text_is_civil():
+def test_blue_with_clear_dark_characters_is_undecided_whatever_the_text():
     """Blue plates carry white characters (GA 36): clear dark ones on a deep blue say the hue is a
     cast. The NEV probe (degraded plates-dev) found a camera on the tungsten preset turning green NEV plates
     deep blue, read 皖AA88515 with dark characters and judged "not NEV". Undecided, never NEV;
-    a civil text still agrees with blue."""
+    under a civil text too: dark print on blue is no GA 36 blue plate (a temporary paper plate on sky-blue paper,
+    review91) — "not NEV" needs white characters, or polarity too weak to count."""
     deep = ColourResult("blue", True, {"blue": 1.0, "chroma": 1.0, "cyan": 0.0, "polarity": 0.3}, 1.0)
     assert (decide("皖AA88515", deep).nev, decide("皖AA88515", deep).reason) == (None, "conflict")
     assert decide("渝AA2", deep).nev is None  # a partial read: colour and polarity disagree, nothing else
-    assert decide("皖A12345", deep).nev is False
+    assert (decide("皖A12345", deep).nev, decide("皖A12345", deep).reason) == (None, "conflict")
+    assert decide("皖A12345", ColourResult("blue", False, {"blue": 1.0, "cyan": 0.0, "polarity": 0.3}, 1.0)).nev is False
+    assert decide("皖A12345", ColourResult("blue", True, {"blue": 1.0, "cyan": 0.0, "polarity": 0.04}, 1.0)).nev is False
 
 
 def _hue_shift(img: np.ndarray, shift: int) -> np.ndarray:
