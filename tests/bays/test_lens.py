@@ -102,6 +102,32 @@ def test_a_clear_lens_hides_no_bay_whatever_the_light(light: dict) -> None:
     assert LensWatch().see(through_lens(lot(), **light), BAYS, 0.0) == set()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (review93): the sensor's noise, added after the lens, counts as fine detail over a drop's blur",
+)
+@pytest.mark.parametrize("light", [{"gain": 0.3, "noise": 4}, {"gain": 0.3, "noise": 6}])
+def test_the_sensors_noise_does_not_hide_the_drops(light: dict) -> None:
+    """The sensor's noise comes after the lens: it lays fine "detail" over a drop's blur as over everything else. At
+    dusk (the scene's contrast down, the same noise) the drops' tiles read as fine as the rest and no bay is told
+    (review93, on bays-dev's 30 PKLot frames with drops over 30 % of each: of 57 bays under drops, 42 told with
+    sensor noise σ 2 after the lens, 17 with σ 3, 1 at dusk — ×0.2 light, σ 2, ×4 gain; 57 with none)."""
+    watch = LensWatch()
+    assert watch.see(through_lens(lot(), (("A2", 0.8), ("B3", 1.0)), **light), BAYS, 0.0) == {"A2", "B3"}
+    assert LensWatch().see(through_lens(lot(), **light), BAYS, 0.0) == set()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (review93): the frame's median tile is the reference, and most of the frame under drops moves it",
+)
+def test_a_lens_wet_over_most_of_the_picture_still_hides_the_bays_under_its_drops() -> None:
+    """Drops over 8 of the 10 bays: the median tile is now a wet one, and bays under drops read as sharp as it (review93,
+    on bays-dev's PKLot frames: bays under drops told 126 of 132 with half the frame wet, 0 of 228 with 70 %)."""
+    wet = tuple((b, 1.0) for b in list(BAYS)[:8])
+    assert LensWatch().see(through_lens(lot(), wet), BAYS, 0.0) == {b for b, _ in wet}
+
+
 def test_a_drop_over_a_small_part_of_a_bay_is_not_told() -> None:
     """The limit: a bay counts as hidden when more than half of its detail is soft; a drop over a quarter of it
     leaves the rest of the bay seen (its classifier reading stands, as before)."""
@@ -115,6 +141,17 @@ def test_a_hidden_bay_stays_hidden_while_the_drop_stays() -> None:
     assert watch.see(through_lens(lot(), (("B3", 1.0),)), BAYS, 0.0) == {"B3"}
     parked = lot((*PARKED, "B3"))
     assert watch.see(through_lens(parked, (("B3", 1.0),), seed=1), BAYS, 10.0) == {"B3"}
+
+
+def test_a_hidden_bay_is_seen_again_only_when_most_of_its_detail_is_back() -> None:
+    """The way out is lower than the way in: a drop over about half a bay leaves its share swinging around a half as
+    cars move under it, and a release there lets the arm rise under a car still half under the drop (review93: no test
+    held ``CLEAR``; the rest passed with it at 0.9)."""
+    watch = LensWatch()
+    assert "A2" in watch.see(through_lens(lot(), (("A2", 0.8),)), BAYS, 0.0)
+    shrunk = through_lens(lot(), (("A2", 0.4),), seed=1)  # about 0.4 of its detail soft: under the way in
+    assert "A2" not in LensWatch().see(shrunk, BAYS, 1.0)
+    assert "A2" in watch.see(shrunk, BAYS, 1.0)
 
 
 def test_judged_at_most_once_per_look() -> None:
