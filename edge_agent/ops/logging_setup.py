@@ -233,7 +233,19 @@ class _Dropping(QueueHandler):
         self.background = background
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return copy.copy(record)  # the filter merged its args; exc_info kept (the queue never leaves the process)
+        """A copy to wait on the queue: its args merged and its traceback made text (``RedactFilter``), its
+        ``exc_info`` dropped: a waiting traceback kept every frame of the failed call alive, their pictures too."""
+        record = copy.copy(record)
+        if record.exc_info:
+            record.exc_text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+    def flush(self) -> None:
+        """Wait for the queued lines (``EXIT_S`` at most): ``logging.shutdown`` before an ``os._exit`` (a stuck
+        loop's, ``lifecycle``) lost the last lines, the one saying why the process ended among them."""
+        if self.background is not None and self.background.running():  # stopped: nothing more will be written
+            self.background.drain(self.background.EXIT_S)
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
@@ -299,6 +311,9 @@ class _Background:
                     "msg": f"{dropped - self._said_dropped} log line(s) dropped: the log's reader (journald, a pipe) "
                            "stopped taking them"}))
                 self._said_dropped = dropped
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def drain(self, timeout: float) -> None:
         """Wait until what is queued now is written (``timeout`` at most)."""
