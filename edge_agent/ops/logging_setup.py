@@ -303,8 +303,12 @@ class _Background:
         # ``emit``, not ``handle``: this thread alone writes, and a write stalled holding the handler's lock would
         # stall ``logging.shutdown`` at exit too (its stream, ``_RawStream``, holds no lock of its own)
         while (record := self.queue.get()) is not None:
-            self.handler.emit(record)
-            self.queue.task_done()
+            try:
+                self.handler.emit(record)
+            except Exception:  # noqa: BLE001 - emit re-raises a RecursionError: one line lost, never the writer
+                pass
+            finally:
+                self.queue.task_done()
             if (dropped := self.front.dropped) > self._said_dropped:
                 self.handler.emit(logging.makeLogRecord({
                     "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",

@@ -337,3 +337,20 @@ def test_the_watchdogs_last_line_reaches_a_background_log_before_the_process_end
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=repo)
     assert out.returncode == 1
     assert "line 1999" in out.stderr and "exiting now (1)" in out.stderr, out.stderr[-500:]
+
+
+def test_one_line_the_background_writer_cannot_write_ends_no_writer(root_restored):
+    """``emit`` re-raises a RecursionError (a field's ``repr`` that recursed, written in the json format by the log's
+    thread): it ended the writer thread, silently, and every later line of the process was queued, then dropped."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="json"), stream=buf, background=True)
+
+    class Deep:
+        def __repr__(self) -> str:
+            return repr(self)
+
+    log = logging.getLogger("t")
+    log.warning("deep", extra={"deep": Deep()})
+    log.warning("after")
+    flush_logs()
+    assert [json.loads(line)["msg"] for line in buf.getvalue().splitlines()] == ["after"]
