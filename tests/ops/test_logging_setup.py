@@ -33,6 +33,8 @@ def root_restored():
     yield
     for h in list(root.handlers):
         root.removeHandler(h)
+        if (writer := getattr(h, "background", None)) is not None:  # a ``background`` set-up's thread ends too
+            writer.stop()
     for h in handlers:
         root.addHandler(h)
     root.setLevel(level)
