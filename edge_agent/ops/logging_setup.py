@@ -295,6 +295,7 @@ class _Background:
         self.queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
         self.front = _Dropping(self.queue, self)
         self._said_dropped = 0
+        self._stopped = False
         self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._thread.start()
         atexit.register(self.stop)
@@ -317,7 +318,8 @@ class _Background:
                 self._said_dropped = dropped
 
     def running(self) -> bool:
-        return self._thread.is_alive()
+        """Whether lines may still be written: the thread is alive and ``stop`` has not had its time yet."""
+        return self._thread.is_alive() and not self._stopped
 
     def drain(self, timeout: float) -> None:
         """Wait until what is queued now is written (``timeout`` at most)."""
@@ -326,8 +328,9 @@ class _Background:
 
     def stop(self) -> None:
         """Write what is queued, for at most ``EXIT_S`` (a stream still stalled keeps the rest)."""
-        if not self._thread.is_alive():
+        if not self.running():
             return
+        self._stopped = True  # its ``EXIT_S`` is all the exit gives the lines: ``logging.shutdown`` waits no more
         try:
             self.queue.put(None, timeout=self.EXIT_S)
         except queue.Full:
