@@ -30,6 +30,8 @@ def _root_logger_as_it_was():
     for handler in root.handlers[:]:
         if handler not in before and type(handler).__module__ != "_pytest.logging":
             root.removeHandler(handler)
+            if (writer := getattr(handler, "background", None)) is not None:  # ``run``'s log writer thread ends too
+                writer.stop()
     root.setLevel(level)
 
 

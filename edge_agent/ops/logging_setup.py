@@ -233,7 +233,19 @@ class _Dropping(QueueHandler):
         self.background = background
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return copy.copy(record)  # the filter merged its args; exc_info kept (the queue never leaves the process)
+        """A copy to wait on the queue: its args merged and its traceback made text (``RedactFilter``), its
+        ``exc_info`` dropped: a waiting traceback kept every frame of the failed call alive, their pictures too."""
+        record = copy.copy(record)
+        if record.exc_info:
+            record.exc_text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+    def flush(self) -> None:
+        """Wait for the queued lines (``EXIT_S`` at most): ``logging.shutdown`` before an ``os._exit`` (a stuck
+        loop's, ``lifecycle``) lost the last lines, the one saying why the process ended among them."""
+        if self.background is not None and self.background.running():  # stopped: nothing more will be written
+            self.background.drain(self.background.EXIT_S)
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
@@ -283,6 +295,7 @@ class _Background:
         self.queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
         self.front = _Dropping(self.queue, self)
         self._said_dropped = 0
+        self._stopped = False
         self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._thread.start()
         atexit.register(self.stop)
@@ -291,14 +304,22 @@ class _Background:
         # ``emit``, not ``handle``: this thread alone writes, and a write stalled holding the handler's lock would
         # stall ``logging.shutdown`` at exit too (its stream, ``_RawStream``, holds no lock of its own)
         while (record := self.queue.get()) is not None:
-            self.handler.emit(record)
-            self.queue.task_done()
+            try:
+                self.handler.emit(record)
+            except Exception:  # noqa: BLE001 - emit re-raises a RecursionError: one line lost, never the writer
+                pass
+            finally:
+                self.queue.task_done()
             if (dropped := self.front.dropped) > self._said_dropped:
                 self.handler.emit(logging.makeLogRecord({
                     "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
                     "msg": f"{dropped - self._said_dropped} log line(s) dropped: the log's reader (journald, a pipe) "
                            "stopped taking them"}))
                 self._said_dropped = dropped
+
+    def running(self) -> bool:
+        """Whether lines may still be written: the thread is alive and ``stop`` has not had its time yet."""
+        return self._thread.is_alive() and not self._stopped
 
     def drain(self, timeout: float) -> None:
         """Wait until what is queued now is written (``timeout`` at most)."""
@@ -307,8 +328,9 @@ class _Background:
 
     def stop(self) -> None:
         """Write what is queued, for at most ``EXIT_S`` (a stream still stalled keeps the rest)."""
-        if not self._thread.is_alive():
+        if not self.running():
             return
+        self._stopped = True  # its ``EXIT_S`` is all the exit gives the lines: ``logging.shutdown`` waits no more
         try:
             self.queue.put(None, timeout=self.EXIT_S)
         except queue.Full:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
+import time
+import weakref
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -17,7 +22,7 @@ import pytest
 
 from edge_agent.config.ops import LoggingConfig
 from edge_agent.ops.doctor import CHECKS
-from edge_agent.ops.logging_setup import redact, setup_logging
+from edge_agent.ops.logging_setup import flush_logs, redact, setup_logging
 
 SECRET = "s3cr3t-broker-pw"
 
@@ -29,6 +34,8 @@ def root_restored():
     yield
     for h in list(root.handlers):
         root.removeHandler(h)
+        if (writer := getattr(h, "background", None)) is not None:  # a ``background`` set-up's thread ends too
+            writer.stop()
     for h in handlers:
         root.addHandler(h)
     root.setLevel(level)
@@ -279,3 +286,96 @@ def test_bidirectional_controls_reach_the_log_escaped(root_restored, fmt):
         assert first["msg"] == f"maintenance by {hostile}" and second["exc"].endswith(hostile)
     else:
         assert "maintenance by ops\\u202a\\u202b" in text and "\\u2069\\u200e\\u200f\\u061c1A yab" in text
+
+
+def test_a_line_waiting_for_the_writer_holds_no_frame_of_the_call_that_failed(root_restored):
+    """``run``'s lines wait on a queue while the stream stalls (up to ``QUEUED_LINES``). A queued record that kept
+    its ``exc_info`` kept the failed call's traceback, every frame in it and their locals: a picture per failure
+    (6 MB at 1080p), 10,000 of them while journald stalls. The traceback is text (``RedactFilter``) before it waits."""
+    gate = threading.Event()
+
+    class Stalled(io.StringIO):  # a reader that stopped: the writer waits in ``write``
+        def write(self, text: str) -> int:
+            gate.wait(10)
+            return super().write(text)
+
+    stream = Stalled()
+    setup_logging(LoggingConfig(), stream=stream, background=True)
+    pictures: list[weakref.ref[np.ndarray]] = []
+
+    def fail() -> None:
+        picture = np.zeros((1080, 1920, 3), np.uint8)
+        pictures.append(weakref.ref(picture))
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("t").exception("saving evidence failed")
+
+    for _ in range(3):
+        fail()
+    gc.collect()
+    try:
+        assert [p() is None for p in pictures] == [True] * 3
+    finally:
+        gate.set()
+        flush_logs()
+    assert stream.getvalue().count("ValueError: boom") == 3
+
+
+def test_the_watchdogs_last_line_reaches_a_background_log_before_the_process_ends(tmp_path):
+    """A stuck loop ends the process with ``os._exit`` (``lifecycle._exit_now``), after logging why: with ``run``'s
+    lines written by a thread of their own, that line and those queued before it were lost (5 of 10 tries with 200
+    lines: no "exiting now" in the journal, the operator's only record of why the agent ended)."""
+    script = (
+        "import logging\n"
+        "from edge_agent.config.ops import LoggingConfig\n"
+        "from edge_agent.ops.logging_setup import setup_logging\n"
+        "from edge_agent.ops.lifecycle import _exit_now\n"
+        "setup_logging(LoggingConfig(), background=True)\n"
+        "for i in range(2000):\n"
+        "    logging.getLogger('t').warning('line %d', i)\n"
+        "_exit_now(1)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=repo)
+    assert out.returncode == 1
+    assert "line 1999" in out.stderr and "exiting now (1)" in out.stderr, out.stderr[-500:]
+
+
+def test_one_line_the_background_writer_cannot_write_ends_no_writer(root_restored):
+    """``emit`` re-raises a RecursionError (a field's ``repr`` that recursed, written in the json format by the log's
+    thread): it ended the writer thread, silently, and every later line of the process was queued, then dropped."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="json"), stream=buf, background=True)
+
+    class Deep:
+        def __repr__(self) -> str:
+            return repr(self)
+
+    log = logging.getLogger("t")
+    log.warning("deep", extra={"deep": Deep()})
+    log.warning("after")
+    flush_logs()
+    assert [json.loads(line)["msg"] for line in buf.getvalue().splitlines()] == ["after"]
+
+
+def test_a_stalled_stream_gets_its_exit_time_once(root_restored):
+    """At exit ``stop`` gives a stalled stream ``EXIT_S``; ``logging.shutdown``, after it, flushes every handler: had
+    the flush waited again, a stop with journald stuck took 2 s more of the 5 s systemd gives the interpreter's exit."""
+    gate = threading.Event()
+
+    class Stalled(io.StringIO):
+        def write(self, text: str) -> int:
+            gate.wait(10)
+            return super().write(text)
+
+    setup_logging(LoggingConfig(), stream=Stalled(), background=True)
+    logging.getLogger("t").warning("waits")
+    front = logging.getLogger().handlers[0]
+    try:
+        front.background.stop()  # type: ignore[attr-defined]
+        began = time.monotonic()
+        front.flush()  # what ``logging.shutdown`` calls
+        assert time.monotonic() - began < 0.5
+    finally:
+        gate.set()
