@@ -595,11 +595,12 @@ class BayMonitor:
                 return dict.fromkeys(self.machines, "camera_moved")
             return self._view_problems()
 
-    def _view_problems(self) -> dict[str, str]:
-        """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``)."""
+    def _view_problems(self, waits: bool = True) -> dict[str, str]:
+        """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``); ``waits``
+        False: leaving out the waits for a car (``bay_redrawn``), for the reasons the picture itself gives."""
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
-        redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
+        redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN) if waits else {}
         # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
         # of its own (which outlasts the cut's settling)
         cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
@@ -939,8 +940,12 @@ class BayMonitor:
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
-        self._sought_empty = {b: max(p, shipped[b]) if b in shipped and np.isfinite(p) else p  # "empty" only where
-                              for b, p in sought.items()}  # the shipped head reads it so too (review72)
+        # "empty" only where the shipped head reads it so too (review72), and on a picture of the bay the camera
+        # vouches for: a lens wet over it (bay_blurred), the wait's very cause, reads the still car surely empty, and
+        # the sensor's "clear" would be the only witness (probe review94)
+        blind = self._view_problems(waits=False)
+        self._sought_empty = {b: float("nan") if b in blind else max(p, shipped[b]) if b in shipped and np.isfinite(p)
+                              else p for b, p in sought.items()}
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             h = self.fusion[b].hysteresis
