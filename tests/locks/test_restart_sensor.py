@@ -145,3 +145,23 @@ def test_a_wet_lens_the_camera_flags_is_no_witness_beside_the_sensor(site):  # n
     _never_up(site, 60)
     assert site.agent.monitor.feed.vision("A").vision == "bay_blurred"
     assert "A" in site.agent.monitor.unplaced(), "a blurred view's 'empty' ended the wait for the last run's car"
+
+
+def test_a_sensor_its_lock_judged_blind_is_no_witness_for_the_wait(site, untold):  # noqa: ANN001
+    """The last run's car stood off the sensor's beam (a low sports car, parked off the arm's line): the sensor read
+    the bay clear while the camera saw the car, and the lock judged it blind (``presence_blind``, kept over a
+    restart). Its "clear" is no witness — the lock said so — yet until probe review94 it ended the wait under an
+    untold drop; the interlock still refused on ``presence_blind``, but a reset then raised the arm under the car
+    at once (the car's leaving already counted as seen), 4 rises in 60 s."""
+    cfg = yaml.safe_load(site.path.read_text())
+    cfg["locks"][0]["presence"]["disagree_s"] = 60
+    site.write(**cfg)
+    site.restart()
+    site.vehicle, site.src.next = False, render(PARKED)
+    site.run(90)
+    unit = site.locks._unit("A")
+    assert unit.interlock.presence_blind is not None
+    site.restart()
+    site.classifier.p = 0.1  # a drop too small to be told: the still car reads surely empty
+    _never_up(site, 60)
+    assert "A" in site.agent.monitor.unplaced(), "a blind sensor's 'clear' ended the wait for the last run's car"
