@@ -448,7 +448,8 @@ class BayMonitor:
         return (self.machines[bay].visit is not None or v.occupied is True or v.shipped_occupied
                 or bay in self._unverified)
 
-    def left_by_last_run(self, bays: Sequence[str]) -> None:
+    def left_by_last_run(self, bays: Sequence[str],
+                         judged: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None) -> None:
         """(At the start.) ``bays`` held a car when the last run stopped (a visit it left open, or one it was itself
         still unsure of: ``unverified``). Each counts as holding it (``holding_cars``, ``confirming``, a redraw) until
         this run judges the bay on a view it vouches for. Why: the start ends the last run's visits
@@ -470,7 +471,12 @@ class BayMonitor:
                 if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
                     self.fusion[b].hysteresis.car_left()
                     if b not in self._unplaced:
-                        self._unplaced[b] = Unplaced(at_start=True)
+                        # the restart's wait (a healthy sensor may end it) only on the outline the last run left its
+                        # car on (``judged``: under each id it had): one edited while the agent was stopped may lie
+                        # beside the car, as after a Save (probe review94)
+                        was = (judged or {}).get(b, [])
+                        self._unplaced[b] = Unplaced(at_start=bool(was) and all(
+                            _same_outline(o, self._polygons[b]) for o in was))
                         log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
                                     "seen on the outline (and then leaves it)", b, REDRAWN)
 

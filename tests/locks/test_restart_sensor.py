@@ -28,6 +28,7 @@ from edge_agent.sim.scenario import Scene
 from edge_agent.sim.synthetic import render
 from tests.locks.test_confirm_with_a_car import _never_up
 from tests.locks.test_knocked_edit import BAY_A, PARKED
+from tests.locks.test_renamed_lock_bay import OFF_THE_CAR
 from tests.locks.test_restart_still_car import Scripted, ScriptedRun
 from tests.locks.test_restart_unmatched import _restarted_on_a_view_matching_nothing
 
@@ -165,3 +166,21 @@ def test_a_sensor_its_lock_judged_blind_is_no_witness_for_the_wait(site, untold)
     site.classifier.p = 0.1  # a drop too small to be told: the still car reads surely empty
     _never_up(site, 60)
     assert "A" in site.agent.monitor.unplaced(), "a blind sensor's 'clear' ended the wait for the last run's car"
+
+
+def test_an_outline_moved_while_stopped_off_a_car_still_awaited_keeps_the_strict_wait(site, untold):  # noqa: ANN001
+    """A restart's wait not yet ended (``left_waiting``: the car under an untold drop, off the sensor's beam), the
+    agent stopped again, and the outline edited meanwhile (dragged off the car by hand): the outline is no longer the
+    one the last run left its car on, so, as after a Save or a reload that moves it, the camera's "empty" there
+    witnesses nothing and the sensor (which misses this car) would be the only witness. Until probe review94 the
+    next start resumed it as the restart's wait, and the sensor ended it: the arm rose under the car (4 rises)."""
+    _park_and_restart(site)
+    site.vehicle, site.classifier.p = False, 0.1
+    site.run(5)
+    assert site.agent.monitor.left_waiting() == ["A"]
+    cfg = yaml.safe_load(site.path.read_text())
+    cfg["bays"][0]["polygon"] = OFF_THE_CAR  # edited while stopped
+    site.write(**cfg)
+    site.restart()
+    _never_up(site, 120)
+    assert "A" in site.agent.monitor.unplaced(), "the sensor ended a wait on an outline moved off the car"
