@@ -448,7 +448,8 @@ class BayMonitor:
         return (self.machines[bay].visit is not None or v.occupied is True or v.shipped_occupied
                 or bay in self._unverified)
 
-    def left_by_last_run(self, bays: Sequence[str]) -> None:
+    def left_by_last_run(self, bays: Sequence[str],
+                         judged: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None) -> None:
         """(At the start.) ``bays`` held a car when the last run stopped (a visit it left open, or one it was itself
         still unsure of: ``unverified``). Each counts as holding it (``holding_cars``, ``confirming``, a redraw) until
         this run judges the bay on a view it vouches for. Why: the start ends the last run's visits
@@ -470,7 +471,12 @@ class BayMonitor:
                 if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
                     self.fusion[b].hysteresis.car_left()
                     if b not in self._unplaced:
-                        self._unplaced[b] = Unplaced(at_start=True)
+                        # the restart's wait (a healthy sensor may end it) only on the outline the last run left its
+                        # car on (``judged``: under each id it had): one edited while the agent was stopped may lie
+                        # beside the car, as after a Save (probe review94)
+                        was = (judged or {}).get(b, [])
+                        self._unplaced[b] = Unplaced(at_start=bool(was) and all(
+                            _same_outline(o, self._polygons[b]) for o in was))
                         log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
                                     "seen on the outline (and then leaves it)", b, REDRAWN)
 
@@ -595,11 +601,12 @@ class BayMonitor:
                 return dict.fromkeys(self.machines, "camera_moved")
             return self._view_problems()
 
-    def _view_problems(self) -> dict[str, str]:
-        """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``)."""
+    def _view_problems(self, waits: bool = True) -> dict[str, str]:
+        """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``); ``waits``
+        False: leaving out the waits for a car (``bay_redrawn``), for the reasons the picture itself gives."""
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
-        redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
+        redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN) if waits else {}
         # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
         # of its own (which outlasts the cut's settling)
         cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
@@ -939,8 +946,12 @@ class BayMonitor:
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
-        self._sought_empty = {b: max(p, shipped[b]) if b in shipped and np.isfinite(p) else p  # "empty" only where
-                              for b, p in sought.items()}  # the shipped head reads it so too (review72)
+        # "empty" only where the shipped head reads it so too (review72), and on a picture of the bay the camera
+        # vouches for: a lens wet over it (bay_blurred), the wait's very cause, reads the still car surely empty, and
+        # the sensor's "clear" would be the only witness (probe review94)
+        blind = self._view_problems(waits=False)
+        self._sought_empty = {b: float("nan") if b in blind else max(p, shipped[b]) if b in shipped and np.isfinite(p)
+                              else p for b, p in sought.items()}
         problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             h = self.fusion[b].hysteresis

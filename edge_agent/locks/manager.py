@@ -164,7 +164,8 @@ class LockManager:
     # -- readings ------------------------------------------------------------------------------------
     def presence(self, bay_id: str) -> bool | None:
         """The bay's presence sensor: True vehicle, False clear, None no sensor / sensor lost — or judged unhealthy
-        by its lock (FAULT ``presence_unknown``: flapping, or a "vehicle" the camera never saw), until a reset. Such
+        by its lock (FAULT ``presence_unknown``: flapping, or a "vehicle" the camera never saw), until a reset; its
+        "clear" is None while the lock holds it blind (``presence_blind``). Such
         a sensor's word is no witness for the bay either: a stuck or bouncing one kept an empty bay occupied and
         opened an unidentified-vehicle violation on it, after the lock had said it was not to be trusted."""
         u = self._units.get(bay_id)
@@ -173,7 +174,10 @@ class LockManager:
         with u.interlock.lock:
             if u.interlock.fault == "presence_unknown":
                 return None
-            return u.driver.read_presence()
+            seen = u.driver.read_presence()
+            # judged blind (``presence_blind``: clear while the camera saw a car): its "clear" is no witness either —
+            # it ended a restart's wait for a car parked off its beam under an untold drop (probe review94)
+            return None if seen is False and u.interlock.presence_blind is not None else seen
 
     def driver(self, bay_id: str) -> LockDriver:
         """The bay's lock driver (the demo injects simulator faults through it)."""

@@ -195,7 +195,8 @@ class Agent(ListsControl):
         self.monitor.unplace([b for b, names in named  # a Save's wait; one the last run's car made resumes as such
                               if any(n in kept.unplaced and n not in kept.left_waiting for n in names)], keep_grounds=True)
         self.monitor.left_by_last_run([b for b, names in named if any(
-            n in left_open or n in kept.unverified or n in kept.left_waiting for n in names)])
+            n in left_open or n in kept.unverified or n in kept.left_waiting for n in names)],
+            {b: [kept.bays[n] for n in names if n in kept.bays] for b, names in named})
         self.keep_outlines()
 
     def keep_outlines(self) -> None:

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
+from edge_agent.bays.lens import LensWatch
 from edge_agent.clock import FakeClock
 from edge_agent.sim.scenario import Scene
 from edge_agent.sim.synthetic import render
 from tests.locks.test_confirm_with_a_car import _never_up
-from tests.locks.test_knocked_edit import PARKED
+from tests.locks.test_knocked_edit import BAY_A, PARKED
+from tests.locks.test_renamed_lock_bay import OFF_THE_CAR
 from tests.locks.test_restart_still_car import Scripted, ScriptedRun
 from tests.locks.test_restart_unmatched import _restarted_on_a_view_matching_nothing
 
@@ -42,6 +46,18 @@ class SensedRun(ScriptedRun):
         super()._sync(dt)
 
 
+def _drop(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """A drop on the lens over bay A (``tests.bays.test_blur.drop`` on this site's bay A): blurred by ``sigma`` px
+    of the bay's 64 px crop, a little brighter, feathered into the rest of the picture."""
+    poly = np.array(BAY_A, np.float32)
+    s = sigma * float(np.ptp(poly[:, 0])) / 64
+    mask = np.zeros(frame.shape[:2], np.float32)
+    cv2.fillPoly(mask, [poly.astype(np.int32)], 1.0)
+    mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((int(4 * s) + 1,) * 2, np.uint8)), (0, 0), s)[..., None]
+    blurred = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), s) * 1.08 + 6
+    return np.clip(frame * (1 - mask) + blurred * mask, 0, 255).astype(np.uint8)
+
+
 @pytest.fixture
 def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
     SensedRun.classifier = Scripted()
@@ -52,6 +68,14 @@ def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
     s.restart()
     yield s
     s.close()
+
+
+@pytest.fixture
+def untold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lens check tells no bay (``LensWatch``): a drop over part of the bay, too small to be told, that still
+    makes the still car read surely empty (the scripted 0.1) — the wait's case. Without it the lens check calls this
+    site's flat synthetic car \"blurred\" and the bay vouches for nothing anyway, so the test could not fail."""
+    monkeypatch.setattr(LensWatch, "see", lambda *_a, **_k: set())
 
 
 def _park_and_restart(site: SensedRun) -> None:
@@ -77,14 +101,14 @@ def test_a_car_gone_while_stopped_is_let_go_on_the_camera_and_a_clear_sensor(sit
     assert site.position == 1.0, "the free bay's arm stays down until the next car has come and gone"
 
 
-def test_a_wet_lens_over_the_still_car_keeps_waiting_while_the_sensor_sees_it(site):  # noqa: ANN001
+def test_a_wet_lens_over_the_still_car_keeps_waiting_while_the_sensor_sees_it(site, untold):  # noqa: ANN001
     _park_and_restart(site)
     site.classifier.p = 0.1  # the lens is wet now: the still car reads surely empty; the sensor still sees it
     _never_up(site, 120)
     assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
 
 
-def test_a_sensor_clear_only_now_and_then_does_not_end_the_wait(site):  # noqa: ANN001
+def test_a_sensor_clear_only_now_and_then_does_not_end_the_wait(site, untold):  # noqa: ANN001
     """The two witnesses must agree for ``SEEN_PARKED_S`` in a row: a car whose sensor drops out for a few seconds
     (an echo at its threshold) under a wet lens keeps the bay waiting."""
     _park_and_restart(site)
@@ -107,3 +131,56 @@ def test_a_saves_wait_is_not_ended_by_the_sensor(site):  # noqa: ANN001
     site.vehicle, site.classifier.p = False, 0.1  # the outline beside the car reads empty; the sensor reads clear
     _never_up(site, 120)
     assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+
+
+def test_a_wet_lens_the_camera_flags_is_no_witness_beside_the_sensor(site):  # noqa: ANN001
+    """The lens wet over the still car at the start, and the camera says so (``bay_blurred``: its view of the bay
+    vouches for nothing); the sensor's beam misses the car (a low sports car, a car parked off the arm). The camera's
+    "empty" there is the very misreading the wait is for: the sensor's "clear" would be the only witness. Until probe
+    review94 those readings counted, and the wait ended 30 s into the blur."""
+    _park_and_restart(site)
+    site.vehicle, site.classifier.p = False, 0.1
+    for k in range(1, 31):  # a drop runs onto the dome over bay A, spreading over 6 s
+        site.src.next = _drop(render(PARKED), 0.1 * k)
+        site.run(0.2)
+    _never_up(site, 60)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_blurred"
+    assert "A" in site.agent.monitor.unplaced(), "a blurred view's 'empty' ended the wait for the last run's car"
+
+
+def test_a_sensor_its_lock_judged_blind_is_no_witness_for_the_wait(site, untold):  # noqa: ANN001
+    """The last run's car stood off the sensor's beam (a low sports car, parked off the arm's line): the sensor read
+    the bay clear while the camera saw the car, and the lock judged it blind (``presence_blind``, kept over a
+    restart). Its "clear" is no witness — the lock said so — yet until probe review94 it ended the wait under an
+    untold drop; the interlock still refused on ``presence_blind``, but a reset then raised the arm under the car
+    at once (the car's leaving already counted as seen), 4 rises in 60 s."""
+    cfg = yaml.safe_load(site.path.read_text())
+    cfg["locks"][0]["presence"]["disagree_s"] = 60
+    site.write(**cfg)
+    site.restart()
+    site.vehicle, site.src.next = False, render(PARKED)
+    site.run(90)
+    unit = site.locks._unit("A")
+    assert unit.interlock.presence_blind is not None
+    site.restart()
+    site.classifier.p = 0.1  # a drop too small to be told: the still car reads surely empty
+    _never_up(site, 60)
+    assert "A" in site.agent.monitor.unplaced(), "a blind sensor's 'clear' ended the wait for the last run's car"
+
+
+def test_an_outline_moved_while_stopped_off_a_car_still_awaited_keeps_the_strict_wait(site, untold):  # noqa: ANN001
+    """A restart's wait not yet ended (``left_waiting``: the car under an untold drop, off the sensor's beam), the
+    agent stopped again, and the outline edited meanwhile (dragged off the car by hand): the outline is no longer the
+    one the last run left its car on, so, as after a Save or a reload that moves it, the camera's "empty" there
+    witnesses nothing and the sensor (which misses this car) would be the only witness. Until probe review94 the
+    next start resumed it as the restart's wait, and the sensor ended it: the arm rose under the car (4 rises)."""
+    _park_and_restart(site)
+    site.vehicle, site.classifier.p = False, 0.1
+    site.run(5)
+    assert site.agent.monitor.left_waiting() == ["A"]
+    cfg = yaml.safe_load(site.path.read_text())
+    cfg["bays"][0]["polygon"] = OFF_THE_CAR  # edited while stopped
+    site.write(**cfg)
+    site.restart()
+    _never_up(site, 120)
+    assert "A" in site.agent.monitor.unplaced(), "the sensor ended a wait on an outline moved off the car"
