@@ -49,7 +49,7 @@ OFF_THE_CAR = [[430.0, 300.0], [484.0, 300.0], [484.0, 505.0], [430.0, 505.0]]
 
 
 @pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+def site(tmp_path: Path, clock: FakeClock, untold: None):  # noqa: ANN201
     s = Run(tmp_path, clock)
     cfg = yaml.safe_load(s.path.read_text())
     cfg["locks"][0].pop("bay")

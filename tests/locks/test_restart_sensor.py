@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_agent.bays.lens import LensWatch
 from edge_agent.clock import FakeClock
 from edge_agent.sim.scenario import Scene
 from edge_agent.sim.synthetic import render
@@ -68,14 +67,6 @@ def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
     s.restart()
     yield s
     s.close()
-
-
-@pytest.fixture
-def untold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lens check tells no bay (``LensWatch``): a drop over part of the bay, too small to be told, that still
-    makes the still car read surely empty (the scripted 0.1) — the wait's case. Without it the lens check calls this
-    site's flat synthetic car \"blurred\" and the bay vouches for nothing anyway, so the test could not fail."""
-    monkeypatch.setattr(LensWatch, "see", lambda *_a, **_k: set())
 
 
 def _park_and_restart(site: SensedRun) -> None:

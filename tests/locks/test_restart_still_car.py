@@ -35,7 +35,7 @@ class ScriptedRun(Run):
 
 
 @pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+def site(tmp_path: Path, clock: FakeClock, untold: None):  # noqa: ANN201
     ScriptedRun.classifier = Scripted()
     s = ScriptedRun(tmp_path, clock)
     yield s
