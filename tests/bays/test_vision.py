@@ -293,7 +293,7 @@ def test_a_parked_car_in_a_patch_of_glare_does_not_leave(tmp_path, clock):  # no
     assert agent.bus.states()["A"].visit_id == visit and agent.feed.vision("A").vision == "ok"
 
 
-def test_a_bay_too_few_camera_pixels_across_vouches_for_no_empty_bay(tmp_path, clock):  # noqa: ANN001
+def test_a_bay_too_few_camera_pixels_across_vouches_for_no_empty_bay(tmp_path, clock, untold):  # noqa: ANN001
     """Bays drawn on the main stream, the camera switched to a quarter-size sub-stream (scaled back up to the
     bays' size): bay F, 28 px across as drawn, has 7 of the camera's pixels. On bays-dev's PKLot frames, parked
     cars start to read surely empty under 8 px, so F's view vouches for no empty bay (no lock rises), while it is

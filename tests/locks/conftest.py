@@ -16,7 +16,6 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge_agent.bays.feed import BayFeed
-from edge_agent.bays.lens import LensWatch
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.events.bus import EventBus
@@ -335,12 +334,3 @@ def make_rig(clock: FakeClock):  # noqa: ANN201
     yield make
     for r in rigs:
         r.close()
-
-
-@pytest.fixture
-def untold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lens check tells no bay (``bays.lens.LensWatch``): for tests of rules the lens check would otherwise
-    pre-empt — a drop over part of a bay too small to be told, whose still car still reads surely empty. Without it
-    the lens check calls the rigs' flat synthetic car (``edge_agent.sim.synthetic``: smooth paint on textured ground)
-    \"blurred\" after a restart, and the bay vouches for nothing anyway, so such a test could not fail."""
-    monkeypatch.setattr(LensWatch, "see", lambda *_a, **_k: set())
