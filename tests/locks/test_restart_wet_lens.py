@@ -27,7 +27,7 @@ from tests.locks.test_restart_still_car import Scripted, ScriptedRun
 
 
 @pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+def site(tmp_path: Path, clock: FakeClock, untold: None):  # noqa: ANN201
     ScriptedRun.classifier = Scripted()
     s = ScriptedRun(tmp_path, clock)
     yield s

@@ -31,7 +31,7 @@ from tests.locks.test_knocked_edit import BAY_A, PARKED, Site, _knocked
 
 
 @pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+def site(tmp_path: Path, clock: FakeClock, untold: None):  # noqa: ANN201
     s = Site(tmp_path, clock)
     yield s
     s.close()

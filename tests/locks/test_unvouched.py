@@ -58,7 +58,7 @@ class _Site(Site):
 
 
 @pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+def site(tmp_path: Path, clock: FakeClock, untold: None):  # noqa: ANN201
     s = _Site(tmp_path, clock)
     yield s
     s.close()
