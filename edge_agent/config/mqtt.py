@@ -334,6 +334,16 @@ class MqttConfig(StrictModel):
     def signing(self) -> bool:
         return bool(self.hmac_secret_env or self.hmac_secret_file)
 
+    def unbound_requirements(self) -> str | None:
+        """What ``command_device`` / ``command_site: required`` cannot hold without signing, said; None when nothing.
+        Why: the config loads and runs, but an unsigned ``device`` or ``site`` is whatever the publisher wrote, so the
+        requirement an operator set to keep a command at its device and site binds nothing."""
+        named = [f"mqtt.command_{f}" for f in ("device", "site") if getattr(self, f"command_{f}") == "required"]
+        if self.signing or not named:
+            return None
+        return (f"{' and '.join(named)}: required without a signing key (mqtt.hmac_secret_file or hmac_secret_env): "
+                "unsigned, the command's device and site bind nothing — whoever may publish names any")
+
 
 class SecretError(Exception):
     """A configured secret source is missing; ``key`` names the config key."""

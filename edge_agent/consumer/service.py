@@ -42,7 +42,7 @@ from edge_agent.consumer.quota import DeviceQuota
 from edge_agent.consumer.store import Record, Store
 from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.schemas import SCHEMA_VERSION
-from edge_agent.jsondepth import too_deep
+from edge_agent.jsondepth import too_deep, unique_names
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     if too_deep(payload):  # refused before the parser runs the stack to its limit (jsondepth)
         return "not standard JSON in UTF-8 (nested too deeply)"
     try:
-        doc = json.loads(payload, parse_constant=_no_constant)
+        # a name given twice: which value counts is each parser's choice, and the agent never writes one
+        doc = json.loads(payload, parse_constant=_no_constant, object_pairs_hook=unique_names)
         # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate
         # escape, "\ud800") was refused by the driver at every retry, and every message behind it waited
         json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")  # 1e400 reads as inf

@@ -330,8 +330,8 @@ class CommandHandler:
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)
-        self._check_device(body.get("device"))
-        self._check_site(body.get("site"))
+        self._check_named("device", body.get("device"), self.device, self.require_device)
+        self._check_named("site", body.get("site"), self.site or "", self.require_site)
         for field in TEXT_FIELDS:
             text = body.get(field)
             bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None) \
@@ -349,6 +349,10 @@ class CommandHandler:
                 and sent <= until):
             raise Refused("replay", "the replay memory was damaged and started afresh: a command stamped up to "
                           f"{iso(until)} may have been received already; send it again with a later ts")
+        if memory is not None and not lowering and (newest := memory.older_than_kept(sent, self.max_age_s)) is not None:
+            raise Refused("replay", f"ts is {(newest - sent).total_seconds():.0f} s older than the newest signed "
+                          f"command received ({iso(newest)}): whether it was received before is no longer known "
+                          "(fresh only because this device's clock went back?); send it again with a later ts")
         if memory is not None and (memory.seen(body["sig"].lower())
                                    or not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s)):
             raise Refused("replay", "this signed command was already received")
@@ -392,29 +396,21 @@ class CommandHandler:
                 log.error("bay %s: the newest lock command's ts not kept on disk (%s): a restart forgets it",
                           quote(bay, 70), exc)
 
-    def _check_device(self, named: str | None) -> None:
-        """A command that names a device is for that device only. Why: the signature covers the name and the body,
-        not the topic, so where two devices share a key (a fleet given one, against the docs) a command captured on
-        one's topic ran again on the other's; named inside the signed body, it cannot be moved."""
+    def _check_named(self, field: str, named: str | None, ours: str, required: bool) -> None:
+        """A command that names a ``device`` (``site``) is for that device (site) only. Why: the signature covers
+        the name and the body, not the topic, so where two devices share a key (a fleet given one, against the
+        docs) a command captured on one's topic ran again on the other's; and ``device`` binds the id, not the
+        site, so a fleet naming its devices alike at every site (``pole-1``) ran it at every other site. Named
+        inside the signed body, it cannot be moved. ``required`` (``mqtt.command_device`` / ``command_site``)
+        refuses one that names none."""
+        site = field == "site"
         if named is None:
-            if self.require_device:
-                raise Refused("wrong_device", f"device: this device ({quote(self.device, 70)}) takes only "
-                              "commands that name it (mqtt.command_device: required)")
-        elif named != self.device:
-            raise Refused("wrong_device", f"device: the command is for {quote(named, 70)}, this is "
-                          f"{quote(self.device, 70)}")
-
-    def _check_site(self, named: str | None) -> None:
-        """A command that names a site is for that site only, as one naming a device is for that device. Why:
-        ``device`` binds the device id, not the site, and a fleet naming its devices alike at every site (``pole-1``)
-        with one key ran a command captured at one site on the same id at every other."""
-        if named is None:
-            if self.require_site:
-                raise Refused("wrong_device", f"site: this device (site {quote(self.site or '', 70)}) takes only "
-                              "commands that name its site (mqtt.command_site: required)")
-        elif named != self.site:
-            raise Refused("wrong_device", f"site: the command is for site {quote(named, 70)}, this device is at "
-                          f"{quote(self.site or '', 70)}")
+            if required:
+                raise Refused("wrong_device", f"{field}: this device ({'site ' * site}{quote(ours, 70)}) takes only "
+                              f"commands that name {'its site' if site else 'it'} (mqtt.command_{field}: required)")
+        elif named != ours:
+            raise Refused("wrong_device", f"{field}: the command is for {'site ' * site}{quote(named, 70)}, this "
+                          f"{'device is at' if site else 'is'} {quote(ours, 70)}")
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

@@ -9,7 +9,10 @@ Entries expire at the command's own ``ts`` + the longest freshness window a conf
 (a backend clock minutes off) and restarts would otherwise reopen the window for every command
 captured meanwhile, their entries gone after the old 60 s. Wall-clock time (the
 monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
-longer, never shorter; one stepped forwards makes the old commands stale anyway.
+longer, never shorter; one stepped forwards makes the old commands stale anyway. But a clock stepped back to a
+command's ``ts`` an hour or more after it made it fresh and forgotten (a spoofed time server, probe attacker39), so
+the newest ``ts`` remembered is kept too (the backends' clock, not ours): a command more than the keep time older
+is refused (``older_than_kept``), and entries go only once that newest ``ts`` is past them as well.
 SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
 power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides, checked at every open; a full disk is not) is
 moved aside and a fresh one started (announced in the log): refusing every command for ever would be worse. The fresh
@@ -47,6 +50,8 @@ CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
 CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
 -- when this memory was started afresh in place of a damaged one (µs since the epoch, our wall clock)
 CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
+-- the newest ts of a signed command remembered (µs since the epoch, the backends' clock): what entries are kept for
+CREATE TABLE IF NOT EXISTS newest (one INTEGER PRIMARY KEY CHECK (one = 1), ts_us INTEGER NOT NULL);
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -106,12 +111,33 @@ class ReplayMemory:
     def remember(self, sig: str, sent: datetime, window_s: float) -> bool:
         """Record ``sig``; False when it was already there (a replay). Prunes expired entries.
 
-        Kept until no window any config may set (``window_s`` or the cap, the longer) accepts ``sent``."""
+        Kept until no window any config may set (``window_s`` or the cap, the longer) accepts ``sent``, and no
+        command stamped within that of the newest ``ts`` remembered could be let through (``older_than_kept``): an
+        entry goes once both our clock and that newest ``ts`` are past its expiry. Why the newest ``ts`` too: our
+        clock alone can be stepped (a spoofed time server) forward to drop entries and back to make them fresh."""
         expires = max(sent.timestamp(), self._now()) + max(window_s, COMMAND_MAX_AGE_CAP_S)
+        at = self.micros(sent)
         with self._lock:
-            self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),))
+            newest = max(at, self._newest_us() or at)
+            self._db.execute("DELETE FROM seen WHERE expires < ?", (min(self._now(), newest / 1e6),))
             cur = self._db.execute("INSERT OR IGNORE INTO seen (sig, expires) VALUES (?, ?)", (sig, expires))
+            self._db.execute("INSERT OR REPLACE INTO newest (one, ts_us) VALUES (1, ?)", (newest,))
             return cur.rowcount == 1
+
+    def _newest_us(self) -> int | None:
+        row = self._db.execute("SELECT ts_us FROM newest").fetchone()
+        return None if row is None else int(row[0])
+
+    def older_than_kept(self, sent: datetime, window_s: float) -> datetime | None:
+        """The newest ``ts`` remembered when ``sent`` is further behind it than entries are kept (``window_s`` or the
+        cap, the longer), else None: whether such a command was received before is no longer known. A command is
+        stamped on the backend's clock, so one that old is fresh only to a device whose clock went back (a spoofed
+        or wrong time server): a captured ``set-lists`` replayed that way put old lists back."""
+        with self._lock:
+            newest = self._newest_us()
+        if newest is None or newest - self.micros(sent) <= max(window_s, COMMAND_MAX_AGE_CAP_S) * 1e6:
+            return None
+        return _EPOCH + timedelta(microseconds=newest)
 
     def seen(self, key: str) -> bool:
         """``key`` is remembered and not yet expired (without recording anything)."""
@@ -168,7 +194,9 @@ class ReplayMemory:
 
     def prune(self) -> int:
         with self._lock:
-            return self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),)).rowcount
+            newest = self._newest_us()
+            bound = self._now() if newest is None else min(self._now(), newest / 1e6)
+            return self._db.execute("DELETE FROM seen WHERE expires < ?", (bound,)).rowcount
 
     def __len__(self) -> int:
         with self._lock:

@@ -38,6 +38,20 @@ def check_brokers(cfg: "AgentConfig") -> list[Check]:
     return rows
 
 
+def check_commands(cfg: "AgentConfig") -> list[Check]:
+    """How commands are bound, from the config alone (a row beside the brokers'; none with MQTT off): WARN when
+    ``command_device`` / ``command_site`` is required without a signing key, which holds nothing unsigned."""
+    m = cfg.mqtt
+    if not m.enabled:
+        return []
+    unbound = m.unbound_requirements()
+    if unbound:
+        return [Check("commands", "warn", unbound)]
+    if not m.signing:
+        return [Check("commands", "pass", "unsigned: the broker's ACL alone decides who may command this device")]
+    return [Check("commands", "pass", f"signed; device {m.command_device}, site {m.command_site}")]
+
+
 def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeout: float, name: str) -> Check:
     m = cfg.mqtt
     v5 = m.protocol == "5"

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_agent.config.datadir import not_writable, planted_outbox, planted_problem
 from edge_agent.config.models import AgentConfig
-from edge_agent.ops.broker_check import check_brokers
+from edge_agent.ops.broker_check import check_brokers, check_commands
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
 from edge_agent.ops.logging_setup import redact
 from edge_agent.ops.sandbox import check_sandbox, unit_for
@@ -417,7 +417,7 @@ CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
     "camera": lambda cfg, run: [*camera_rows(cfg), check_masks(cfg)],  # "bay view" from the same frame; "masks"
     "models": lambda cfg, run: [check_models(cfg)],
     "onnx providers": lambda cfg, run: [check_providers(cfg)],
-    "broker": lambda cfg, run: check_brokers(cfg),
+    "broker": lambda cfg, run: [*check_brokers(cfg), *check_commands(cfg)],
     "web": lambda cfg, run: [check_web(cfg), check_web_certificate(cfg)],
     "gpio": lambda cfg, run: [check_gpio(cfg)],
     "disk": lambda cfg, run: [check_disk(cfg)],

@@ -46,6 +46,9 @@ def _check(args: argparse.Namespace) -> int:
     )
     if cfg.overrides_path is not None:
         print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {overrides_line(args.file)}")
+    unbound = cfg.mqtt.unbound_requirements() if cfg.mqtt.enabled else None
+    if unbound:  # it runs (exit 0), but not as the operator meant: doctor's ``commands`` row warns too
+        print(f"  warning: {unbound}")
     missing = missing_path(cfg.camera.source)
     if missing:
         # not a refusal: without a real lock a recording still to come is allowed (a real lock's is refused); but

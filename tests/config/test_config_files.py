@@ -339,3 +339,31 @@ def test_check_config_takes_the_config_as_every_other_command_does(capsys, flag)
             cli.main(argv)
         assert stop.value.code == 2
         assert "check-config: error: name the config file once" in capsys.readouterr().err
+
+
+def test_check_config_and_doctor_warn_of_a_required_device_or_site_without_signing(tmp_path, capsys, monkeypatch):
+    """``mqtt.command_site: required`` (or ``command_device``) without a signing key binds nothing: whoever may publish
+    names any site and device, and check-config said ok with no word of it. A warning line (exit 0: it runs), and
+    doctor's ``commands`` row warns; with a key both are quiet, and a warning names which requirement it is."""
+    from edge_agent.ops.broker_check import check_commands
+
+    def config(name: str, **mqtt: object) -> Path:
+        path = tmp_path / name
+        body = {**GOOD, "data_dir": str(tmp_path / "data"), "mqtt": {"enabled": True, **mqtt}}
+        path.write_text(yaml.safe_dump(body), encoding="utf-8")
+        return path
+
+    unsigned = config("unsigned.yaml", command_site="required", command_device="required")
+    assert cli.main(["check-config", str(unsigned)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: mqtt.command_device and mqtt.command_site: required without a signing key" in out, out
+    (row,) = check_commands(load_config(unsigned))
+    assert row.status == "warn" and "bind nothing" in row.detail and "hmac_secret_file" in row.detail, row
+    monkeypatch.setenv("EDGE_TEST_CMD_KEY", "k" * 32)
+    signed = config("signed.yaml", command_site="required", hmac_secret_env="EDGE_TEST_CMD_KEY")
+    assert cli.main(["check-config", str(signed)]) == 0
+    assert "warning" not in capsys.readouterr().out
+    (row,) = check_commands(load_config(signed))
+    assert row.status == "pass" and "site required" in row.detail, row
+    (row,) = check_commands(load_config(config("plain.yaml")))
+    assert row.status == "pass" and "unsigned" in row.detail, row

@@ -95,6 +95,21 @@ def test_hostile_payloads_are_refused_at_parse_without_raising():
     assert parse("edge/s1/d1/events", _event(1, data={"v": 1e308, "t": "京A·12345 \u2028"})) is not None
 
 
+def test_a_message_naming_a_field_twice_is_refused_not_read_one_way():
+    """The agent never writes a name twice (``json.dumps`` of a dict); a message that does is read differently by
+    each parser (RFC 8259 leaves it open): Python's took the last, so ``event_id`` "e-2" was stored where a raw
+    subscriber or a first-wins backend saw "e-1", and a bay's ``state`` twice stored whichever came last. Refused,
+    as commands and the page refuse it (``unique_names``)."""
+    twice = b'{"event_id": "e-1", "type": "t", "ts": "x", "data": {}, "event_id": "e-2"}'
+    found = read("edge/s1/d1/events", twice)
+    assert isinstance(found, str) and "'event_id' appears twice" in found, found
+    nested = _event(1, data={"reason": "nev"}).replace(b'"reason": "nev"', b'"reason": "nev", "reason": "fuel"')
+    assert parse("edge/s1/d1/events", nested) is None
+    state = b'{"state": "free", "since": "2026-01-01T08:00:00+08:00", "state": "occupied"}'
+    assert parse("edge/s1/d1/bays/A/state", state) is None
+    assert parse("edge/s1/d1/bays/A/state", b'{"state": "free", "since": "2026-01-01T08:00:00+08:00"}') is not None
+
+
 @pytest.mark.broker
 def test_hostile_payloads_are_set_aside_and_logged_and_the_consumer_goes_on(broker, tmp_path, caplog):
     db = tmp_path / "c.sqlite"
