@@ -792,3 +792,42 @@ def test_the_page_labels_pictures_after_a_model_update_set_the_calibration_aside
     r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
                     headers={"X-CSRF-Token": data["csrf"]})
     assert r.status_code == 200, r.text
+
+
+def test_a_frame_with_a_bay_the_camera_shows_nothing_of_is_labelled_with_the_bays_it_shows(teach_site):
+    """A bay whose crop shows nothing (``bays.blank``: a pillar's flat side, glare, a privacy mask over it) is grey on
+    the page, its button disabled, and the page sends flags for the bays it shows only; the server asked a flag for
+    every bay of the config, so every such picture was refused ("no flag for bay(s) B") and a camera with one such
+    bay could not be taught at all (probe calib42, a pillar over half of a real PKLot bay: 0 of 5 frames added).
+    The bays the picture shows need a flag each; a blank one gets no row, as ``occupancy label`` writes none."""
+    import cv2
+    import numpy as np
+
+    site = teach_site
+
+    class Pillar(RenderingControl):
+        def snapshot(self, bay_id):  # noqa: ANN001, ANN202
+            scene = self.shots[len(self.shown) % len(self.shots)]
+            self.shown.append(scene)
+            img = render(scene).copy()
+            cv2.fillPoly(img, [np.round(np.array(BAY_B)).astype(np.int32)], (120, 120, 118))  # B: one flat grey
+            ok, jpg = cv2.imencode(".png", img)
+            return self.site.store.save(bay_id, None, "snapshot", jpg.tobytes(), None, None, {})
+
+    site.control = Pillar(site, scenes(3))
+    client, _ = logged_in(site, "sam", "installer")
+    site.clock.advance(11)
+    data = page_data(client)
+    shown = {b["id"]: b for b in data["bays"]}
+    assert shown["B"]["unseen"] and not shown["A"]["unseen"]  # the page greys B out, its button disabled
+    sent = [{"id": b, "occupied": int(v["occupied"])} for b, v in shown.items() if not v["unseen"]]  # as teach.js
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": sent},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader((Path(site.cfg.data_dir) / "labels" / "labels.csv").open(encoding="utf-8")))
+    assert [r_["bay_id"] for r_ in rows] == ["A"]
+    site.clock.advance(11)
+    data = page_data(client)  # a bay the picture shows still needs its flag
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": []},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 400 and r.json()["problems"][0].startswith("labels: no flag for bay(s) A"), r.text
