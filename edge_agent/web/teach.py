@@ -298,7 +298,11 @@ class Teacher:
     # -- the fit: one at a time, on its own thread ------------------------------------------------------------------
 
     def start(self, cfg: AgentConfig) -> int:
-        """Start a fit of the labels as they are now; its number. ``TeachRefused`` while one runs."""
+        """Start a fit of the labels as they are now; its number. ``TeachRefused`` while one runs, or before any
+        picture is labelled (the fit said "[Errno 2] No such file or directory" on the page)."""
+        if not os.path.lexists(labels_csv(cfg)):
+            raise TeachRefused(409, f"no picture is labelled yet: label pictures at different times of day, with at "
+                                    f"least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty bays, then calibrate")
         with self._lock:
             if self._running is not None and self._running.is_alive():
                 raise TeachRefused(409, "a calibration is running: wait for its result")

@@ -831,3 +831,13 @@ def test_a_frame_with_a_bay_the_camera_shows_nothing_of_is_labelled_with_the_bay
     r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": []},
                     headers={"X-CSRF-Token": data["csrf"]})
     assert r.status_code == 400 and r.json()["problems"][0].startswith("labels: no flag for bay(s) A"), r.text
+
+
+def test_calibrate_before_any_picture_is_labelled_says_so_in_words(teach_site):
+    """Calibrate clicked before any picture was labelled ran the fit, which answered "[Errno 2] No such file or
+    directory: '…/labels/labels.csv'" on the page (probe calib42): the installer is told to label pictures first."""
+    client, _ = logged_in(teach_site, "sam", "installer")
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    r = client.post("/installer/teach/calibrate", json={}, headers=headers)
+    assert r.status_code == 409 and r.json()["problems"][0].startswith("no picture is labelled yet"), r.text
+    assert "Errno" not in r.text
