@@ -57,6 +57,21 @@ class RenderingControl(RecordingControl):
         return self.site.store.save(bay_id, None, "snapshot", jpg.tobytes(), None, None, {})
 
 
+class PillarOverB(RenderingControl):
+    """The same camera with bay B behind one flat grey (a pillar's painted side): its crop shows nothing."""
+
+    def snapshot(self, bay_id):  # noqa: ANN001, ANN201
+        import cv2
+        import numpy as np
+
+        scene = self.shots[len(self.shown) % len(self.shots)]
+        self.shown.append(scene)
+        img = render(scene).copy()
+        cv2.fillPoly(img, [np.round(np.array(BAY_B)).astype(np.int32)], (120, 120, 118))
+        ok, png = cv2.imencode(".png", img)
+        return self.site.store.save(bay_id, None, "snapshot", png.tobytes(), None, None, {})
+
+
 @pytest.fixture
 def teach_site(site):  # noqa: ANN001, ANN201
     """The web site with the synthetic camera's two bays (960x540) and a camera that renders scenes."""
@@ -800,21 +815,8 @@ def test_a_frame_with_a_bay_the_camera_shows_nothing_of_is_labelled_with_the_bay
     every bay of the config, so every such picture was refused ("no flag for bay(s) B") and a camera with one such
     bay could not be taught at all (probe calib42, a pillar over half of a real PKLot bay: 0 of 5 frames added).
     The bays the picture shows need a flag each; a blank one gets no row, as ``occupancy label`` writes none."""
-    import cv2
-    import numpy as np
-
     site = teach_site
-
-    class Pillar(RenderingControl):
-        def snapshot(self, bay_id):  # noqa: ANN001, ANN202
-            scene = self.shots[len(self.shown) % len(self.shots)]
-            self.shown.append(scene)
-            img = render(scene).copy()
-            cv2.fillPoly(img, [np.round(np.array(BAY_B)).astype(np.int32)], (120, 120, 118))  # B: one flat grey
-            ok, jpg = cv2.imencode(".png", img)
-            return self.site.store.save(bay_id, None, "snapshot", jpg.tobytes(), None, None, {})
-
-    site.control = Pillar(site, scenes(3))
+    site.control = PillarOverB(site, scenes(3))
     client, _ = logged_in(site, "sam", "installer")
     site.clock.advance(11)
     data = page_data(client)
