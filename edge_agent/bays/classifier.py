@@ -32,6 +32,10 @@ MAX_BATCH = 64  # bounds the activation memory of one run; a site has tens of ba
 # log); the frames before it are read uncalibrated already. Several: a first frame of a camera still opening (grey,
 # smeared) is no verdict on the view
 VIEW_MISSES = 10
+# after those, frames between two looks at the view while it is still not the calibration's: a look costs 4-11 ms
+# (2-core x86, 5-8 kept pictures), every frame for as long as a cloned camera runs (review92); the bays are read
+# uncalibrated meanwhile (the careful side), so a view shown later is taken up to this many frames late
+VIEW_RECHECK = 16
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,7 @@ class BayClassifier:
         # does the bays are read as an uncalibrated site reads them
         self._view_seen = False
         self._view_misses = 0
+        self._view_frames = 0  # frames asked since the set-aside was said (``VIEW_RECHECK``)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
@@ -201,11 +206,16 @@ class BayClassifier:
         copied onto another camera whose bays were drawn within a third of a bay of the first's kept its head
         (``another_view`` compares outlines only) and read that camera's bays worse than an uncalibrated site
         (calib40: 0.872 against 0.899). Until then the bays are read uncalibrated (``baseline``, the model an
-        uncalibrated site runs), and after ``VIEW_MISSES`` frames ``set_aside`` says why. A file keeping no
+        uncalibrated site runs), and after ``VIEW_MISSES`` frames ``set_aside`` says why; from then on the view is
+        looked at every ``VIEW_RECHECK``-th frame (a look costs milliseconds). A file keeping no
         pictures (made before they were kept) is trusted as before."""
         if self._view_seen:
             return True
         assert self.calibration is not None
+        if self._view_misses >= VIEW_MISSES:
+            self._view_frames += 1
+            if self._view_frames % VIEW_RECHECK:
+                return False  # said already: looked at again every ``VIEW_RECHECK``-th frame
         like = self.calibration.view_of(frame_bgr)
         if like is None or like >= VIEW_LIKENESS:
             self._view_seen = True

@@ -164,9 +164,38 @@ def check_masks(cfg: AgentConfig) -> Check:
     return Check("masks", "pass", f"{n}; over no bay")
 
 
+def check_calibration_view(cfg: AgentConfig, probe: Probe) -> Check:
+    """Does the frame read show the view the site calibration was labelled on? ``run`` uses the calibration only
+    once a frame does (``SiteCalibration.view_of``): one copied from another camera, or kept over a camera turned
+    since, is set aside at run time after 10 frames, and the models row, which reads files alone, passed it."""
+    from edge_agent.bays.calibration import VIEW_LIKENESS, CalibrationError, SiteCalibration
+
+    cal = Path(cfg.data_dir) / str(cfg.occupancy.calibration)
+    try:
+        made = SiteCalibration.load(cal, None, None)
+    except CalibrationError as exc:
+        return Check("calibration view", "skip", f"{exc} (see the models row)")
+    if probe.frame is None:
+        return Check("calibration view", "skip", "no frame that fits the bays (see the camera row): the site "
+                     "calibration's pictures were not compared")
+    like = made.view_of(probe.frame)
+    if like is None:
+        return Check("calibration view", "skip", f"{cal} keeps no pictures of its view (made before they were kept): `run` "
+                     "trusts it unbound; calibrate again to bind it to this camera")
+    if like >= VIEW_LIKENESS:
+        return Check("calibration view", "pass", f"the frame read shows the view {cal} was labelled on (likeness "
+                     f"{like:.2f}, {VIEW_LIKENESS} or more)")
+    return Check("calibration view", "warn", f"the frame read is not the view {cal} was labelled on (likeness "
+                 f"{like:.2f}, under {VIEW_LIKENESS}): `run` reads the bays as an uncalibrated site until a frame is "
+                 "(made on another camera, or this one turned since; a frame of deep night or thick fog can read low "
+                 "too): label pictures of this view and calibrate again")
+
+
 def camera_rows(cfg: AgentConfig) -> list[Check]:
     probe = probe_camera(cfg)
-    return [probe.row, check_bay_view(cfg, probe)]
+    rows = [probe.row, check_bay_view(cfg, probe)]
+    # (only with a site calibration: the row compares the frame read with its pictures)
+    return rows + [check_calibration_view(cfg, probe)] if cfg.occupancy.calibration else rows
 
 
 def check_models(cfg: AgentConfig) -> Check:

@@ -107,8 +107,10 @@ def counts(cfg: AgentConfig) -> Counts:
 
 
 def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
-    """``{"picture": evidence id, "labels": [{"id": bay, "occupied": 0 | 1}, …]}``: one flag for each bay the
-    picture shows (``seen``), none for another. Returns (picture, {bay: "1" / "0"})."""
+    """``{"picture": evidence id, "labels": [{"id": bay, "occupied": 0 | 1}, …]}``: at most one flag for each bay of
+    the picture (``seen``), none for another. Returns (picture, {bay: "1" / "0"}). That every bay the picture shows
+    has one is ``Teacher.add_frame``'s to check: it reads the picture (a blank bay is greyed out on the page, and the
+    page sends no flag for it)."""
     if not isinstance(body, dict):
         raise ValueError("body must be {\"picture\": …, \"labels\": [{\"id\": …, \"occupied\": 0 or 1}, …]}")
     picture = body.get("picture")
@@ -128,9 +130,6 @@ def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
         if type(flag) is not int or flag not in (0, 1):  # not True, not 1.0 (== 1, but written "1.0": a blank row)
             raise ValueError(f"labels[{i}].occupied: must be 1 (a vehicle) or 0 (empty)")
         flags[bay] = str(flag)
-    missing = [b for b in seen if b not in flags]
-    if missing:
-        raise ValueError(f"labels: no flag for bay(s) {', '.join(missing)} (every bay the picture shows needs one)")
     return picture, flags
 
 
@@ -264,6 +263,13 @@ class Teacher:
         from edge_agent.bays.calibration import classifier_files
 
         guesses = {g.bay_id: g for g in self.guesses(cfg, image, polygons)}
+        # every bay the picture shows needs the installer's flag; a blank one (``bays.blank``) none: the page greys it
+        # out and sends none (until probe calib42 one was asked for every bay, and a camera with one blank bay, a
+        # pillar's flat side or glare, could label no picture at all)
+        missing = [b for b in polygons if b not in flags and not (b in guesses and guesses[b].unseen)]
+        if missing:
+            raise TeachRefused(400, f"labels: no flag for bay(s) {', '.join(missing)} (every bay the picture shows "
+                                    "needs one)")
         path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
         model = path.name + (f" + {cal.name}" if cal else "")  # as `occupancy label` names the guesses' model
         new = [{"file": name, "bay_id": b, "polygon": json.dumps([[float(x), float(y)] for x, y in polygons[b]]),
@@ -292,7 +298,11 @@ class Teacher:
     # -- the fit: one at a time, on its own thread ------------------------------------------------------------------
 
     def start(self, cfg: AgentConfig) -> int:
-        """Start a fit of the labels as they are now; its number. ``TeachRefused`` while one runs."""
+        """Start a fit of the labels as they are now; its number. ``TeachRefused`` while one runs, or before any
+        picture is labelled (the fit said "[Errno 2] No such file or directory" on the page)."""
+        if not os.path.lexists(labels_csv(cfg)):
+            raise TeachRefused(409, f"no picture is labelled yet: label pictures at different times of day, with at "
+                                    f"least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty bays, then calibrate")
         with self._lock:
             if self._running is not None and self._running.is_alive():
                 raise TeachRefused(409, "a calibration is running: wait for its result")

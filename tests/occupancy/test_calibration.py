@@ -746,3 +746,40 @@ def test_the_page_guesses_bays_the_calibration_was_not_fitted_on_as_run_reads_th
     page = Teacher().classifier(cfg).classify(frame, polygons, {})
     assert abs(run["C"] - site.classify(frame, polygons, {})["C"]) > 1e-3  # the test can tell the two models
     assert page == pytest.approx(run, abs=1e-5)
+
+
+def test_a_camera_that_does_not_show_the_calibration_s_view_is_looked_at_again_only_every_few_frames(tmp_path,
+                                                                                                    monkeypatch):
+    """While no live frame shows the calibration's view, each frame was matched against its kept pictures (4-11 ms
+    a frame on this host, review92), for as long as the camera runs: a cloned camera never matches. Once the
+    set-aside is said (``VIEW_MISSES`` frames), the view is looked at again every ``VIEW_RECHECK``-th frame; a
+    camera that then shows it (a first start in darkness, dawn later) is calibrated within that many frames."""
+    from edge_agent.bays.classifier import VIEW_MISSES, VIEW_RECHECK
+    from edge_agent.runtime.models import default_classifier
+    from edge_agent.sim.synthetic import render
+
+    site = BayClassifier.load(SITE_MODEL)
+    here = {"A": [[60, 200], [460, 200], [470, 530], [30, 530]]}
+    frame = render(Scene(cars=(Car(x=250.0, plate=None),)))
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name, bays=("A",),
+                    outlines={"A": tuple(map(tuple, here["A"]))}, views=(b"png",), view_width=960.0
+                    ).save(tmp_path / "cal.json")
+    monkeypatch.setattr("edge_agent.bays.calibration._views", lambda obj, width, where: ((b"png",), 960.0))
+    likeness = [0.0]
+    looked = []
+    monkeypatch.setattr(SiteCalibration, "view_of", lambda self, f: looked.append(1) or likeness[0])
+    clf = default_classifier(_two_bay_config(tmp_path, here, calibration="cal.json"))
+    polygons = {"A": [tuple(x) for x in here["A"]]}
+    for _ in range(VIEW_MISSES + 64):
+        clf.classify(frame, polygons, {})
+    assert clf.set_aside is not None and clf.shipped == {}  # read uncalibrated, and said
+    assert len(looked) <= VIEW_MISSES + 64 // 8  # every frame until said, then a few (before: all 74)
+    likeness[0] = 0.9  # the view shows now
+    late = 0
+    while not clf.shipped and late < 32:
+        clf.classify(frame, polygons, {})
+        late += 1
+    assert clf.shipped and clf.set_aside is None and late <= VIEW_RECHECK  # the site head, within VIEW_RECHECK frames
+    looked.clear()
+    clf.classify(frame, polygons, {})
+    assert not looked  # matched: never looked at again this run

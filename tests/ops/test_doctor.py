@@ -684,3 +684,56 @@ def test_models_row_fails_a_calibrated_site_without_the_model_an_uncalibrated_si
     (folder / "occupancy.onnx").unlink()
     (folder / "occupancy.onnx").symlink_to(models_dir / "occupancy.onnx")
     assert check_models(cfg).status == "pass"
+
+
+def test_the_doctor_says_whether_the_camera_shows_the_view_the_site_calibration_was_labelled_on(tmp_path):
+    """``run`` uses a site calibration only once a frame shows the view its labels were cut on (a data dir copied
+    onto another camera, a camera turned since); the models row reads files alone and passed such a calibration,
+    so the installer learnt it from the heartbeat after the start. The camera row's frame is compared with the
+    calibration's pictures: real PKLot frames, the same lot another day (pass), seen mirrored (warn: other ground
+    under the same outlines), and no frame (skip, said)."""
+    import csv as csv_
+
+    import cv2
+    import numpy as np
+
+    from edge_agent.bays.calibration import SiteCalibration, keep_views
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+    from edge_agent.ops.doctor import camera_rows
+    from edge_agent.sim.scenario import scene_config
+    from tests.conftest import SHARED
+
+    bays_dev = SHARED / "datasets" / "bays-dev"
+    if not (bays_dev / "frames.csv").is_file():
+        pytest.skip("../shared/datasets/bays-dev is not present (set EDGE_AGENT_SHARED in a worktree)")
+    rows = list(csv_.DictReader((bays_dev / "frames.csv").open(encoding="utf-8")))
+    files = sorted({r["file"] for r in rows})
+    labelled, later = [cv2.imread(str(bays_dev / f)) for f in files[:25:6]], cv2.imread(str(bays_dev / files[-1]))
+    polygons = {r["bay_id"]: json.loads(r["polygon"]) for r in rows if r["file"] == files[0]}
+    site = BayClassifier.load(SITE_MODEL)
+    views, width = keep_views(labelled, 1280)
+    data = tmp_path / "data"
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name, bays=tuple(polygons),
+                    outlines={b: tuple(map(tuple, p)) for b, p in polygons.items()}, views=views, view_width=width
+                    ).save(data / "cal.json")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    bays = [{"id": b, "polygon": p} for b, p in polygons.items()]
+    cfg = scene_config(str(data), camera={"source": str(folder), "width": 1280, "height": 720}, bays=bays, locks=[],
+                       occupancy={"calibration": "cal.json"})
+
+    def row(image: np.ndarray | None) -> object:
+        for f in folder.iterdir():
+            f.unlink()
+        if image is not None:
+            assert cv2.imwrite(str(folder / "000.png"), image)
+        return {c.name: c for c in camera_rows(cfg)}["calibration view"]
+
+    own = row(later)
+    assert own.status == "pass" and "shows the view" in own.detail, own.detail
+    other = row(np.ascontiguousarray(later[:, ::-1]))
+    assert other.status == "warn" and "under 0.15" in other.detail and "calibrate again" in other.detail, other.detail
+    lost = row(None)
+    assert lost.status == "skip" and "see the camera row" in lost.detail, lost.detail
+    uncalibrated = scene_config(str(data), camera={"source": str(folder)})
+    assert "calibration view" not in {c.name for c in camera_rows(uncalibrated)}  # no row without a calibration

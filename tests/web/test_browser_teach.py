@@ -106,3 +106,23 @@ def test_an_installer_goes_back_to_the_previous_calibration_and_then_to_the_ship
     assert page.locator("#teach-back").is_visible()  # the calibration just left can be put back
     shot(page, "teach-way-back")
     ctx.close()
+
+
+def test_a_bay_the_camera_shows_nothing_of_is_greyed_out_and_the_frame_is_added(browser, teach_site):  # noqa: F811
+    """A bay behind a flat grey (a pillar's side, glare): its button is disabled and "Add this frame" sends the other
+    bays' flags, which the server takes (until probe calib42 it asked a flag for every bay: nothing could be added)."""
+    from tests.web.test_teach import PillarOverB, scenes
+
+    teach_site.control = PillarOverB(teach_site, scenes(3))
+    with WebServer(teach_site.app(), "127.0.0.1", 0) as srv:
+        ctx, page = login(browser, srv.url)
+        page.goto(srv.url + "/installer/teach")
+        assert image_ok(page, "#snap")
+        assert page.locator("#teach-bays button[data-bay=B]").is_disabled()
+        page.click("#teach-add")
+        page.wait_for_selector("#teach-result.ok, #teach-result.error")
+        said = page.locator("#teach-result")
+        assert "ok" in said.get_attribute("class"), said.inner_text()
+        labels = Path(teach_site.cfg.data_dir) / "labels" / "labels.csv"
+        assert [r["bay_id"] for r in csv.DictReader(labels.open(encoding="utf-8"))] == ["A"]
+        ctx.close()

@@ -57,6 +57,21 @@ class RenderingControl(RecordingControl):
         return self.site.store.save(bay_id, None, "snapshot", jpg.tobytes(), None, None, {})
 
 
+class PillarOverB(RenderingControl):
+    """The same camera with bay B behind one flat grey (a pillar's painted side): its crop shows nothing."""
+
+    def snapshot(self, bay_id):  # noqa: ANN001, ANN201
+        import cv2
+        import numpy as np
+
+        scene = self.shots[len(self.shown) % len(self.shots)]
+        self.shown.append(scene)
+        img = render(scene).copy()
+        cv2.fillPoly(img, [np.round(np.array(BAY_B)).astype(np.int32)], (120, 120, 118))
+        ok, png = cv2.imencode(".png", img)
+        return self.site.store.save(bay_id, None, "snapshot", png.tobytes(), None, None, {})
+
+
 @pytest.fixture
 def teach_site(site):  # noqa: ANN001, ANN201
     """The web site with the synthetic camera's two bays (960x540) and a camera that renders scenes."""
@@ -792,3 +807,39 @@ def test_the_page_labels_pictures_after_a_model_update_set_the_calibration_aside
     r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
                     headers={"X-CSRF-Token": data["csrf"]})
     assert r.status_code == 200, r.text
+
+
+def test_a_frame_with_a_bay_the_camera_shows_nothing_of_is_labelled_with_the_bays_it_shows(teach_site):
+    """A bay whose crop shows nothing (``bays.blank``: a pillar's flat side, glare, a privacy mask over it) is grey on
+    the page, its button disabled, and the page sends flags for the bays it shows only; the server asked a flag for
+    every bay of the config, so every such picture was refused ("no flag for bay(s) B") and a camera with one such
+    bay could not be taught at all (probe calib42, a pillar over half of a real PKLot bay: 0 of 5 frames added).
+    The bays the picture shows need a flag each; a blank one gets no row, as ``occupancy label`` writes none."""
+    site = teach_site
+    site.control = PillarOverB(site, scenes(3))
+    client, _ = logged_in(site, "sam", "installer")
+    site.clock.advance(11)
+    data = page_data(client)
+    shown = {b["id"]: b for b in data["bays"]}
+    assert shown["B"]["unseen"] and not shown["A"]["unseen"]  # the page greys B out, its button disabled
+    sent = [{"id": b, "occupied": int(v["occupied"])} for b, v in shown.items() if not v["unseen"]]  # as teach.js
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": sent},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader((Path(site.cfg.data_dir) / "labels" / "labels.csv").open(encoding="utf-8")))
+    assert [r_["bay_id"] for r_ in rows] == ["A"]
+    site.clock.advance(11)
+    data = page_data(client)  # a bay the picture shows still needs its flag
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": []},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 400 and r.json()["problems"][0].startswith("labels: no flag for bay(s) A"), r.text
+
+
+def test_calibrate_before_any_picture_is_labelled_says_so_in_words(teach_site):
+    """Calibrate clicked before any picture was labelled ran the fit, which answered "[Errno 2] No such file or
+    directory: '…/labels/labels.csv'" on the page (probe calib42): the installer is told to label pictures first."""
+    client, _ = logged_in(teach_site, "sam", "installer")
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    r = client.post("/installer/teach/calibrate", json={}, headers=headers)
+    assert r.status_code == 409 and r.json()["problems"][0].startswith("no picture is labelled yet"), r.text
+    assert "Errno" not in r.text
