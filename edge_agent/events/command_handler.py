@@ -326,7 +326,11 @@ class CommandHandler:
             keys = [k for k in (self.hmac_key, self.hmac_previous) if k is not None]
             if not any(hmac.compare_digest(given, hmac.new(k, signed, hashlib.sha256).hexdigest().encode())
                        for k in keys):
-                raise Refused("bad_signature", "the signature does not match the payload")
+                # what is signed, said: a backend signing the topic, "stall" for sim/stall, or spaced JSON saw
+                # only "does not match" (newuser39)
+                raise Refused("bad_signature", f"the signature does not match the payload: sig is HMAC-SHA256 over "
+                              f"'{cmd.signed_name}', a newline and the payload without sig as JSON with keys sorted, "
+                              "no spaces, UTF-8 unescaped (docs/mqtt.md, Signing)")
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)

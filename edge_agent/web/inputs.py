@@ -10,6 +10,7 @@ import json
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
@@ -70,6 +71,22 @@ class ListQuery(BaseModel):
             # a reversed range matched nothing and the page said "no violations match", as if there were none
             raise HTTPException(400, "from / to: from must be on or before to")
         return q
+
+    @classmethod
+    def carried(cls, text: str | None) -> str:
+        """The list view a violation was opened from (``?list=``: its filter and page), as a query string the page
+        links back to; anything it cannot read is the whole list, never an error (a stale or edited link).
+        Why: "back to list" and every decision led to the whole list, page 1: a manager working through one bay's
+        open violations on a phone set the filter again after each one (newuser39)."""
+        if not text or len(text) > 512:
+            return ""
+        raw = dict(parse_qsl(text))
+        try:
+            q = cls.parse(raw)
+        except HTTPException:
+            return ""
+        keep = {k: raw[k] for k in ("bay", "decision", "plate", "from", "to") if raw.get(k)}
+        return urlencode({**keep, "page": q.page} if q.page > 1 else keep)
 
     def filter(self, tz: ZoneInfo) -> ViolationFilter:
         return ViolationFilter(

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -73,9 +74,11 @@ def violations(request: Request):
     configured = [b.id for b in ctx.cfg.bays]
     bays = configured + sorted(set(ctx.log.bay_ids()) - set(configured), key=natural_key)
     keep = {k: v for k, v in q.items() if k != "page" and v}
+    from_list = ListQuery.carried(urlencode({**keep, "page": lq.page}))  # a violation opened from here goes back to it
     # retention closed these unseen (evidence.open_days): said above the list, a link to them, until reviewed or gone
     expired = ctx.log.count(EXPIRED)
-    return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=STATES,
+    return render(request, "violations.html", page=page, q=q, keep=keep, from_list=from_list, bays=bays,
+                  decisions=STATES,
                   plate_max=PLATE_QUERY_MAX, expired=expired, open_days=ctx.cfg.evidence.open_days,
                   flash=request.session.pop("flash", []))
 
@@ -176,7 +179,8 @@ def detail(request: Request, vid: str):
                                           or (store is not None and store.holds(e)))}
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
     pending -= saved
-    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending,
+    from_list = ListQuery.carried(request.query_params.get("list"))
+    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending, from_list=from_list,
                   writes_here=writer is not None,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
@@ -186,8 +190,10 @@ def detail(request: Request, vid: str):
 @router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW)),
                                                       Depends(per_user_rate("decide"))])
 def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=REASON_MAX),
-           seen: Literal["open", "confirmed", "dismissed", "expired"] | None = Form(None)):
-    """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
+           seen: Literal["open", "confirmed", "dismissed", "expired"] | None = Form(None),
+           from_list: str = Form("", alias="list")):
+    """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands.
+    ``list``: the list view it was opened from, kept for its "back to list" (``ListQuery.carried``)."""
     ctx = ctx_of(request)
     reason = one_line(reason, "reason")
     vid_n, user, ip = violation_id(vid), current_user(request), client_ip(request)
@@ -201,18 +207,18 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
         t = translator(lang_of(request))
         _flash(request, t("decided_meanwhile", id=now.id, decision=t(now.decision), user=now.decided_by or "-"),
                "error")
-        return RedirectResponse(f"/violations/{now.id}", status_code=303)
+        return RedirectResponse(_detail_url(now.id, from_list), status_code=303)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     t = translator(lang_of(request))
     # in the reviewer's words ("#5: confirmed" before); a reopened one is not "decided as open"
     _flash(request, t("reopened", id=v.id) if v.decision == "open" else t("decided", id=v.id, decision=t(v.decision)))
-    return RedirectResponse(f"/violations/{v.id}", status_code=303)
+    return RedirectResponse(_detail_url(v.id, from_list), status_code=303)
 
 
 @router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW)),
                                                     Depends(per_user_rate("lists"))])
-def add_to_list(request: Request, vid: str, which: str = Form(...)):
+def add_to_list(request: Request, vid: str, which: str = Form(...), from_list: str = Form("", alias="list")):
     """Put the plate on the allow- or deny-list: persisted in the config, then handed to the agent."""
     ctx = ctx_of(request)
     v = ctx.log.get(violation_id(vid))
@@ -253,7 +259,13 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
         _flash(request, t(f"listed_{which}", plate=plate))
     else:  # saved for the next start, but the running agent did not take it: say so, with the agent's reason
         _flash(request, t(f"listed_{which}_not_applied", plate=plate, why=result.message or "-"), "error")
-    return RedirectResponse(f"/violations/{v.id}", status_code=303)
+    return RedirectResponse(_detail_url(v.id, from_list), status_code=303)
+
+
+def _detail_url(vid: int, from_list: str) -> str:
+    """A violation's page, keeping the list view it was opened from (``ListQuery.carried``)."""
+    back = ListQuery.carried(from_list)
+    return f"/violations/{vid}?{urlencode({'list': back})}" if back else f"/violations/{vid}"
 
 
 @router.get("/evidence/{evidence_id}/{which}.jpg")

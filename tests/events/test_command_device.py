@@ -102,3 +102,17 @@ def test_the_site_setting_takes_two_words_only():
     assert MqttConfig(brokers=["mqtt://localhost"], command_site="required").command_site == "required"
     with pytest.raises(ValueError, match="command_site"):
         MqttConfig(brokers=["mqtt://localhost"], command_site="yes")
+
+
+def test_a_bad_signature_says_what_the_signature_covers(tmp_path):
+    """A backend that signed the wrong name ("stall" for a sim command, the topic) was told only "does not match":
+    the reply names the signed name and the canonical form (newuser39)."""
+    clock = FakeClock()
+    dev, control = _device(tmp_path, clock, "dev1")
+    body = {"ts": iso(clock.now()), "bay": "B1", "seconds": 5}
+    for name, namespace, wrong in (("stall", "sim", "stall"), ("unlock", "cmd", "edge/s1/dev1/cmd/unlock")):
+        msg = dev.handle(Command(name, json.dumps(sign_command(wrong, body, KEY)).encode(), namespace=namespace)).body
+        assert msg["code"] == "bad_signature", msg
+        signed = "sim/stall" if namespace == "sim" else "unlock"
+        assert f"'{signed}'" in msg["message"] and "keys sorted" in msg["message"], msg
+    assert control.calls == []

@@ -107,3 +107,26 @@ def test_where_the_docs_list_the_command_envelope_they_name_every_field_of_it():
     assert bullet, "docs/consumer.md: the **Commands** bullet"
     binding = [f for f, s in ENVELOPE.items() if "wrong_device" in s.get("description", "")]  # device, site
     assert binding and [f for f in binding if f'"{f}"' not in bullet.group(0)] == [], bullet.group(0)
+
+
+def test_the_signing_recipe_in_consumer_md_signs_as_the_agent_checks():
+    """consumer.md's one-line recipe (what a backend copies; the AsyncAPI file said only "hex HMAC-SHA256", not over
+    what) gives the signature the agent's check accepts: non-ASCII text, a nested list, ``site`` and ``device``."""
+    import hashlib
+    import hmac
+
+    from edge_agent.events.command_handler import sign_command
+
+    text = " ".join((REPO / "docs/consumer.md").read_text(encoding="utf-8").split())
+    recipe = re.search(r"`(hmac\.new\(key, \(name \+ .*?\.hexdigest\(\))`", text)
+    assert recipe, "consumer.md lost its signing recipe"
+    body = {"ts": "2026-12-07T10:00:00+08:00", "device": "pole-7", "site": "s1", "bay": "A01",
+            "reason": "测试 é", "operator": "ops", "lists": {"deny": ["粤B12345"], "allow": []}}
+    for name in ("unlock", "sim/stall"):
+        got = eval(recipe.group(1), {"hmac": hmac, "hashlib": hashlib, "json": json},  # noqa: S307 - the doc's text
+                   {"key": b"k3y", "name": name, "body_without_sig": body})
+        assert got == sign_command(name, body, b"k3y")["sig"]
+    envelope = json.loads((REPO / "edge_agent/events/schemas/command-envelope.json").read_text(encoding="utf-8"))
+    said = envelope["properties"]["sig"]["description"]
+    for needed in ("name", "newline", "canonical JSON", "keys sorted", "UTF-8"):
+        assert needed in said, f"the AsyncAPI sig description does not say {needed!r}"

@@ -180,7 +180,7 @@ def test_a_manager_reviews_by_keyboard_alone(browser, server, site):  # noqa: F8
     assert page.locator("tr.row").count() == 1
     tab_to("tr.row td.pl a")
     page.keyboard.press("Enter")
-    page.wait_for_url(server.url + "/violations/4")
+    page.wait_for_url(server.url + "/violations/4?list=**")
 
     tab_to("#dismiss-reason")
     page.keyboard.type("车主已缴费")

@@ -143,6 +143,30 @@ def test_list_filters_and_pagination(client):
     assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
 
 
+def test_a_violation_opened_from_a_filtered_list_goes_back_to_it_after_a_decision(client):
+    """The list's filter and page travel with the violation opened from it (``?list=``), through its decision and
+    list forms, to its "back to list": it led to the whole list, page 1, after each decision (newuser39). What the
+    list view cannot read is the whole list, never an error."""
+    listed = client.get("/violations?bay=A2&decision=open&page=1&junk=1").text
+    assert 'href="/violations/6?list=bay%3DA2%26decision%3Dopen"' in listed  # page 1 and unknown keys dropped
+    assert 'href="/violations/7"' in client.get("/violations").text  # the whole list: the plain link
+    detail = client.get("/violations/6?list=bay%3DA2%26decision%3Dopen%26page%3D2").text
+    assert 'href="/violations?bay=A2&amp;decision=open&amp;page=2" class="back"' in detail
+    assert detail.count('name="list" value="bay=A2&amp;decision=open&amp;page=2"') >= 3  # confirm, dismiss, lists
+    tok = token(client, "/violations")
+    for path, data in (("/violations/6/decide", {"decision": "confirmed", "seen": "open"}),
+                       ("/violations/6/list", {"which": "deny"})):
+        r = client.post(path, data={**data, "csrf": tok, "list": "bay=A2&decision=open&page=2"},
+                        follow_redirects=False)
+        assert r.headers["location"] == "/violations/6?list=bay%3DA2%26decision%3Dopen%26page%3D2", path
+    for bad in ("from=2026-13-40", "page=0", "bay=" + "x" * 600, "%ff%fe", "to=2026-03-01&from=2026-03-05"):
+        r = client.get("/violations/6", params={"list": bad})
+        assert r.status_code == 200 and '<a href="/violations" class="back">' in r.text, bad
+        r = client.post("/violations/6/decide", data={"decision": "open", "csrf": tok, "list": bad},
+                        follow_redirects=False)
+        assert r.headers["location"] == "/violations/6", bad
+
+
 def test_violations_retention_expired_are_counted_above_the_list_filtered_and_still_decided(client, site):
     """``evidence.open_days``: a violation nobody decided is closed as ``expired``; the list says how many, links
     them, and a reviewer's form on one (``seen=expired``) still decides it."""

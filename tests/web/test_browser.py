@@ -82,7 +82,7 @@ def test_manager_filters_opens_dismisses_and_exports(browser, server, site):
     assert bays == ["A2", "A2", "A2"]
 
     page.locator("tr.row[data-id='4'] td.pl a").click()
-    page.wait_for_url(server.url + "/violations/4")
+    page.wait_for_url(server.url + "/violations/4?list=bay%3DA2")  # the list it came from, for "back to list"
     assert image_ok(page, "#frame") and image_ok(page, "#crop")
     body = page.inner_text("main")
     assert "京A88888" in body and "黑名单" in body  # the verdict and why (deny-list)
@@ -93,6 +93,9 @@ def test_manager_filters_opens_dismisses_and_exports(browser, server, site):
     page.wait_for_selector(".badge.dismissed")
     v = site.log.get(4)
     assert (v.decision, v.decision_reason, v.decided_by) == ("dismissed", "车主已缴费", "admin")
+    page.click("a.back")  # to the filtered list, not all of it: a manager working through one bay (newuser39)
+    page.wait_for_url(server.url + "/violations?bay=A2")
+    assert page.locator("tr.row td[data-label='车位']").all_inner_texts() == ["A2", "A2", "A2"]
 
     page.goto(server.url + "/violations?decision=dismissed")
     with page.expect_download() as dl:
