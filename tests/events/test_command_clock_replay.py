@@ -10,6 +10,7 @@ device's clock went back."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
@@ -114,3 +115,21 @@ def test_one_command_stamped_a_year_ahead_does_not_lock_the_device_out_once_its_
     assert again.handle(Command("set-lists", captured)).body["code"] == "replay"
     clock.advance(5)
     assert again.handle(Command("snapshot", _signed(clock, "snapshot", id="later"))).body["code"] == "ok"
+
+
+def test_two_backends_far_apart_within_the_window_are_both_taken(tmp_path):
+    """With ``command_max_age_s`` at its cap, backends 40 min ahead of and behind the device are both fresh; the one
+    behind was refused ``replay`` (80 min older than the newest ts), though the device's clock never went back and
+    nothing it pruned could be that command. What was pruned expired before the device's own clock now, so a command
+    fresh on a clock that never went back is never refused for it."""
+    clock = FakeClock()
+    control = RecordingControl()
+    memory = ReplayMemory(tmp_path / "replay.sqlite", clock)
+    handler = CommandHandler(control, Topics("edge/s1/d1"), "d1", clock, COMMAND_MAX_AGE_CAP_S, KEY, memory)
+    for i in range(8):  # 4 h of commands, one each half hour from each backend
+        for skew in (40 * 60, -40 * 60):
+            body = sign_command("snapshot", {"ts": iso(clock.now() + timedelta(seconds=skew)), "id": f"{i}{skew}"}, KEY)
+            reply = handler.handle(Command("snapshot", json.dumps(body).encode())).body
+            assert reply["code"] == "ok", (i, skew, reply)
+        clock.advance(30 * 60)
+    assert len(memory) < 16  # pruned all the same
