@@ -353,10 +353,10 @@ class CommandHandler:
                 and sent <= until):
             raise Refused("replay", "the replay memory was damaged and started afresh: a command stamped up to "
                           f"{iso(until)} may have been received already; send it again with a later ts")
-        if memory is not None and not lowering and (newest := memory.older_than_kept(sent, self.max_age_s)) is not None:
-            raise Refused("replay", f"ts is {(newest - sent).total_seconds():.0f} s older than the newest signed "
-                          f"command received ({iso(newest)}): whether it was received before is no longer known "
-                          "(fresh only because this device's clock went back?); send it again with a later ts")
+        if memory is not None and not lowering and (upto := memory.older_than_kept(sent, self.max_age_s)) is not None:
+            raise Refused("replay", f"ts is not after {iso(upto)}, up to which the replay memory has forgotten the "
+                          "commands it received: whether this one was received before is no longer known (fresh "
+                          "only because this device's clock went back?); send it again with a later ts")
         if memory is not None and (memory.seen(body["sig"].lower())
                                    or not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s)):
             raise Refused("replay", "this signed command was already received")

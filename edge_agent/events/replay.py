@@ -11,8 +11,10 @@ captured meanwhile, their entries gone after the old 60 s. Wall-clock time (the
 monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
 longer, never shorter; one stepped forwards makes the old commands stale anyway. But a clock stepped back to a
 command's ``ts`` an hour or more after it made it fresh and forgotten (a spoofed time server, probe attacker39), so
-the newest ``ts`` remembered is kept too (the backends' clock, not ours): a command more than the keep time older
-is refused (``older_than_kept``), and entries go only once that newest ``ts`` is past them as well.
+the latest expiry pruned is kept (``pruned``): a command whose entry may have gone with it is refused
+(``older_than_kept``); and entries go only once the newest ``ts`` remembered (the backends' clock) is past them too.
+Only what was forgotten: refusing all before the newest ``ts`` less the keep time, one command stamped a year ahead
+refused every later one for that year (review96).
 SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
 power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides, checked at every open; a full disk is not) is
 moved aside and a fresh one started (announced in the log): refusing every command for ever would be worse. The fresh
@@ -52,6 +54,8 @@ CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
 -- the newest ts of a signed command remembered (µs since the epoch, the backends' clock): what entries are kept for
 CREATE TABLE IF NOT EXISTS newest (one INTEGER PRIMARY KEY CHECK (one = 1), ts_us INTEGER NOT NULL);
+-- the latest expiry of an entry pruned (``seen.expires``): what was received up to it is forgotten
+CREATE TABLE IF NOT EXISTS pruned (one INTEGER PRIMARY KEY CHECK (one = 1), expires REAL NOT NULL);
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -111,33 +115,47 @@ class ReplayMemory:
     def remember(self, sig: str, sent: datetime, window_s: float) -> bool:
         """Record ``sig``; False when it was already there (a replay). Prunes expired entries.
 
-        Kept until no window any config may set (``window_s`` or the cap, the longer) accepts ``sent``, and no
-        command stamped within that of the newest ``ts`` remembered could be let through (``older_than_kept``): an
-        entry goes once both our clock and that newest ``ts`` are past its expiry. Why the newest ``ts`` too: our
-        clock alone can be stepped (a spoofed time server) forward to drop entries and back to make them fresh."""
+        Kept until no window any config may set (``window_s`` or the cap, the longer) accepts ``sent``: an entry
+        goes once both our clock and the newest ``ts`` remembered are past its expiry, and what went is refused
+        after (``older_than_kept``). Why the newest ``ts`` too: our clock alone can be stepped (a spoofed time
+        server) forward to drop entries the backend's next command still finds fresh."""
         expires = max(sent.timestamp(), self._now()) + max(window_s, COMMAND_MAX_AGE_CAP_S)
         at = self.micros(sent)
         with self._lock:
             newest = max(at, self._newest_us() or at)
-            self._db.execute("DELETE FROM seen WHERE expires < ?", (min(self._now(), newest / 1e6),))
+            self._drop_expired(min(self._now(), newest / 1e6))
             cur = self._db.execute("INSERT OR IGNORE INTO seen (sig, expires) VALUES (?, ?)", (sig, expires))
             self._db.execute("INSERT OR REPLACE INTO newest (one, ts_us) VALUES (1, ?)", (newest,))
             return cur.rowcount == 1
+
+    def _drop_expired(self, bound: float) -> int:
+        """Delete the entries expired before ``bound``, noting the latest expiry deleted first (``pruned``): a kill
+        between the two leaves the note, never entries gone unnoted."""
+        latest = self._db.execute("SELECT MAX(expires) FROM seen WHERE expires < ?", (bound,)).fetchone()[0]
+        if latest is None:
+            return 0
+        self._db.execute("INSERT INTO pruned (one, expires) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET "
+                         "expires = MAX(expires, excluded.expires)", (latest,))
+        return int(self._db.execute("DELETE FROM seen WHERE expires < ?", (bound,)).rowcount)
 
     def _newest_us(self) -> int | None:
         row = self._db.execute("SELECT ts_us FROM newest").fetchone()
         return None if row is None else int(row[0])
 
     def older_than_kept(self, sent: datetime, window_s: float) -> datetime | None:
-        """The newest ``ts`` remembered when ``sent`` is further behind it than entries are kept (``window_s`` or the
-        cap, the longer), else None: whether such a command was received before is no longer known. A command is
-        stamped on the backend's clock, so one that old is fresh only to a device whose clock went back (a spoofed
-        or wrong time server): a captured ``set-lists`` replayed that way put old lists back."""
+        """The latest ``ts`` whose entry may have been pruned when ``sent`` is no later than it, else None: whether
+        such a command was received before is no longer known. An entry is kept a keep time (``window_s`` or the
+        cap, the longer) past its ``ts`` at least, so that is the latest entry pruned less the keep time. A command
+        is stamped on the backend's clock, so one that old is fresh only to a device whose clock went back (a
+        spoofed or wrong time server): a captured ``set-lists`` replayed that way put old lists back. Only what was
+        forgotten, not all before the newest ``ts`` less the keep time: one command stamped a year ahead (a time
+        server both the device and a backend followed for a moment) refused every later one for that year."""
         with self._lock:
-            newest = self._newest_us()
-        if newest is None or newest - self.micros(sent) <= max(window_s, COMMAND_MAX_AGE_CAP_S) * 1e6:
+            row = self._db.execute("SELECT expires FROM pruned").fetchone()
+        if row is None:
             return None
-        return _EPOCH + timedelta(microseconds=newest)
+        keep = max(window_s, COMMAND_MAX_AGE_CAP_S)  # as ``remember`` adds it: the same float sum
+        return _EPOCH + timedelta(seconds=float(row[0]) - keep) if sent.timestamp() + keep <= row[0] else None
 
     def seen(self, key: str) -> bool:
         """``key`` is remembered and not yet expired (without recording anything)."""
@@ -195,8 +213,7 @@ class ReplayMemory:
     def prune(self) -> int:
         with self._lock:
             newest = self._newest_us()
-            bound = self._now() if newest is None else min(self._now(), newest / 1e6)
-            return self._db.execute("DELETE FROM seen WHERE expires < ?", (bound,)).rowcount
+            return self._drop_expired(self._now() if newest is None else min(self._now(), newest / 1e6))
 
     def __len__(self) -> int:
         with self._lock:

@@ -10,6 +10,7 @@ device's clock went back."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
@@ -88,3 +89,47 @@ def test_a_clock_stepped_forward_within_a_wide_window_does_not_prune_what_a_step
     clock.step_wall(-55 * 60)
     assert handler.handle(Command("set-lists", captured)).body["code"] == "replay"
     assert len(control.calls) == 2
+
+
+def test_one_command_stamped_a_year_ahead_does_not_lock_the_device_out_once_its_clock_is_right(tmp_path):
+    """A site time server a year ahead (spoofed, or a GPS-week rollover) that the device and a backend followed for a
+    moment, or a captured future-stamped command replayed to a device stepped forward: ONE such command was accepted
+    and every later non-lowering command was refused ``replay`` until the real time reached it (a year; "send it again
+    with a later ts" no backend could meet, and no way back but deleting the file). Only what the memory forgot is
+    doubtful: commands stamped no later than the entries it pruned; the backend's next command is none of those,
+    while the captured one from before the step still is."""
+    clock = FakeClock()
+    handler, control = _handler(tmp_path / "replay.sqlite", clock)
+    captured = _signed(clock, "set-lists", allow=["粤B12345"], id="old")
+    assert handler.handle(Command("set-lists", captured)).body["code"] == "ok"
+    clock.advance(10)
+    year = 365 * 86400
+    clock.step_wall(year)
+    assert handler.handle(Command("snapshot", _signed(clock, "snapshot", id="ahead"))).body["code"] == "ok"
+    clock.step_wall(-year + 20)  # the time put right: 30 s after the captured command
+    for name, fields in (("snapshot", {"id": "next"}), ("lock-reset", {"bay": "B1", "reason": "r", "operator": "o"})):
+        reply = handler.handle(Command(name, _signed(clock, name, **fields))).body
+        assert reply["code"] == "ok", reply
+    assert handler.handle(Command("set-lists", captured)).body["code"] == "replay"  # its entry went at the step
+    again, _ = _handler(tmp_path / "replay.sqlite", clock)  # over a restart too
+    assert again.handle(Command("set-lists", captured)).body["code"] == "replay"
+    clock.advance(5)
+    assert again.handle(Command("snapshot", _signed(clock, "snapshot", id="later"))).body["code"] == "ok"
+
+
+def test_two_backends_far_apart_within_the_window_are_both_taken(tmp_path):
+    """With ``command_max_age_s`` at its cap, backends 40 min ahead of and behind the device are both fresh; the one
+    behind was refused ``replay`` (80 min older than the newest ts), though the device's clock never went back and
+    nothing it pruned could be that command. What was pruned expired before the device's own clock now, so a command
+    fresh on a clock that never went back is never refused for it."""
+    clock = FakeClock()
+    control = RecordingControl()
+    memory = ReplayMemory(tmp_path / "replay.sqlite", clock)
+    handler = CommandHandler(control, Topics("edge/s1/d1"), "d1", clock, COMMAND_MAX_AGE_CAP_S, KEY, memory)
+    for i in range(8):  # 4 h of commands, one each half hour from each backend
+        for skew in (40 * 60, -40 * 60):
+            body = sign_command("snapshot", {"ts": iso(clock.now() + timedelta(seconds=skew)), "id": f"{i}{skew}"}, KEY)
+            reply = handler.handle(Command("snapshot", json.dumps(body).encode())).body
+            assert reply["code"] == "ok", (i, skew, reply)
+        clock.advance(30 * 60)
+    assert len(memory) < 16  # pruned all the same
