@@ -35,8 +35,14 @@ def _config(tmp: Path, port: int, models: Path) -> Path:
         "camera": {"source": str(tmp / "frames"), "fps": 5, "loop": True},
         "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]], "lock_id": "LA"}],
         # a slow stroke: the stop lands in the middle of it
-        "locks": [{"id": "LA", "driver": "simulator", "motor_timeout_s": 30,
-                   "simulator": {"travel_time_s": 20, "start": "up"}}],
+        "locks": [
+            {
+                "id": "LA",
+                "driver": "simulator",
+                "motor_timeout_s": 30,
+                "simulator": {"travel_time_s": 20, "start": "up"},
+            }
+        ],
         "mqtt": {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{port}"]},
         "perception": {"models_dir": str(models)},
         "data_dir": str(tmp / "data"),
@@ -48,7 +54,10 @@ def _config(tmp: Path, port: int, models: Path) -> Path:
 
 @pytest.mark.broker
 def test_sigterm_mid_lowering_leaves_the_arms_stopped_position_as_the_last_lock_event(
-        tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    tmp_path: Path,
+    broker,  # noqa: F811
+    models_dir: Path,
+) -> None:
     config = _config(tmp_path, broker.port, models_dir)
     sub = Subscriber(broker.port, [f"{PREFIX}/#", f"{REPLIES}/#"]).start()
     agent = RunningAgent(config, tmp_path / "agent.log")
@@ -56,8 +65,11 @@ def test_sigterm_mid_lowering_leaves_the_arms_stopped_position_as_the_last_lock_
         sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online", timeout=60)
         r = Backend(sub, PREFIX, REPLIES).ask("unlock", bay="A", reason="nev", operator="ops")
         assert r["ok"], r
-        sub.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == "lock_moved"
-                     and m.json()["data"]["state"] == "moving", timeout=20)
+        sub.wait_for(
+            f"{PREFIX}/events",
+            lambda m: m.json()["type"] == "lock_moved" and m.json()["data"]["state"] == "moving",
+            timeout=20,
+        )
         rc = agent.stop(20)
         sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "offline", timeout=20)
     finally:
