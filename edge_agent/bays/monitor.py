@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -133,6 +133,9 @@ class BayMonitor:
         # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
         # on a view this run vouches for (``left_by_last_run``)
         self._unverified: set[str] = set()
+        # bay → the visit whose car its presence sensor reported in this run: the next start's record of which waits
+        # that sensor may end (``sensed``, ``Unplaced.cleared``)
+        self._sensed: dict[str, str] = {}
         self._sought_empty: dict[str, float] = {}  # this frame's ``_classify`` readings of them for an "empty"
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped | bay_overlay: its last crop showed nothing
         #                                    or a block the camera paints (bays.blank);
@@ -277,8 +280,11 @@ class BayMonitor:
                 self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
                 if b.id in old._unplaced:  # still no car seen on its outline: a run of readings starts over
                     # (redrawn, the outline is no longer the one the last run left its car on)
-                    self._unplaced[b.id] = Unplaced(at_start=old._unplaced[b.id].at_start
-                                                    and before.get(b.id) == b.polygon)
+                    was = old._unplaced[b.id]
+                    self._unplaced[b.id] = Unplaced(at_start=was.at_start and before.get(b.id) == b.polygon,
+                                                    sensed=was.sensed, visit=was.visit)
+                if b.id in old._sensed:
+                    self._sensed[b.id] = old._sensed[b.id]
                 if b.id in old._unverified:
                     self._unverified.add(b.id)
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
@@ -355,20 +361,21 @@ class BayMonitor:
         except ValueError:
             return None
 
-    def watch_old_ground(self, bay: str, polygon: Sequence[tuple[float, float]]) -> None:
+    def watch_old_ground(self, bay: str, polygon: Sequence[tuple[float, float]], sensed: bool = False) -> None:
         """(At the start.) ``bay`` may have a car on ``polygon``, an outline an earlier run judged it on: the
         config was edited while the agent was stopped and that run left a visit open there, or that run was itself
         waiting for the ground. Its lock waits for that ground as after a reload, except that no picture of the
         car is known, so ``confirm_frames`` readings of it empty let it go once a car has been seen on it in this run
         (``Unplaced``'s bar): read empty before that, a still car under a drop on a lens wet at the start let it go and
         the arm rose under the car (probe review87). A car gone while the agent was stopped holds it until the next
-        car has come and gone there."""
+        car has come and gone there. ``sensed``: the bay's presence sensor reported that car (``Unplaced.sensed``)."""
         with self._lock:
             ground = [(float(x), float(y)) for x, y in polygon]
             grounds = self._old_ground.get(bay, [])
             if (bay in self.machines and not _same_outline(ground, self._polygons[bay])
                     and not any(_same_outline(g.polygon, ground) for g in grounds)):
-                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True, car=Unplaced(at_start=True))]
+                car = Unplaced(at_start=True, sensed=sensed)
+                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True, car=car)]
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
@@ -449,7 +456,8 @@ class BayMonitor:
                 or bay in self._unverified)
 
     def left_by_last_run(self, bays: Sequence[str],
-                         judged: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None) -> None:
+                         judged: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None,
+                         visits: Mapping[str, str] | None = None, sensed: Collection[str] = ()) -> None:
         """(At the start.) ``bays`` held a car when the last run stopped (a visit it left open, or one it was itself
         still unsure of: ``unverified``). Each counts as holding it (``holding_cars``, ``confirming``, a redraw) until
         this run judges the bay on a view it vouches for. Why: the start ends the last run's visits
@@ -464,7 +472,8 @@ class BayMonitor:
         picture as a departure does (over ``LEFT_CHANGE`` of it against the last dry picture of the car, for 26 of 40
         parked cars), and a passer-by's motion made the first "empty" confident: the arm rose under the car (probe
         wetstart). The cost: a car that drove off while the agent was stopped leaves its arm down until the next car has come and
-        gone; a bay that held no car at the stop pays nothing."""
+        gone; a bay that held no car at the stop pays nothing. ``visits``: bay → the last run's visit its wait is for,
+        where known; ``sensed``: the bays whose presence sensor reported that car (``Unplaced.sensed``)."""
         with self._lock:
             self._unverified.update(b for b in bays if b in self.machines)
             for b in bays:  # its first "empty" needs something seen moving there (``Hysteresis.car_left``), unless
@@ -476,7 +485,8 @@ class BayMonitor:
                         # beside the car, as after a Save (probe review94)
                         was = (judged or {}).get(b, [])
                         self._unplaced[b] = Unplaced(at_start=bool(was) and all(
-                            _same_outline(o, self._polygons[b]) for o in was))
+                            _same_outline(o, self._polygons[b]) for o in was), sensed=b in sensed,
+                            visit=(visits or {}).get(b))
                         log.warning("bay %s: the last run left a car there: its lock stays down (%s) until a car is "
                                     "seen on the outline (and then leaves it)", b, REDRAWN)
 
@@ -516,6 +526,15 @@ class BayMonitor:
         start resumes them as such, so a healthy presence sensor may end them (``Unplaced.cleared``)."""
         with self._lock:
             return sorted(b for b, u in self._unplaced.items() if u.at_start)
+
+    def sensed(self) -> dict[str, str]:
+        """Bay → the visit whose car its presence sensor reported: this run's open visits, and the restart's waits
+        (``Unplaced.sensed``; "" where the visit is not known), to be kept over a restart: there only such a sensor's
+        "clear" may end the wait for that car (``left_by_last_run``)."""
+        with self._lock:
+            waits = {b: u.visit or "" for b, u in self._unplaced.items() if u.at_start and u.sensed}
+            grounds = {b: "" for b, gs in self._old_ground.items() if any(g.car is not None and g.car.sensed for g in gs)}
+            return {**grounds, **waits, **self._sensed}
 
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
@@ -1275,12 +1294,20 @@ class BayMonitor:
             out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b), backed)
             if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
+            self._note_sensed(b, m)
         published = self._publish_all(out)
         for b in [b for b in self._unmeasured if present.get(b) is False or out.get(b)]:
             self._unmeasured.discard(b)
             if not out[b]:  # measured empty, no event: the start's "unknown" becomes "free"
                 self.bus.publish_state(self.machines[b].state())
         return published
+
+    def _note_sensed(self, bay: str, m: BayMachine) -> None:
+        """Whether the bay's presence sensor has reported the car of its open visit (``sensed``)."""
+        if m.visit is None:
+            self._sensed.pop(bay, None)
+        elif self._sensed.get(bay) != m.visit.visit_id and self.feed.read_sensor(bay) is True:
+            self._sensed[bay] = m.visit.visit_id
 
     def _publish_all(self, per_bay: dict[str, list[Event]]) -> list[Event]:
         published: list[Event] = []

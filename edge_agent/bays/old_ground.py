@@ -109,6 +109,10 @@ class Unplaced:
     # car's, so the camera's "empty" there is a witness and a healthy presence sensor's "clear" a second (``cleared``)
     clear_since: float | None = None  # the first of the unbroken run of "empty" readings with the sensor clear
     clear_reads: int = 0
+    # (``at_start``) the bay's presence sensor reported the car waited for: in the last run (``outlines.json``
+    # ``sensed``) or in this one. Only then is its "clear" a witness (``cleared``)
+    sensed: bool = False
+    visit: str | None = None  # the last run's visit whose car it waits for, where known (the record's key)
 
     def read(self, p: float, now: float, enter_p: float, confirm: int, settle_s: float) -> bool:
         """One fresh reading ``p`` of the bay's outline (NaN: not read, breaks the run). True once a car is seen."""
@@ -125,8 +129,12 @@ class Unplaced:
         ``confirm`` readings in a row spanning ``settle_s``: two independent witnesses, as every raise needs. Why:
         the wait is for a still car a lens wet at the start reads surely empty; a car over the arm is in the sensor's
         beam, and waiting for the next car to come and go left a bay the car had left during the stop closed for
-        hours (probe locks41). A Save's wait is not ended so: its outline may lie beside the car."""
-        if self.at_start and sensor is False and np.isfinite(p) and p <= exit_p:
+        hours (probe locks41). A Save's wait is not ended so: its outline may lie beside the car. Nor one whose car the
+        sensor never reported (``sensed``): off its beam (a motorbike, a low or off-centre car) its "clear" says
+        nothing of that car, and under an untold drop it was the only witness: the arm rose under the car (probe
+        locks42). A "vehicle" now (the car still over the arm) makes its later "clear" a witness."""
+        self.sensed = self.sensed or sensor is True
+        if self.at_start and self.sensed and sensor is False and np.isfinite(p) and p <= exit_p:
             self.clear_since = now if self.clear_since is None else self.clear_since
             self.clear_reads += 1
         else:

@@ -612,6 +612,37 @@ class Interlock:
         """A lowering in this fault timed out: the motor could not bring the arm down, and is not driven again."""
         return self.fault is not None and self._recovery_timed_out
 
+    def stop(self) -> None:
+        """The agent stops: the motor is switched off and the driver closed, and a move under way ends where the arm
+        stands, said as such.
+
+        Why: the stop switched the motor off with nothing said, so a backend's last word on a lock stopped mid-stroke
+        was ``moving`` for as long as the agent stayed down. Now an end switch the arm reached is its state; between
+        them, ``lock_fault`` ``position_unknown`` (what the next start finds and says too). Published only, never
+        saved: the next start reads the switches itself, and the record of a lowering owed stays as it was. One hold
+        of the lock to the driver's close: no tick in between starts a lowering that waited out ``reverse_delay_s``."""
+        with self.lock:
+            try:
+                if self.public_state == "moving":
+                    self._say_stopped()
+            except Exception:  # noqa: BLE001 - a read that fails leaves it unsaid; the close and other locks' stop go on
+                log.exception("lock %s: saying where the arm stopped failed", self.cfg.id)
+            finally:
+                self.driver.close()
+        self._flush()
+
+    def _say_stopped(self) -> None:
+        m = self._motion if self._motion is not None else self._deferred
+        what = "lowering" if m is None or m.target == "down" else "rise"
+        self._motor_stop()
+        sw = self.driver.read_switches()
+        if sw.position in ("up", "down"):
+            self._publish_state(sw.position, f"the agent stopped during a {what}: the arm at its {sw.position} switch")
+        else:
+            message = f"the agent stopped during a {what}: the motor stopped with the arm at no end switch"
+            self.emit(EventType.LOCK_FAULT, code="position_unknown", message=message, switches=sw.position)
+            self._publish_state("fault", message)
+
     @property
     def public_state(self) -> str:
         return {"reversing": "moving"}.get(self.state, self.state)

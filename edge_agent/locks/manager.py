@@ -106,8 +106,7 @@ class LockManager:
             unsub()
         self._unsubscribe.clear()
         for u in self._units.values():
-            with u.interlock.lock:
-                u.driver.close()
+            u.interlock.stop()  # the driver closed; a move under way: where the arm stands said
 
     def tick(self) -> None:
         """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers. Each lock on its own:

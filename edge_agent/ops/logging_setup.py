@@ -229,8 +229,9 @@ class _Dropping(QueueHandler):
 
     def __init__(self, q: queue.Queue[logging.LogRecord | None], background: _Background | None = None) -> None:
         super().__init__(q)
-        self.dropped = 0
+        self.dropped = 0  # lines lost, a line below WARNING displaced by a later warning among them
         self.background = background
+        self._only_warnings = False  # the full queue holds no line below WARNING
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         """A copy to wait on the queue: its args merged and its traceback made text (``RedactFilter``), its
@@ -250,8 +251,26 @@ class _Dropping(QueueHandler):
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
             self.queue.put_nowait(record)
+            self._only_warnings = False
         except queue.Full:
             self.dropped += 1
+            if record.levelno >= logging.WARNING and not self._only_warnings:
+                self._only_warnings = not self._displace(record)
+
+    def _displace(self, record: logging.LogRecord) -> bool:
+        """Put ``record`` in the place of the oldest waiting line below WARNING (that line is the one dropped).
+
+        Why: a full queue dropped the newest line whatever its level, so the ERROR saying why the lock loop failed
+        was lost while thousands of older INFO lines waited. A queue of WARNING-and-above lines alone drops the new
+        one (``_only_warnings`` spares the scan until a line is queued again)."""
+        waiting = self.queue.queue  # type: ignore[attr-defined]  # queue.Queue's deque, under its own mutex
+        with self.queue.mutex:  # type: ignore[attr-defined]
+            for i, old in enumerate(waiting):
+                if old is not None and old.levelno < logging.WARNING:
+                    del waiting[i]
+                    waiting.append(record)  # one out, one in: ``unfinished_tasks`` stays right
+                    return True
+        return False
 
 
 class _RawStream:
@@ -305,17 +324,23 @@ class _Background:
         # stall ``logging.shutdown`` at exit too (its stream, ``_RawStream``, holds no lock of its own)
         while (record := self.queue.get()) is not None:
             try:
-                self.handler.emit(record)
-            except Exception:  # noqa: BLE001 - emit re-raises a RecursionError: one line lost, never the writer
-                pass
+                self._emit(record)
             finally:
                 self.queue.task_done()
             if (dropped := self.front.dropped) > self._said_dropped:
-                self.handler.emit(logging.makeLogRecord({
+                self._emit(logging.makeLogRecord({
                     "name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
                     "msg": f"{dropped - self._said_dropped} log line(s) dropped: the log's reader (journald, a pipe) "
                            "stopped taking them"}))
                 self._said_dropped = dropped
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """One line written; one it cannot write is lost, never the writer (the dropped-lines notice too: raising
+        outside the ``try`` it ended the thread, and every later line was queued, then dropped)."""
+        try:
+            self.handler.emit(record)
+        except Exception:  # noqa: BLE001 - emit re-raises a RecursionError: one line lost, never the writer
+            pass
 
     def running(self) -> bool:
         """Whether lines may still be written: the thread is alive and ``stop`` has not had its time yet."""

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -39,7 +39,7 @@ from edge_agent.control import (
 )
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
-from edge_agent.events.types import EventType
+from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import AGENT_STOPPED
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.evidence.writer import PhotoWriter
@@ -173,30 +173,43 @@ class Agent(ListsControl):
             c.start()
         self.notices.started(self.evidence)  # once the sinks listen
         left_open: set[str] = set()
-        unsubscribe = self.bus.subscribe(
-            lambda ev: left_open.add(ev.bay_id) if ev.bay_id and ev.data.get("reason") == AGENT_STOPPED else None,
-            {EventType.VEHICLE_DEPARTED})
+        visits: dict[str, str] = {}  # bay → the visit the last run left open there
+
+        def ended(ev: Event) -> None:
+            if ev.bay_id and ev.data.get("reason") == AGENT_STOPPED:
+                left_open.add(ev.bay_id)
+                if ev.visit_id:
+                    visits[ev.bay_id] = ev.visit_id
+
+        unsubscribe = self.bus.subscribe(ended, {EventType.VEHICLE_DEPARTED})
         try:
             for hook in self.on_started:
                 left_open.update(hook() or ())
         finally:
             unsubscribe()
-        self._watch_left_grounds(left_open)
+        self._watch_left_grounds(left_open, visits)
         self.monitor.publish_states()  # after the last run's closing events: each bay's retained state is this run's
 
-    def _watch_left_grounds(self, left_open: set[str]) -> None:
+    def _watch_left_grounds(self, left_open: set[str], visits: Mapping[str, str] | None = None) -> None:
         """At the start: bays whose lock must wait for a ground the last run left a car on (``outlines``), then
         this run's outlines kept."""
         now, kept, locks = {b.id: b.polygon for b in self.cfg.bays}, self._kept_outlines, self.cfg.lock_bays()
+        named = was_named(kept, now, locks).items()
+        # a sensor's record stands for the visit it was made in: a visit left open since (the record not yet
+        # written again: a power cut within the minute) is another car's, which that sensor may never have seen
+        visits = visits or {}
+        sensed = {b for b, names in named if any(
+            n in kept.sensed and (n not in left_open or kept.sensed[n] != "" and kept.sensed[n] == visits.get(n))
+            for n in names)}
         for bay, grounds in grounds_to_watch(kept, now, left_open, locks).items():
             for ground in grounds:
-                self.monitor.watch_old_ground(bay, ground)
-        named = was_named(kept, now, locks).items()
+                self.monitor.watch_old_ground(bay, ground, sensed=bay in sensed)
         self.monitor.unplace([b for b, names in named  # a Save's wait; one the last run's car made resumes as such
                               if any(n in kept.unplaced and n not in kept.left_waiting for n in names)], keep_grounds=True)
         self.monitor.left_by_last_run([b for b, names in named if any(
             n in left_open or n in kept.unverified or n in kept.left_waiting for n in names)],
-            {b: [kept.bays[n] for n in names if n in kept.bays] for b, names in named})
+            {b: [kept.bays[n] for n in names if n in kept.bays] for b, names in named},
+            {b: v for b, names in named for n in names if (v := visits.get(n))}, sensed)
         self.keep_outlines()
 
     def keep_outlines(self) -> None:
@@ -204,7 +217,7 @@ class Agent(ListsControl):
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
         self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
                            self.monitor.unplaced(), self.cfg.lock_bays(), self.monitor.unverified(),
-                           self.monitor.left_waiting())
+                           self.monitor.left_waiting(), self.monitor.sensed())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

@@ -85,6 +85,9 @@ class Kept:
     # so a healthy presence sensor may end them (``Unplaced.cleared``). Listed in ``unplaced`` too: an agent that
     # knows no ``left_waiting`` keeps them as a Save's, the stricter wait
     left_waiting: list[str] = field(default_factory=list)
+    # bay → the visit whose car its presence sensor reported ("" a restart's wait whose visit is not known): only such
+    # a sensor's "clear" may end the restart's wait (``Unplaced.sensed``). Missing (an older file): none may
+    sensed: dict[str, str] = field(default_factory=dict)
 
 
 class OutlineStore:
@@ -93,7 +96,7 @@ class OutlineStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
         self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str], list[str],
-                           list[str]] | None = None
+                           list[str], dict[str, str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -112,21 +115,24 @@ class OutlineStore:
             return Kept()
         unplaced, locks = doc.get("unplaced"), doc.get("locks")
         return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")), _names(unplaced),
-                    {k: v for k, v in locks.items() if isinstance(v, str)} if isinstance(locks, dict) else {},
-                    _names(doc.get("unverified")), [b for b in _names(doc.get("left_waiting")) if b in _names(unplaced)])
+                    _strings(locks), _names(doc.get("unverified")),
+                    [b for b in _names(doc.get("left_waiting")) if b in _names(unplaced)], _strings(doc.get("sensed")))
 
     def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
              unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None,
-             unverified: Sequence[str] = (), left_waiting: Sequence[str] = ()) -> None:
+             unverified: Sequence[str] = (), left_waiting: Sequence[str] = (),
+             sensed: Mapping[str, str] | None = None) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
                  {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
-                 sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified), sorted(left_waiting))
+                 sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified), sorted(left_waiting),
+                 dict(sorted((sensed or {}).items())))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
                "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
-               "unplaced": state[2], "locks": state[3], "unverified": state[4], "left_waiting": state[5]}
+               "unplaced": state[2], "locks": state[3], "unverified": state[4], "left_waiting": state[5],
+               "sensed": state[6]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())
@@ -134,6 +140,12 @@ class OutlineStore:
             log.warning("%s not written (%s): a restart would not know the bays' outlines", self.path, exc)
             return
         self._saved = state
+
+
+def _strings(value: object) -> dict[str, str]:
+    """A kept mapping of names to strings (anything else in it dropped; not a mapping: none)."""
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(value, dict) \
+        else {}
 
 
 def _names(value: object) -> list[str]:

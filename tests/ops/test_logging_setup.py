@@ -379,3 +379,63 @@ def test_a_stalled_stream_gets_its_exit_time_once(root_restored):
         assert time.monotonic() - began < 0.5
     finally:
         gate.set()
+
+
+def test_a_full_queue_keeps_warnings_and_errors_by_dropping_the_oldest_info_line(root_restored, monkeypatch):
+    """With the stream stalled and the queue full, the newest line was dropped whatever its level: the ERROR that said
+    why the lock loop failed was lost while thousands of older INFO lines waited. Now a WARNING-or-above line takes the
+    place of the oldest waiting line below WARNING; only where none waits is it dropped (and counted)."""
+    monkeypatch.setattr("edge_agent.ops.logging_setup.QUEUED_LINES", 20)
+    gate, writing = threading.Event(), threading.Event()
+
+    class Stalled(io.StringIO):
+        def write(self, text: str) -> int:
+            writing.set()
+            gate.wait(10)
+            return super().write(text)
+
+    stream = Stalled()
+    setup_logging(LoggingConfig(), stream=stream, background=True)
+    log = logging.getLogger("t")
+    try:
+        log.info("info first")
+        assert writing.wait(5)  # the writer holds that line: 20 places wait behind it
+        for i in range(40):
+            log.info("info %d", i)
+        log.error("the lock loop failed")
+        for i in range(25):
+            log.warning("warning %d", i)
+    finally:
+        gate.set()
+        flush_logs()
+    text = stream.getvalue()
+    assert "the lock loop failed" in text
+    assert [f"warning {i}" in text for i in range(19)] == [True] * 19  # 20 places, the ERROR in one
+    assert "warning 19" not in text  # no line below WARNING left to give its place: dropped, counted
+    assert "log line(s) dropped" in text
+
+
+def test_a_dropped_lines_notice_the_writer_cannot_write_ends_no_writer(root_restored):
+    """The writer's "N log line(s) dropped" notice was written outside the ``try`` that keeps one bad line from ending
+    the writer: a handler raising on it ended the thread, and every later line was queued, then dropped."""
+    from edge_agent.ops.logging_setup import _Background
+
+    buf = io.StringIO()
+
+    class Refusing(logging.StreamHandler):  # type: ignore[type-arg]
+        def emit(self, record: logging.LogRecord) -> None:
+            if "dropped" in record.getMessage():
+                raise RecursionError("as emit re-raises")
+            super().emit(record)
+
+    writer = _Background(Refusing(buf))
+    try:
+        writer.front.dropped = 3  # as a full queue counts them
+        writer.front.handle(logging.makeLogRecord({"msg": "first", "levelno": logging.WARNING}))
+        writer.drain(2)
+        writer.front.handle(logging.makeLogRecord({"msg": "after", "levelno": logging.WARNING}))
+        writer.drain(2)
+        assert writer.running()
+        assert buf.getvalue().splitlines() == ["first", "after"]
+    finally:
+        writer.stop()
