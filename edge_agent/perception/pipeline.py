@@ -156,7 +156,7 @@ class Pipeline:
             if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
             # a complete read may name a character where the plate shows none (mud, a sticker)
-            hidden = covered(read_crop, char_centres(read)) if shape.complete and read_crop is not None else ()
+            hidden = covered(read_crop, char_centres(read), read[0]) if shape.complete and read_crop is not None else ()
             prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete and not hidden else None
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]

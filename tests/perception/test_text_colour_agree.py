@@ -101,7 +101,7 @@ def test_a_merged_repeat_on_a_green_plate_is_read_whole(pipeline, monkeypatch):
     repeat it merged, the NEV plate is the read (it was partial ``皖A?D1111``, NEV undecided);
     the same frames on a blue plate stay the 7-character civil read, never NEV."""
     # fixed frames say nothing about where the rendered plate's characters are (occlusion.covered)
-    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres: ())
+    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres, text="": ())
     reader = Pipeline(pipeline.detector, FixedFrames(MERGED_ONES), pipeline.cfg)
     green, _ = render_scene(render_plate("皖AD11111", "small_nev"), seed=5, frame=(1280, 720), plate_width=220)
     [p] = reader.process(green)
@@ -128,7 +128,7 @@ def test_an_nev_text_on_a_blue_plate_with_white_characters_is_no_complete_read(p
     plate that stays blue with white characters holds a character the plate does not (JPEG q20 read
     川AS9V79 as 川JAS9173, complete). Kept as read, but not complete — no list match, a partial read's
     confidence — and "not NEV" by its colour as before; the same frames on a green plate are its NEV plate."""
-    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres: ())
+    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres, text="": ())
     lists = PlateLists(allow=["苏AD12345"])
     reader = Pipeline(pipeline.detector, FixedFrames(NEV_TEXT), pipeline.cfg, lists)
     blue, _ = render_scene(render_plate("苏A12345", "blue"), seed=5, frame=(1280, 720), plate_width=220)
@@ -150,7 +150,7 @@ def test_a_military_text_on_a_plate_that_is_not_white_is_a_misread_province(pipe
     characters such a text is a civil plate whose province was read as a letter (``IR87992``, complete
     at 0.85 on a blue plate of a probe). Its first position is not read (``?R87992``): partial, a partial
     read's confidence, no list match; the same frames on a white plate stay the complete military text."""
-    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres: ())
+    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres, text="": ())
     lists = PlateLists(deny=["IR87992"])
     reader = Pipeline(pipeline.detector, FixedFrames(LETTER_LED), pipeline.cfg, lists)
     blue, _ = render_scene(render_plate("津R87992", "blue"), seed=5, frame=(1280, 720), plate_width=220)
