@@ -22,7 +22,7 @@ from edge_agent.clock import Clock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import AliveMarks, RunLedger
-from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, ViolationLog
+from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, START_WAIT_S, ViolationLog
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class ViolationRecorder:
             self.unsent(self.log, self._previous_start(), self._this_start())
         if self.log.held_from_before:
             self._begin_later("events of the last run are held for it")
-        elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it
+        elif self._begin(HELD_RETRY_WAIT_S if self.log.held else START_WAIT_S):  # the log just waited for it
             return set()
         elif self._track is not None:
             self._end_before_begin()
