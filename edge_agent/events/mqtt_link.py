@@ -48,7 +48,7 @@ from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
-from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.events.types import BayState, Event, EventType, OutboxSeen
 from edge_agent.events.unsent import LoggedEvents, missing_events, note_start
 from edge_agent.plates import normalise_plate
 
@@ -402,6 +402,33 @@ class MqttLink:
                         ", ".join(f"{ev.type} {ev.event_id}" for ev in missing[:5]))
             self.pump.wake()
         return len(missing)
+
+    def outbox_seen(self) -> OutboxSeen | None:
+        """What the run ledger notes of this run's outbox (at its start and each minute mark)."""
+        return self.outbox.seen()
+
+    def check_outbox(self, known: tuple[OutboxSeen, str] | None) -> bool:
+        """At the start, before ``put_missing``: where the ledger remembers another outbox than this one (``known``:
+        what the last mark saw, and when), that outbox vanished — a disk of its own that came back empty, a file
+        deleted — and its waiting messages with it. Counted lost (those waiting at the mark, at least one: what came
+        after is unknown) and told by an ``outbox_lost`` with ``reason: outbox_missing``, the newest event it took
+        (a backend that has it got all before it) and when. Why: opened fresh in silence, nothing told the backend
+        its events were gone (probe chaos41). Returns whether it said so."""
+        now = self.outbox.seen()
+        if known is None or now is None or known[0].identity == now.identity:
+            return False
+        seen, at = known
+        count = max(seen.waiting, 1)
+        log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "
+                  "event it took %s): that outbox is gone, its messages lost; the backend is told",
+                  self.outbox.path, seen.waiting, at, seen.last_event_id)
+        self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at))
+        return True
+
+    def _missing_notice(self, lost_total: int, seen: OutboxSeen, at: str) -> tuple[str, bytes]:
+        data = {**self._lost_data(lost_total), "reason": "outbox_missing", "last_event_id": seen.last_event_id,
+                "known_at": at}
+        return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=data).to_dict())
 
     def _on_state(self, state: BayState) -> None:
         if not valid_topic_level(state.bay_id):
