@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
+#: the shortest wait for a PUBACK before a connection that acknowledges nothing is made again (2 × keepalive if longer)
+ACK_WAIT_MIN_S = 60.0
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 HA_FILE = "ha-discovery.json"  # beside the outbox: the Home Assistant config topics published last
 BAYS_FILE = "mqtt-bays.json"  # beside the outbox: the bays whose state this device has published retained
@@ -155,7 +157,11 @@ class MqttLink:
         except (OSError, ValueError) as exc:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
-        self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
+        self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window, clock.monotonic)
+        # a connection on which nothing is acknowledged this long is made again (``_check_acks``)
+        self.ack_wait_s = max(ACK_WAIT_MIN_S, 2.0 * m.keepalive_s)
+        self.acks_missed = 0  # connections dropped for it
+        self._dropped_at: float | None = None
         replay = None
         if secrets.hmac_key is not None:
             replay_path = outbox_path.parent / REPLAY_FILE
@@ -299,12 +305,29 @@ class MqttLink:
         if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
             return
         self.conn.note_stable()
+        self._check_acks()
         with self._beat_lock:
             due = self._next_beat is not None and self._clock.monotonic() >= self._next_beat
             if due:
                 self._next_beat = self._clock.monotonic() + self._m.heartbeat_s
         if due:
             self.publish_health()
+
+    def _check_acks(self) -> None:
+        """Messages in flight and no PUBACK for ``ack_wait_s`` on a connection that answers its pings (a broker whose
+        persistence hangs, a proxy that swallows one direction): the connection is dropped and made again, and paho
+        sends them again (DUP; consumers de-duplicate on ``event_id``). Why: paho resends only on a new connection, and
+        the outbox stalled behind its 20 for as long as that one lasted — 90 s of a real run: 20 sent, 76 waiting, no
+        line in the log (probe chaos41). Once per ``ack_wait_s`` at most."""
+        since, now = self.pump.unacked_since, self._clock.monotonic()
+        if since is None or now - max(since, self._dropped_at or since) < self.ack_wait_s:
+            return
+        self._dropped_at = now
+        self.acks_missed += 1
+        log.error("MQTT broker acknowledged none of the %d message(s) handed to the client for %.0f s: connecting "
+                  "again (they are sent again; %d waiting in the outbox)", self.pump.in_flight, now - since,
+                  self.outbox.depth())
+        self.conn.drop()
 
     def publish_health(self) -> None:
         try:
