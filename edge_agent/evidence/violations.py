@@ -661,8 +661,8 @@ class ViolationLog:
             keep_mark(self._db, AGE_MARK, epoch, synced, first)
 
     def prune(self, max_age_days: float) -> int:
-        """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's
-        events and the bay's lock moves during that visit stay as long as the violation row."""
+        """Forget events older than ``max_age_days`` unless they tell a violation's story (its visit's events and the
+        bay's lock moves during that visit stay as long as the violation row) or a visit not yet departed's."""
         cutoff = self._age.now() - max_age_days * 86400
         with self._lock, self._db:
             spans: dict[str, list[tuple[float, float]]] = {}
@@ -672,9 +672,13 @@ class ViolationLog:
                 spans.setdefault(bay, []).append((lo, hi + LOCK_MARGIN_S))
             windows = {bay: Windows(w) for bay, w in spans.items()}
             none = Windows([])
+            # nor a visit still in progress: its arrival stamped before NTP set a Pi's clock (a boot at 1970) read
+            # 56 years old and went while the car stood there (probe chaos41)
             doomed = [r["event_id"] for r in self._db.execute(
                 "SELECT event_id, bay_id, type, ts_epoch FROM events WHERE ts_epoch < ? AND (visit_id IS NULL"
-                " OR visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL))", (cutoff,))
+                " OR (visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
+                " AND visit_id IN (SELECT visit_id FROM events WHERE type = ? AND visit_id IS NOT NULL)))",
+                (cutoff, EventType.VEHICLE_DEPARTED))
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         self._age.keep()
