@@ -420,6 +420,17 @@ class Connection:
         self._set(state="stopped")
         return delivered
 
+    def drop(self) -> None:
+        """Close the connection under paho's loop: it finds it lost and connects again (its backoff), then sends again
+        what it holds unacknowledged (DUP) — the only resend MQTT allows (§4.4). Nothing if not connected."""
+        shutdown = getattr(self.client.socket(), "shutdown", None)  # none when not connected
+        if shutdown is None:
+            return
+        try:
+            shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, props: Properties | None = None) -> int:
         """Publish; with MQTT 5 every message says which payload contract it follows (``schema-version``).
         Raises ``PacketTooLarge`` for a message over the broker's announced Maximum Packet Size."""

@@ -48,7 +48,7 @@ from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
-from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.events.types import BayState, Event, EventType, OutboxSeen
 from edge_agent.events.unsent import LoggedEvents, missing_events, note_start
 from edge_agent.plates import normalise_plate
 
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
+#: the shortest wait for a PUBACK before a connection that acknowledges nothing is made again (2 × keepalive if longer)
+ACK_WAIT_MIN_S = 60.0
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 HA_FILE = "ha-discovery.json"  # beside the outbox: the Home Assistant config topics published last
 BAYS_FILE = "mqtt-bays.json"  # beside the outbox: the bays whose state this device has published retained
@@ -155,7 +157,11 @@ class MqttLink:
         except (OSError, ValueError) as exc:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
-        self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
+        self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window, clock.monotonic)
+        # a connection on which nothing is acknowledged this long is made again (``_check_acks``)
+        self.ack_wait_s = max(ACK_WAIT_MIN_S, 2.0 * m.keepalive_s)
+        self.acks_missed = 0  # connections dropped for it
+        self._dropped_at: float | None = None
         replay = None
         if secrets.hmac_key is not None:
             replay_path = outbox_path.parent / REPLAY_FILE
@@ -299,12 +305,29 @@ class MqttLink:
         if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
             return
         self.conn.note_stable()
+        self._check_acks()
         with self._beat_lock:
             due = self._next_beat is not None and self._clock.monotonic() >= self._next_beat
             if due:
                 self._next_beat = self._clock.monotonic() + self._m.heartbeat_s
         if due:
             self.publish_health()
+
+    def _check_acks(self) -> None:
+        """Messages in flight and no PUBACK for ``ack_wait_s`` on a connection that answers its pings (a broker whose
+        persistence hangs, a proxy that swallows one direction): the connection is dropped and made again, and paho
+        sends them again (DUP; consumers de-duplicate on ``event_id``). Why: paho resends only on a new connection, and
+        the outbox stalled behind its 20 for as long as that one lasted — 90 s of a real run: 20 sent, 76 waiting, no
+        line in the log (probe chaos41). Once per ``ack_wait_s`` at most."""
+        since, now = self.pump.unacked_since, self._clock.monotonic()
+        if since is None or now - max(since, self._dropped_at or since) < self.ack_wait_s:
+            return
+        self._dropped_at = now
+        self.acks_missed += 1
+        log.error("MQTT broker acknowledged none of the %d message(s) handed to the client for %.0f s: connecting "
+                  "again (they are sent again; %d waiting in the outbox)", self.pump.in_flight, now - since,
+                  self.outbox.depth())
+        self.conn.drop()
 
     def publish_health(self) -> None:
         try:
@@ -402,6 +425,33 @@ class MqttLink:
                         ", ".join(f"{ev.type} {ev.event_id}" for ev in missing[:5]))
             self.pump.wake()
         return len(missing)
+
+    def outbox_seen(self) -> OutboxSeen | None:
+        """What the run ledger notes of this run's outbox (at its start and each minute mark)."""
+        return self.outbox.seen()
+
+    def check_outbox(self, known: tuple[OutboxSeen, str] | None) -> bool:
+        """At the start, before ``put_missing``: where the ledger remembers another outbox than this one (``known``:
+        what the last mark saw, and when), that outbox vanished — a disk of its own that came back empty, a file
+        deleted — and its waiting messages with it. Counted lost (those waiting at the mark, at least one: what came
+        after is unknown) and told by an ``outbox_lost`` with ``reason: outbox_missing``, the newest event it took
+        (a backend that has it got all before it) and when. Why: opened fresh in silence, nothing told the backend
+        its events were gone (probe chaos41). Returns whether it said so."""
+        now = self.outbox.seen()
+        if known is None or now is None or known[0].identity == now.identity:
+            return False
+        seen, at = known
+        count = max(seen.waiting, 1)
+        log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "
+                  "event it took %s): that outbox is gone, its messages lost; the backend is told",
+                  self.outbox.path, seen.waiting, at, seen.last_event_id)
+        self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at))
+        return True
+
+    def _missing_notice(self, lost_total: int, seen: OutboxSeen, at: str) -> tuple[str, bytes]:
+        data = {**self._lost_data(lost_total), "reason": "outbox_missing", "last_event_id": seen.last_event_id,
+                "known_at": at}
+        return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=data).to_dict())
 
     def _on_state(self, state: BayState) -> None:
         if not valid_topic_level(state.bay_id):

@@ -50,8 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal
 
-from edge_agent.events.outbox_open import UNANNOUNCED, open_outbox_db
+from edge_agent.events.outbox_open import IDENTITY, UNANNOUNCED, open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
+from edge_agent.events.types import OutboxSeen
 from edge_agent.owndb import NotOwnFile
 from edge_agent.sqlite_damage import is_no_space
 
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 DAMAGE_KEY = "__damaged__"
+MISSING_KEY = "__missing__"
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
 _disk_full = is_no_space  # SQLITE_FULL or SQLITE_IOERR: a full disk surfaces as either
 
@@ -347,6 +349,36 @@ class Outbox:
                     raise
                 log.warning("outbox %s: this start not noted (%s): the next start cannot tell which events a kill "
                             "kept from it", self.path, exc)
+
+    def seen(self) -> OutboxSeen | None:
+        """This file's identity, the newest event it took and its waiting rows; None where it cannot be opened."""
+        with self._lock:
+            if not self._reopen():
+                return None
+            row = self._x("SELECT value FROM counters WHERE name = ?", (IDENTITY,)).fetchone()
+            last = self._x("SELECT event_id FROM taken ORDER BY n DESC LIMIT 1").fetchone()
+            return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]),
+                                                       self._depth)
+
+    def announce_missing(self, count: int, notice: Notice) -> None:
+        """The outbox a run used is not this one (``MqttLink.check_outbox``): ``count`` messages counted lost and
+        told by one protected notice row (``MISSING_KEY``), in one synced transaction. A full disk: counted as a
+        message lost, and said in the log."""
+        with self._lock:
+            if not self._reopen():
+                return
+            try:
+                with self._commits(synced=True), self._transaction(recount=True):
+                    self._x("INSERT INTO counters (name, value) VALUES ('lost', ?) "
+                            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (count,))
+                    made = notice(self._lost_total())
+                    if made is not None:
+                        self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (MISSING_KEY,)).rowcount
+                        self._insert(made[0], made[1], 1, False, True, MISSING_KEY)
+            except sqlite3.Error as exc:
+                if not _disk_full(exc):
+                    raise
+                log.error("outbox %s: the vanished outbox's loss not announced (%s)", self.path, exc)
 
     # -- a full disk -------------------------------------------------------------------
     def _fold_wal(self) -> None:

@@ -13,6 +13,7 @@ the file and retries.
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: counter of the rows a salvage lost that no event has told the backend of yet (``Outbox`` says it once and clears it)
 UNANNOUNCED = "lost_unannounced"
+#: counter naming this outbox file (random, set when the file is made; a salvage copies it): the run ledger remembers
+#: it, so a start that finds another outbox knows the one it used vanished (``Outbox.identity``)
+IDENTITY = "identity"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -86,6 +90,7 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
         db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         db.execute("PRAGMA secure_delete=ON")  # delivered messages name plates: overwrite them, not just free them
         db.executescript(SCHEMA)
+        db.execute("INSERT OR IGNORE INTO counters (name, value) VALUES (?, ?)", (IDENTITY, secrets.randbits(62)))
     except sqlite3.DatabaseError:
         db.close()
         raise

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 from edge_agent.events.connection import PacketTooLarge
@@ -34,8 +35,10 @@ PublishFn = Callable[[str, bytes, int, bool], int]
 
 
 class OutboxPump:
-    def __init__(self, outbox: Outbox, publish: PublishFn, window: int = 200) -> None:
+    def __init__(self, outbox: Outbox, publish: PublishFn, window: int = 200,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._outbox = outbox
+        self._monotonic = monotonic
         self._publish = publish
         self._window = window
         self._q: queue.Queue[tuple[str, object]] = queue.Queue()
@@ -47,6 +50,9 @@ class OutboxPump:
         self._held: set[int] = set()  # seqs refused or too large since the last connect; written by the pump thread
         self.published = 0
         self.rejected = 0
+        # since when messages have waited for a PUBACK on this connection with none coming (None: none in flight, or
+        # offline): the link drops a connection that acknowledges nothing (``MqttLink.tick``). Pump thread writes
+        self.unacked_since: float | None = None
 
     # -- called from any thread ---------------------------------------------------------
 
@@ -56,6 +62,11 @@ class OutboxPump:
         Read live: a copy refreshed once per batch lagged ``rejected``, so a heartbeat sent between
         a refusal and the batch's end said 2 held of 5 refused."""
         return len(self._held)
+
+    @property
+    def in_flight(self) -> int:
+        """Messages handed to paho and not yet answered (read from any thread: a count, not the map)."""
+        return len(self._inflight)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
@@ -95,16 +106,19 @@ class OutboxPump:
                 except queue.Empty:
                     break
             done: list[int] = []
+            answered = False  # a PUBACK of a row of ours, or a connection change (a QoS 0 heartbeat's is not)
             for kind, arg in items:
                 if kind == "stop":
                     running = False
                 elif kind in ("up", "down"):
                     self._online = kind == "up"
+                    answered = True
                     if self._online:  # offer the held rows again: the broker may take them now
                         self._cursor = 0
                         self._held.clear()
                 elif kind in ("ack", "nack"):
                     seq = self._inflight.pop(arg, None) if isinstance(arg, int) else None
+                    answered = answered or seq is not None
                     if seq is not None and kind == "ack":
                         done.append(seq)
                     elif seq is not None:  # refused: kept on disk for the next connection
@@ -125,8 +139,16 @@ class OutboxPump:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries
                 log.exception("outbox pump failed")
+            self._note_unacked(answered)
             with self._idle:
                 self._idle.notify_all()
+
+    def _note_unacked(self, fresh: bool) -> None:
+        """``unacked_since``: restarted by an answer or a connection change, set when the first message goes out."""
+        if not (self._online and self._inflight):
+            self.unacked_since = None
+        elif fresh or self.unacked_since is None:
+            self.unacked_since = self._monotonic()
 
     def _fill(self) -> None:
         room = self._window - len(self._inflight)

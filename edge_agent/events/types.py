@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge_agent.clock import Clock, iso
 
@@ -163,3 +163,12 @@ def now_iso(clock: Clock) -> str:
 
 def parse_iso(ts: str) -> datetime:
     return datetime.fromisoformat(ts)
+
+
+class OutboxSeen(NamedTuple):
+    """What the run ledger (``evidence/runs.py``) remembers of the MQTT outbox a run used (``Outbox.seen``): a start
+    that finds another one knows that one vanished (``MqttLink.check_outbox``)."""
+
+    identity: int  # the file's ``identity`` counter, random, set when the file was made
+    last_event_id: str | None  # the newest event it took
+    waiting: int  # rows not yet delivered

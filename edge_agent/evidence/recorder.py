@@ -20,9 +20,9 @@ from typing import Callable
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import Event, EventType
+from edge_agent.events.types import Event, EventType, OutboxSeen
 from edge_agent.evidence.runs import AliveMarks, RunLedger
-from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, ViolationLog
+from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, START_WAIT_S, ViolationLog
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class ViolationRecorder:
         # the MQTT link's ``put_missing`` (``assemble``): given the log, the previous run's start as the ledger has
         # it and this run's, at the start, before the previous run's visits are ended
         self.unsent: Callable[[ViolationLog, str | None, str], int] | None = None
+        # the MQTT link's ``check_outbox`` (``assemble``): given the outbox the ledger remembers, at the start
+        self.outbox_check: Callable[[tuple[OutboxSeen, str] | None], bool] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
@@ -89,15 +91,24 @@ class ViolationRecorder:
         the car (review30)."""
         self._started = self.clock.now()
         self._started_mono = self.clock.monotonic()  # the run ledger places the start by it once NTP steps the clock
+        if self.outbox_check is not None:  # before the ledger notes this run's outbox (``begin``)
+            self.outbox_check(self._known_outbox())
         if self.unsent is not None:  # the log is written first: a kill between it and the outbox left these out
             self.unsent(self.log, self._previous_start(), self._this_start())
         if self.log.held_from_before:
             self._begin_later("events of the last run are held for it")
-        elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it
+        elif self._begin(HELD_RETRY_WAIT_S if self.log.held else START_WAIT_S):  # the log just waited for it
             return set()
         elif self._track is not None:
             self._end_before_begin()
         return self._left_open()
+
+    def _known_outbox(self) -> tuple[OutboxSeen, str] | None:
+        try:
+            return self.runs.known_outbox()
+        except sqlite3.Error as exc:
+            log.warning("run ledger: the last run's MQTT outbox cannot be read (%s): a vanished one is not told", exc)
+            return None
 
     def _previous_start(self) -> str | None:
         """The previous run's start as the ledger recorded it (None: none, or unreadable): the MQTT outbox compares

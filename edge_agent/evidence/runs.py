@@ -16,13 +16,13 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
-from edge_agent.events.types import Event, EventType
+from edge_agent.events.types import Event, EventType, OutboxSeen
 from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import is_no_space
 
@@ -36,6 +36,14 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, alive_at TEXT NOT NULL,
     alive_epoch REAL NOT NULL);
+"""
+# the MQTT outbox the last run used, as its last mark saw it: a start that finds another one knows it vanished
+# (``MqttLink.check_outbox``); a run without MQTT leaves it as it was. Made at ``begin`` (as ``_STARTED_EPOCH``),
+# which holds the write lock anyway: made when the ledger opens, another program's lock stopped the start
+_OUTBOX_SEEN = """
+CREATE TABLE IF NOT EXISTS outbox_seen (
+    one INTEGER PRIMARY KEY CHECK (one = 1), identity INTEGER NOT NULL, last_event_id TEXT,
+    waiting INTEGER NOT NULL, at TEXT NOT NULL)
 """
 # the run's start as the clock reads at its latest mark (its mark less its monotonic age): ``started_at`` is stamped
 # at the start, before NTP sets a Pi's clock (no RTC: it boots at the time fake-hwclock saved, or at 1970), and the
@@ -77,6 +85,8 @@ class RunLedger:
         # added at ``begin``, which holds the write lock anyway: here another program's lock stopped the start
         self._has_epoch = "started_epoch" in {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
         self._mono0 = 0.0  # the monotonic clock at ``begin``, less the start's age then (``started`` before now)
+        # this run's MQTT outbox as it is now (``MqttLink.outbox_seen``): noted with the start's row and each mark
+        self.outbox_state: Callable[[], OutboxSeen | None] | None = None
 
     def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None,
               started_mono: float | None = None) -> list[Event]:
@@ -111,9 +121,26 @@ class RunLedger:
                         (stamp, iso(now), now.timestamp(), started.timestamp())).lastrowid
                     self._mono0 = started_mono if started_mono is not None else \
                         self._clock.monotonic() - (now - started).total_seconds()
+                    self._note_outbox(now)
             finally:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
+
+    def _note_outbox(self, now: datetime) -> None:
+        """This run's outbox as it is now, in the caller's transaction (none without MQTT, or unopenable)."""
+        seen = self.outbox_state() if self.outbox_state is not None else None
+        if seen is not None:
+            self._db.execute(_OUTBOX_SEEN)
+            self._db.execute("INSERT OR REPLACE INTO outbox_seen (one, identity, last_event_id, waiting, at) "
+                             "VALUES (1, ?, ?, ?, ?)", (seen.identity, seen.last_event_id, seen.waiting, iso(now)))
+
+    def known_outbox(self) -> tuple[OutboxSeen, str] | None:
+        """The outbox the last run with MQTT used, as its last mark saw it, and when; None where none is known."""
+        with self._lock:
+            if not self._table("outbox_seen"):  # no run noted one yet (one from before the note, or none with MQTT)
+                return None
+            row = self._db.execute("SELECT identity, last_event_id, waiting, at FROM outbox_seen").fetchone()
+        return None if row is None else (OutboxSeen(int(row[0]), row[1], int(row[2])), str(row[3]))
 
     def last_started(self) -> str | None:
         """The newest run (before ``begin``: the previous run) as recorded, ``"<start> #<row>"``; None where no run
@@ -173,6 +200,7 @@ class RunLedger:
                 with self._db:
                     self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=?, started_epoch=? WHERE id=?",
                                      (iso(now), now.timestamp(), start, self._run))
+                    self._note_outbox(now)
             except sqlite3.Error as exc:
                 if not is_no_space(exc):
                     raise

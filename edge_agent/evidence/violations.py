@@ -55,6 +55,11 @@ HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a bu
 # while events are held for a lock, a later try waits this long for it, not the connection's 10 s: the recorder runs on
 # the frame loop, and a backup may hold the lock for minutes (a page's write holds it for milliseconds)
 HELD_RETRY_WAIT_S = 0.1
+# a start's first writes (the events the last stop kept, the run ledger's row) wait this long for a lock, not 10 s:
+# what a lock keeps out is put off to when it goes anyway, and the wait held the frame loop's start — a real process
+# holding the lock made ``run`` look at its first frame 10 s late, 20 s with kept events (probe chaos41). A second
+# covers this agent's own writers on a slow card (a synced commit: ~0.3-1 s)
+START_WAIT_S = 1.0
 # beside the database: the events still held when the log closed (a backup held the lock through the stop), written
 # into the log at the next start. Named here for ``evidence forget``, which takes the forgotten car's lines out
 HELD_FILE = "held-events.jsonl"
@@ -370,18 +375,20 @@ class ViolationLog:
         log.warning("violation log: cannot keep the held events in %s as well (%s): they wait in memory only, and a "
                     "power cut loses them from the review page (they are in the MQTT outbox)", self.held_path, exc)
 
-    def write_held(self) -> int:
+    def write_held(self, wait_s: float | None = None) -> int:
         """Write the events held for a full disk or a locked database, in order, in one transaction; returns how many
-        are still held (0: all written). Any other error is raised once each event was tried on its own."""
+        are still held (0: all written). Any other error is raised once each event was tried on its own. ``wait_s``:
+        the longest wait for a lock (default: the connection's, or a glance while one holds)."""
         with self._lock:
             if not self._held:
                 return 0
             waiting = len(self._held)
-            glance = self._held_for_lock
+            glance = self._held_for_lock or wait_s is not None
+            wait_ms = int(1000 * (HELD_RETRY_WAIT_S if self._held_for_lock else wait_s or 0))
             before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0]) if glance else 0
             try:
                 if glance:
-                    self._db.execute(f"PRAGMA busy_timeout={min(before, int(HELD_RETRY_WAIT_S * 1000))}")
+                    self._db.execute(f"PRAGMA busy_timeout={min(before, wait_ms)}")
                 with self._db:
                     for e in self._held:
                         self._record(e)
@@ -450,7 +457,7 @@ class ViolationLog:
         self.kept_ids = [e.event_id for e in kept]
         log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
         try:
-            self.write_held()
+            self.write_held(START_WAIT_S)
         except Exception as exc:  # noqa: BLE001 - an event that cannot be written must not stop the start
             log.error("violation log: events kept at the last stop not all written: %s", exc)
         if not self._held:
@@ -654,8 +661,8 @@ class ViolationLog:
             keep_mark(self._db, AGE_MARK, epoch, synced, first)
 
     def prune(self, max_age_days: float) -> int:
-        """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's
-        events and the bay's lock moves during that visit stay as long as the violation row."""
+        """Forget events older than ``max_age_days`` unless they tell a violation's story (its visit's events and the
+        bay's lock moves during that visit stay as long as the violation row) or a visit not yet departed's."""
         cutoff = self._age.now() - max_age_days * 86400
         with self._lock, self._db:
             spans: dict[str, list[tuple[float, float]]] = {}
@@ -665,9 +672,13 @@ class ViolationLog:
                 spans.setdefault(bay, []).append((lo, hi + LOCK_MARGIN_S))
             windows = {bay: Windows(w) for bay, w in spans.items()}
             none = Windows([])
+            # nor a visit still in progress: its arrival stamped before NTP set a Pi's clock (a boot at 1970) read
+            # 56 years old and went while the car stood there (probe chaos41)
             doomed = [r["event_id"] for r in self._db.execute(
                 "SELECT event_id, bay_id, type, ts_epoch FROM events WHERE ts_epoch < ? AND (visit_id IS NULL"
-                " OR visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL))", (cutoff,))
+                " OR (visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
+                " AND visit_id IN (SELECT visit_id FROM events WHERE type = ? AND visit_id IS NOT NULL)))",
+                (cutoff, EventType.VEHICLE_DEPARTED))
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         self._age.keep()

@@ -97,6 +97,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import read_small, write_durably
+from edge_agent.sqlite_damage import move_aside
 
 log = logging.getLogger(__name__)
 
@@ -605,9 +606,8 @@ class LatchFile(Latches):
         return self
 
     def _fail_safe(self, lock_ids: list[str], exc: Exception) -> None:
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{self.clock.now().strftime('%Y%m%dT%H%M%S')}")
-        try:
-            self.path.replace(aside)
+        try:  # numbered when the name is taken: two in one second (a crash loop) kept the second copy only
+            aside = move_aside(self.path, f".corrupt-{self.clock.now().strftime('%Y%m%dT%H%M%S')}")
             kept = f"moved to {aside.name}"
         except OSError as move_exc:
             kept = f"left in place ({move_exc.strerror or move_exc})"

@@ -140,6 +140,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
                                                                      mark_thread=photo_thread))
         if out.link is not None:  # events the log took and a kill kept from the outbox go out before any ending
             out.recorder.unsent = out.link.put_missing
+            out.recorder.outbox_check = out.link.check_outbox  # an outbox the last run used that vanished
+            out.recorder.runs.outbox_state = out.link.outbox_seen
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:

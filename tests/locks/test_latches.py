@@ -319,3 +319,21 @@ def test_maintenance_mode_is_on_the_record_when_set_cleared_and_kept_over_a_rest
     assert len(off) == 3 and off[-1].data == {"lock_id": "L1", "on": False, "operator": "ops", "since": since}
     for ev in off:
         assert first_error("event.json", ev.to_dict()) is None
+
+
+def test_two_unreadable_files_in_one_second_keep_both_copies(make_rig, tmp_path):
+    """A crash-looping start on a failing card damages the file twice in one second: the second copy set aside was
+    named by the second as the first and replaced it, the first unreadable file lost to whoever investigates
+    (probe chaos41). Numbered like the databases' damaged copies (``sqlite_damage.move_aside``)."""
+    path = tmp_path / LATCH_FILE
+    contents = [b"{\"version\": 1, \"locks\": {\"L1\": {\"fau", b"\xff\xfe\x00garbage"]
+    rigs = []
+    for content in contents:  # both starts at the same clock time
+        path.write_bytes(content)
+        rigs.append(make_rig("gpio", position=1.0, latches_at=path))
+        assert rigs[-1].state == "fault"
+    for rig in rigs:
+        rig.step(2 * DELAY_S)
+        rig.safe()
+    kept = sorted(p.read_bytes() for p in tmp_path.glob(f"{LATCH_FILE}.corrupt-*"))
+    assert kept == sorted(contents), "the first unreadable file's copy was replaced by the second's"

@@ -1,0 +1,46 @@
+"""A broker that takes the connection and the messages and never acknowledges one (probe chaos41): its pings
+answered, the connection stayed up; paho held its 20 in flight and sends nothing more on a connection (MQTT 5
+§4.4: a resend only on a new one), so the outbox stalled for as long as the connection lasted — a real ``run``
+against such a broker for 90 s: 20 events sent, none acknowledged, 76 waiting, no line in the log. Now a connection
+on which nothing is acknowledged for ``ack_wait_s`` is dropped and made again, and paho sends what it holds again
+(DUP); the log says so."""
+
+from __future__ import annotations
+
+import logging
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import HealthFigures
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import Event, EventType
+from tests.events.helpers import RecordingControl, make_config
+from tests.events.mute_broker import MuteBroker
+
+
+def test_a_connection_that_acknowledges_nothing_is_made_again_and_the_messages_resent(tmp_path, caplog):
+    broker = MuteBroker()
+    clock, bus = FakeClock(), EventBus()
+    link = build_mqtt(
+        make_config(broker.url(), tmp_path, keepalive_s=30), bus, RecordingControl(), clock, lambda: HealthFigures()
+    )
+    try:
+        link.start()
+        assert broker.wait_for(lambda b: b.connects == 1)
+        ids = [Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A1", visit_id=f"v{i}") for i in range(3)]
+        for ev in ids:
+            bus.publish(ev)
+        events = "edge/s1/dev1/events"
+        assert broker.wait_for(lambda b: sum(p[3] == events for p in b.publishes) == 3)
+        clock.advance(59)  # short of the wait: nothing done (the QoS 0 heartbeat due meanwhile is no answer)
+        assert not broker.wait_for(lambda b: b.connects > 1, timeout=1.0)
+        with caplog.at_level(logging.WARNING):
+            clock.advance(2)
+            assert broker.wait_for(lambda b: b.connects == 2), "a connection that acknowledged nothing was kept"
+            again = lambda b: sum(p[0] == 2 and p[1] == 1 and p[3] == events for p in b.publishes)  # noqa: E731
+            assert broker.wait_for(lambda b: again(b) == 3), broker.publishes
+        assert "acknowledged none" in caplog.text
+        assert link.outbox.depth() >= 3  # still waiting for a PUBACK: kept on disk
+    finally:
+        link.stop(flush_s=0)
+        broker.close()
