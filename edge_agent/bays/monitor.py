@@ -939,7 +939,8 @@ class BayMonitor:
                     self.gate.keep(b, as_="cut")
         # the lens check (bays.lens) over the outlines and the old grounds, where the cars may still stand
         outlines = {s.bay_id: [(float(x), float(y)) for x, y in s.polygon] for s in self.shapes}
-        hidden = self._lens.see(image, outlines | self._old_ground_outlines(), now, occ.classify_every_s)
+        hidden = (self._lens.see(image, outlines | self._old_ground_outlines(), now, occ.classify_every_s)
+                  if self.classifier is not None else set())
         self._watch_old_ground(image, now, hidden)
         if not due or self.classifier is None:
             return {}
