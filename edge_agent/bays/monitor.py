@@ -71,6 +71,12 @@ class PlateReader(Protocol):
     def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]: ...
 
 
+def _ground_key(bay: str, ground: OldGround) -> str:
+    """An old ground's key beside the bay ids for the lens check: no id holds a NUL, and the outline as drawn names
+    the ground whatever the view's warp and whichever grounds were let go before it."""
+    return f"{bay}\0{ground.polygon}"
+
+
 def _same_outline(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> bool:
     """The same outline to within 0.5 px a corner (an outline rescaled between sizes and back rounds)."""
     return len(a) == len(b) and all(abs(float(x) - float(u)) <= 0.5 and abs(float(y) - float(v)) <= 0.5
@@ -541,13 +547,25 @@ class BayMonitor:
         with self._lock:
             return {b: [list(g.polygon) for g in grounds] for b, grounds in self._old_ground.items()}
 
-    def _watch_old_ground(self, image: np.ndarray, now: float) -> None:
+    def _old_ground_outlines(self) -> dict[str, list[tuple[float, float]]]:
+        """Each old ground's outline in frame pixels (the view's warp applied), keyed for the lens check
+        (``_ground_key``); none while the camera vouches for no frame (``_watch_old_ground``'s condition)."""
+        if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
+            return {}
+        (a, b, c), (d, e, f) = self.warp
+        return {_ground_key(bay, g): [(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon]
+                for bay, grounds in self._old_ground.items() for g in grounds}
+
+    def _watch_old_ground(self, image: np.ndarray, now: float, hidden: set[str]) -> None:
         """Look at each old ground (``old_ground``) on a frame the camera vouches for (aligned and matched: on a
         view that drifted out of matching the outlines may lie on other ground): the ones the cars have left are
         let go, and a bay's view vouches again once none is left. A car seen leaving its old ground is motion in
         the bay (classified on the next frame): a redrawn outline that had turned "empty" with nothing moving in it
         (held, not confident: the still-bay rule) stayed so after the car drove off, until something crossed the
-        new outline — its arm stayed down with the bay free (400 s and on, review of 2026-12-05)."""
+        new outline — its arm stayed down with the bay free (400 s and on, review of 2026-12-05). A ground the lens
+        check finds under a drop (``hidden``: ``_ground_key``s, bays.lens) gives no reading: a drop landing over
+        the car changed its ground's picture a car's worth and the model read it surely empty, the ground was let
+        go as a departure and the arm rose under the car, its new outline sharp beside it (probe lens39)."""
         if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
             return
         (a, b, c), (d, e, f) = self.warp
@@ -572,10 +590,10 @@ class BayMonitor:
             # calibrated: the ground reads empty only where the shipped head reads it so too (review72)
             shipped: dict[str, float] = (getattr(self.classifier, "shipped", None) or {}) if looks else {}
             for bay in looks:
-                p = float(probs.get(bay, float("nan")))
+                ground = self._old_ground[bay][i]
+                p = float("nan") if _ground_key(bay, ground) in hidden else float(probs.get(bay, float("nan")))
                 if bay in shipped and np.isfinite(p):
                     p = max(p, shipped[bay])
-                ground = self._old_ground[bay][i]
                 if ground.car is not None:  # watched from the start: its car must be seen there first
                     settle = max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)
                     if ground.car.cleared(p, self.feed.read_sensor(bay), now, occ.exit_p, occ.confirm_frames, settle):
@@ -938,7 +956,11 @@ class BayMonitor:
                 for b, f in self.fusion.items():
                     f.hysteresis.cut_began()
                     self.gate.keep(b, as_="cut")
-        self._watch_old_ground(image, now)
+        # the lens check (bays.lens) over the outlines and the old grounds, where the cars may still stand
+        outlines = {s.bay_id: [(float(x), float(y)) for x, y in s.polygon] for s in self.shapes}
+        hidden = (self._lens.see(image, outlines | self._old_ground_outlines(), now, occ.classify_every_s)
+                  if self.classifier is not None else set())
+        self._watch_old_ground(image, now, hidden)
         if not due or self.classifier is None:
             return {}
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
@@ -958,8 +980,7 @@ class BayMonitor:
                 if (why := self._blur.see(b, crop, now, moved)) is not None:
                     unseen[b] = why
         # …and one mostly softer than the rest of the frame, with no sharp picture of it needed (bays.lens)
-        outlines = {s.bay_id: [(float(x), float(y)) for x, y in s.polygon] for s in self.shapes}
-        for b in self._lens.see(image, outlines, now, occ.classify_every_s) & set(due):
+        for b in hidden & set(due):
             unseen.setdefault(b, BLURRED)
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self._followed.difference_update(due)
