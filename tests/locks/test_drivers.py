@@ -318,3 +318,19 @@ def test_close_switches_the_motor_off_when_another_output_fails(factory, clock):
     with pytest.raises(OSError):
         lock.close()  # said: the caller logs it
     assert not factory.pin(DOWN).state and not factory.pin(22).state, "the motor line was left on"
+
+
+def test_motor_stop_switches_both_lines_off_when_the_enable_write_fails(factory, clock):
+    """``motor_stop`` wrote the enable line first and stopped at its failure: both direction lines stayed as they were,
+    the H-bridge driving on with its enable stuck on (probe review97). Each line is written on its own now."""
+    enable = factory.pin(22, pin_class=FailingPin)
+    cfg = LockConfig.model_validate(
+        gpio_lock(motor={"kind": "hbridge", "up": {"pin": UP}, "down": {"pin": DOWN}, "enable": {"pin": 22}})
+    )
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        lock.motor_down()
+        enable.broken = True
+        with pytest.raises(OSError):
+            lock.motor_stop()  # said: the interlock faults the lock
+        assert not factory.pin(DOWN).state and not factory.pin(UP).state, "a direction line was left on"
+        enable.broken = False
