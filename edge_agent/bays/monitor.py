@@ -36,7 +36,7 @@ from edge_agent.bays.occupancy import (
     PresenceFusion,
 )
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
-from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
+from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture, held
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision, vouching
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.camera.masks import MaskFill, covered_shares, under_masks
@@ -142,6 +142,7 @@ class BayMonitor:
         # bay → the visit whose car its presence sensor reported in this run: the next start's record of which waits
         # that sensor may end (``sensed``, ``Unplaced.cleared``)
         self._sensed: dict[str, str] = {}
+        self._in_beam: dict[str, float] = {}  # bay → the first of its sensor's unbroken run of "vehicle" readings
         self._sought_empty: dict[str, float] = {}  # this frame's ``_classify`` readings of them for an "empty"
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped | bay_overlay: its last crop showed nothing
         #                                    or a block the camera paints (bays.blank);
@@ -1324,11 +1325,20 @@ class BayMonitor:
         return published
 
     def _note_sensed(self, bay: str, m: BayMachine) -> None:
-        """Whether the bay's presence sensor has reported the car of its open visit (``sensed``)."""
+        """Whether the bay's presence sensor has reported the car of its open visit (``sensed``): "vehicle" held as
+        long as the camera's bar for a car come to rest. Why: one reading made the record, and someone walking through
+        the beam once during the visit of a car off it made that sensor's "clear" end the next start's wait under a
+        drop too small to tell: the arm rose under the car (probe review97)."""
         if m.visit is None:
             self._sensed.pop(bay, None)
-        elif self._sensed.get(bay) != m.visit.visit_id and self.feed.read_sensor(bay) is True:
-            self._sensed[bay] = m.visit.visit_id
+            self._in_beam.pop(bay, None)
+        elif self._sensed.get(bay) != m.visit.visit_id:
+            now = self.clock.monotonic()
+            if self.feed.read_sensor(bay) is not True:
+                self._in_beam.pop(bay, None)
+            elif held(self._in_beam.setdefault(bay, now), now,
+                      max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
+                self._sensed[bay] = m.visit.visit_id
 
     def _publish_all(self, per_bay: dict[str, list[Event]]) -> list[Event]:
         published: list[Event] = []

@@ -36,6 +36,12 @@ SEEN_PARKED_S = 30.0  # an unbroken run of "occupied" readings this long is a ca
 SIDE = 32  # px of the grey picture compared (the crop shrunk: a 5x5 blur's worth of detail is enough for a car)
 
 
+def held(since: float | None, now: float, settle_s: float) -> bool:
+    """Whether a presence sensor's unbroken run of "vehicle" readings begun ``since`` has lasted ``settle_s``: a car
+    come to rest in its beam (as the camera's ``SEEN_PARKED_S``), not a passer-by crossing it."""
+    return since is not None and now - since >= settle_s - 1e-6
+
+
 def ground_picture(frame_bgr: np.ndarray, polygon: Sequence[tuple[float, float]]) -> np.ndarray:
     """The ground's grey picture, rectified as the classifier's crop and shrunk (float32, SIDE x SIDE)."""
     crop = bay_crop(frame_bgr, polygon)
@@ -113,6 +119,7 @@ class Unplaced:
     # ``sensed``) or in this one. Only then is its "clear" a witness (``cleared``)
     sensed: bool = False
     visit: str | None = None  # the last run's visit whose car it waits for, where known (the record's key)
+    vehicle_since: float | None = None  # the first of the unbroken run of "vehicle" readings during the wait
 
     def read(self, p: float, now: float, enter_p: float, confirm: int, settle_s: float) -> bool:
         """One fresh reading ``p`` of the bay's outline (NaN: not read, breaks the run). True once a car is seen."""
@@ -132,8 +139,11 @@ class Unplaced:
         hours (probe locks41). A Save's wait is not ended so: its outline may lie beside the car. Nor one whose car the
         sensor never reported (``sensed``): off its beam (a motorbike, a low or off-centre car) its "clear" says
         nothing of that car, and under an untold drop it was the only witness: the arm rose under the car (probe
-        locks42). A "vehicle" now (the car still over the arm) makes its later "clear" a witness."""
-        self.sensed = self.sensed or sensor is True
+        locks42). A "vehicle" now for ``settle_s`` in a row (the car still over the arm) makes its later "clear" a
+        witness; a blip of one (someone walking through the beam) does not: it made one until probe review97, and the
+        arm rose under a car off the beam."""
+        self.vehicle_since = (now if self.vehicle_since is None else self.vehicle_since) if sensor is True else None
+        self.sensed = self.sensed or held(self.vehicle_since, now, settle_s)
         if self.at_start and self.sensed and sensor is False and np.isfinite(p) and p <= exit_p:
             self.clear_since = now if self.clear_since is None else self.clear_since
             self.clear_reads += 1

@@ -175,9 +175,16 @@ class TwoLineMotor(LockDriver):
         self._line("enable", True)
 
     def motor_stop(self) -> None:
-        self._line("enable", False)
-        self._line("up", False)
-        self._line("down", False)
+        """Each line off on its own, the first failure raised after: a failed enable write stopped here, and both
+        direction lines stayed on, the bridge driving on (probe review97)."""
+        failed: Exception | None = None
+        for name in ("enable", "up", "down"):
+            try:
+                self._line(name, False)
+            except Exception as exc:  # noqa: BLE001 - the other lines are still switched off
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     @property
     def driving(self) -> bool:

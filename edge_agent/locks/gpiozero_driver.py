@@ -167,9 +167,22 @@ class GpiozeroLock(TwoLineMotor):
                 dev.when_deactivated = lambda: callback()
 
     def close(self) -> None:
+        """Every output off, the motor's first (enable, then both lines), each on its own, then every pin released;
+        the first failure raised after. Why: the outputs went off one after another, the warning light's first, and
+        its write failing left the motor line on with no agent watching the arm (probe review97)."""
+        motor = [d for d in (getattr(self, n, None) for n in ("_enable", "_up", "_down")) if d is not None]  # (built)
+        failed: Exception | None = None
+        for dev in [*motor, *(d for d in reversed(self._devices) if d not in motor)]:
+            try:
+                if isinstance(dev, DigitalOutputDevice) and not dev.closed:
+                    dev.off()
+            except Exception as exc:  # noqa: BLE001 - the next output is still switched off
+                failed = failed or exc
         for dev in reversed(self._devices):
-            if isinstance(dev, DigitalOutputDevice) and not dev.closed:
-                dev.off()
-        for dev in reversed(self._devices):
-            dev.close()
+            try:
+                dev.close()
+            except Exception as exc:  # noqa: BLE001 - the next pin is still released
+                failed = failed or exc
         self._devices.clear()
+        if failed is not None:
+            raise failed

@@ -106,7 +106,11 @@ class LockManager:
             unsub()
         self._unsubscribe.clear()
         for u in self._units.values():
-            u.interlock.stop()  # the driver closed; a move under way: where the arm stands said
+            try:
+                u.interlock.stop()  # the driver closed; a move under way: where the arm stands said
+            except Exception:  # noqa: BLE001 - one driver's failed write must not leave the next lock's motor on:
+                # raised out of this loop, the locks after it were never stopped and their motors ran on (review97)
+                log.exception("lock %s: stopping it failed (its motor line may still be on)", u.interlock.cfg.id)
 
     def tick(self) -> None:
         """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers. Each lock on its own:

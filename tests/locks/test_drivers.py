@@ -293,3 +293,44 @@ def test_a_simulated_arm_keeps_a_bounded_history(clock):
         lock.motor_stop()
     assert len(lock.arm.history) == HISTORY_KEPT
     assert lock.arm.history[-1] == (clock.monotonic(), None) and lock.read_switches().down
+
+
+class FailingPin(MockPin):
+    """A MockPin whose writes fail once ``broken`` is set (a line on a GPIO expander gone, an I/O error)."""
+
+    broken = False
+
+    def _change_state(self, value: bool) -> bool:
+        if self.broken:
+            raise OSError("GPIO write failed")
+        return super()._change_state(value)
+
+
+def test_close_switches_the_motor_off_when_another_output_fails(factory, clock):
+    """``close`` switched the outputs off one after the other, the warning light's first: its write failing left the
+    motor line on, an arm driven with no agent watching its switches (probe review97)."""
+    warn = factory.pin(WARN, pin_class=FailingPin)
+    cfg = LockConfig.model_validate(gpio_lock(motor={
+        "kind": "hbridge", "up": {"pin": UP}, "down": {"pin": DOWN}, "enable": {"pin": 22}}))
+    lock = GpiozeroLock(cfg, clock, pin_factory=factory)
+    lock.motor_down()
+    warn.broken = True
+    with pytest.raises(OSError):
+        lock.close()  # said: the caller logs it
+    assert not factory.pin(DOWN).state and not factory.pin(22).state, "the motor line was left on"
+
+
+def test_motor_stop_switches_both_lines_off_when_the_enable_write_fails(factory, clock):
+    """``motor_stop`` wrote the enable line first and stopped at its failure: both direction lines stayed as they were,
+    the H-bridge driving on with its enable stuck on (probe review97). Each line is written on its own now."""
+    enable = factory.pin(22, pin_class=FailingPin)
+    cfg = LockConfig.model_validate(
+        gpio_lock(motor={"kind": "hbridge", "up": {"pin": UP}, "down": {"pin": DOWN}, "enable": {"pin": 22}})
+    )
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        lock.motor_down()
+        enable.broken = True
+        with pytest.raises(OSError):
+            lock.motor_stop()  # said: the interlock faults the lock
+        assert not factory.pin(DOWN).state and not factory.pin(UP).state, "a direction line was left on"
+        enable.broken = False
