@@ -62,6 +62,7 @@ NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 DAMAGE_KEY = "__damaged__"
 MISSING_KEY = "__missing__"
+MISSING_TOLD = "missing_told"  # counter: the identity of the vanished outbox whose loss this one told (once)
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
 _disk_full = is_no_space  # SQLITE_FULL or SQLITE_IOERR: a full disk surfaces as either
 
@@ -360,15 +361,26 @@ class Outbox:
             return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]),
                                                        self._depth)
 
-    def announce_missing(self, count: int, notice: Notice) -> None:
+    def told_missing(self) -> int | None:
+        """The identity of the vanished outbox whose loss this one told (``announce_missing``); None: none."""
+        with self._lock:
+            if not self._reopen():
+                return None
+            row = self._x("SELECT value FROM counters WHERE name = ?", (MISSING_TOLD,)).fetchone()
+            return None if row is None else int(row[0])
+
+    def announce_missing(self, count: int, notice: Notice, identity: int | None = None) -> None:
         """The outbox a run used is not this one (``MqttLink.check_outbox``): ``count`` messages counted lost and
-        told by one protected notice row (``MISSING_KEY``), in one synced transaction. A full disk: counted as a
-        message lost, and said in the log."""
+        told by one protected notice row (``MISSING_KEY``), in one synced transaction, with the vanished outbox's
+        ``identity`` noted as told (the ledger still names it where this run's start could not be recorded). A full
+        disk: counted as a message lost, and said in the log."""
         with self._lock:
             if not self._reopen():
                 return
             try:
                 with self._commits(synced=True), self._transaction(recount=True):
+                    if identity is not None:
+                        self._x("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (MISSING_TOLD, identity))
                     self._x("INSERT INTO counters (name, value) VALUES ('lost', ?) "
                             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (count,))
                     made = notice(self._lost_total())

@@ -84,3 +84,37 @@ def test_a_start_with_the_same_outbox_says_nothing(tmp_path):
     finally:
         second.recorder.stop()
         second.link.stop(flush_s=0)
+
+
+def test_a_loss_told_by_a_run_whose_start_a_lock_kept_out_is_not_told_again(tmp_path):
+    """The run that told the loss could not note its own outbox in the ledger (another program held ``evidence.db``'s
+    lock for its whole life, or it was killed before the put-off start was recorded): the next start still finds the
+    vanished outbox's identity there. Told again, the backend counted the same lost events twice (review99)."""
+    from tests.evidence.test_evidence_locked import locked
+
+    clock = FakeClock()
+    _first_run(tmp_path, clock)
+    for f in (tmp_path / "data").glob("mqtt-outbox.sqlite*"):
+        f.unlink()
+    clock.advance(60)
+    second = _parts(tmp_path, clock)
+    for conn in (second.recorder.log._db, second.recorder.runs._db):  # the lock, not this run's own wait, is the point
+        conn.execute("PRAGMA busy_timeout=20")
+    with locked(tmp_path / "data" / "evidence" / "evidence.db"):
+        second.recorder.close_previous_run()
+        told = _lost_notices(second)
+        second.recorder.stop()
+        second.link.stop(flush_s=0)
+    assert len(told) == 1
+    clock.advance(60)
+    third = _parts(tmp_path, clock)
+    try:
+        third.recorder.close_previous_run()
+        again = _lost_notices(third)
+        assert [n["data"]["lost_total"] for n in again] == [told[0]["data"]["lost_total"]], (
+            "the same vanished outbox was counted lost again"
+        )
+        assert again[0]["event_id"] == told[0]["event_id"]
+    finally:
+        third.recorder.stop()
+        third.link.stop(flush_s=0)
