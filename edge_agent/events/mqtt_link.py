@@ -438,8 +438,8 @@ class MqttLink:
         (a backend that has it got all before it) and when. Why: opened fresh in silence, nothing told the backend
         its events were gone (probe chaos41). Returns whether it said so."""
         now = self.outbox.seen()
-        if known is None or now is None or known[0].identity in (now.identity, self.outbox.told_missing()):
-            return False  # the same outbox, or its loss told already (a start a lock kept out of the ledger)
+        if known is None or now is None or known[0].identity == now.identity or self.outbox.loss_told(known[0].identity):
+            return False  # the same outbox (salvaged without its name too), or its loss told already
         seen, at = known
         count = max(seen.waiting, 1)
         log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal
 
-from edge_agent.events.outbox_open import IDENTITY, UNANNOUNCED, open_outbox_db
+from edge_agent.events.outbox_open import IDENTITY, IDENTITY_UNREAD, UNANNOUNCED, open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
 from edge_agent.events.types import OutboxSeen
 from edge_agent.owndb import NotOwnFile
@@ -361,13 +361,14 @@ class Outbox:
             return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]),
                                                        self._depth)
 
-    def told_missing(self) -> int | None:
-        """The identity of the vanished outbox whose loss this one told (``announce_missing``); None: none."""
+    def loss_told(self, identity: int) -> bool:
+        """Whether the outbox named ``identity`` (the ledger's) is no loss to tell: this one told it already
+        (``announce_missing``), or this one is it, salvaged without its name (``IDENTITY_UNREAD``)."""
         with self._lock:
             if not self._reopen():
-                return None
-            row = self._x("SELECT value FROM counters WHERE name = ?", (MISSING_TOLD,)).fetchone()
-            return None if row is None else int(row[0])
+                return False
+            rows = dict(self._x("SELECT name, value FROM counters WHERE name IN (?, ?)", (MISSING_TOLD, IDENTITY_UNREAD)))
+            return rows.get(MISSING_TOLD) == identity or IDENTITY_UNREAD in rows
 
     def announce_missing(self, count: int, notice: Notice, identity: int | None = None) -> None:
         """The outbox a run used is not this one (``MqttLink.check_outbox``): ``count`` messages counted lost and

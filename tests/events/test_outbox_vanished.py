@@ -118,3 +118,26 @@ def test_a_loss_told_by_a_run_whose_start_a_lock_kept_out_is_not_told_again(tmp_
     finally:
         third.recorder.stop()
         third.link.stop(flush_s=0)
+
+
+def test_an_outbox_salvaged_without_its_identity_is_not_told_as_vanished(tmp_path):
+    """A bad block on the page of the outbox's counters: the salvage carries every waiting row over but cannot read
+    the file's ``identity``, so the fresh outbox has another one. The file did not vanish (its rows are sent, its
+    damage told as ``damaged_file`` where rows went): told as ``outbox_missing``, the backend counted the rows that
+    waited at the last mark lost though they came (review99)."""
+    from tests.damage import damage_pages
+
+    clock = FakeClock()
+    _first_run(tmp_path, clock)
+    damage_pages(tmp_path / "data" / "mqtt-outbox.sqlite", "counters", 0, leaves=False)
+    clock.advance(60)
+    second = _parts(tmp_path, clock)
+    try:
+        second.recorder.close_previous_run()
+        arrivals = [r for r in second.link.outbox.pending(limit=10_000) if b"vehicle_arrived" in r.payload]
+        assert len(arrivals) == 2  # salvaged: the waiting rows are all there
+        missing = [n for n in _lost_notices(second) if n["data"].get("reason") == "outbox_missing"]
+        assert missing == [], "an outbox salvaged in place was told as vanished, its salvaged rows counted lost"
+    finally:
+        second.recorder.stop()
+        second.link.stop(flush_s=0)
