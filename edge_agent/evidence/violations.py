@@ -679,8 +679,8 @@ class ViolationLog:
             doomed = [r["event_id"] for r in self._db.execute(
                 "SELECT event_id, bay_id, type, ts_epoch FROM events WHERE ts_epoch < ? AND (visit_id IS NULL"
                 " OR (visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
-                " AND visit_id NOT IN (SELECT a.visit_id FROM events a WHERE a.type = ? AND a.visit_id IS NOT NULL"
-                " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.visit_id = a.visit_id AND d.type = ?))))",
+                " AND visit_id NOT IN (SELECT visit_id FROM events WHERE type = ? AND visit_id IS NOT NULL"
+                " EXCEPT SELECT visit_id FROM events WHERE type = ?)))",
                 (cutoff, EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED))
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
