@@ -19,11 +19,17 @@ def _ledger_with_departed_visits(tmp_path) -> RunLedger:  # noqa: ANN001
     ledger = RunLedger(tmp_path / "evidence.db", FakeClock())
     db = ledger._db
     db.executescript(_SCHEMA)
-    rows = [(f"e{v}-{k}", t, "x", v * 100.0 + k, "A", f"v{v}", None, "{}")
-            for v in range(VISITS) for k, t in enumerate(("vehicle_arrived", "vehicle_identified", "vehicle_departed"))]
+    rows = [
+        (f"e{v}-{k}", t, "x", v * 100.0 + k, "A", f"v{v}", None, "{}")
+        for v in range(VISITS)
+        for k, t in enumerate(("vehicle_arrived", "vehicle_identified", "vehicle_departed"))
+    ]
     with db:
-        db.executemany("INSERT INTO events (event_id, type, ts, ts_epoch, bay_id, visit_id, evidence_id, data) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(
+            "INSERT INTO events (event_id, type, ts, ts_epoch, bay_id, visit_id, evidence_id, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     return ledger
 
 

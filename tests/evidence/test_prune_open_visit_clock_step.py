@@ -47,8 +47,9 @@ def test_the_prune_forgets_old_events_of_a_visit_with_no_arrival(tmp_path):
     rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=30)
     rec.start()
     rec.close_previous_run()
-    bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id="orphan",
-                           data={"plate": "粤BD12345"}))
+    bus.publish(
+        Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id="orphan", data={"plate": "粤BD12345"})
+    )
     bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="parked"))
     clock.advance(31 * 86400)
     rec.log.prune(30)
