@@ -438,14 +438,14 @@ class MqttLink:
         (a backend that has it got all before it) and when. Why: opened fresh in silence, nothing told the backend
         its events were gone (probe chaos41). Returns whether it said so."""
         now = self.outbox.seen()
-        if known is None or now is None or known[0].identity == now.identity:
-            return False
+        if known is None or now is None or known[0].identity == now.identity or self.outbox.loss_told(known[0].identity):
+            return False  # the same outbox (salvaged without its name too), or its loss told already
         seen, at = known
         count = max(seen.waiting, 1)
         log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "
                   "event it took %s): that outbox is gone, its messages lost; the backend is told",
                   self.outbox.path, seen.waiting, at, seen.last_event_id)
-        self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at))
+        self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at), seen.identity)
         return True
 
     def _missing_notice(self, lost_total: int, seen: OutboxSeen, at: str) -> tuple[str, bytes]:

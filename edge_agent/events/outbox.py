@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal
 
-from edge_agent.events.outbox_open import IDENTITY, UNANNOUNCED, open_outbox_db
+from edge_agent.events.outbox_open import IDENTITY, IDENTITY_UNREAD, UNANNOUNCED, open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
 from edge_agent.events.types import OutboxSeen
 from edge_agent.owndb import NotOwnFile
@@ -62,6 +62,7 @@ NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 DAMAGE_KEY = "__damaged__"
 MISSING_KEY = "__missing__"
+MISSING_TOLD = "missing_told"  # counter: the identity of the vanished outbox whose loss this one told (once)
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
 _disk_full = is_no_space  # SQLITE_FULL or SQLITE_IOERR: a full disk surfaces as either
 
@@ -360,15 +361,27 @@ class Outbox:
             return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]),
                                                        self._depth)
 
-    def announce_missing(self, count: int, notice: Notice) -> None:
+    def loss_told(self, identity: int) -> bool:
+        """Whether the outbox named ``identity`` (the ledger's) is no loss to tell: this one told it already
+        (``announce_missing``), or this one is it, salvaged without its name (``IDENTITY_UNREAD``)."""
+        with self._lock:
+            if not self._reopen():
+                return False
+            rows = dict(self._x("SELECT name, value FROM counters WHERE name IN (?, ?)", (MISSING_TOLD, IDENTITY_UNREAD)))
+            return rows.get(MISSING_TOLD) == identity or IDENTITY_UNREAD in rows
+
+    def announce_missing(self, count: int, notice: Notice, identity: int | None = None) -> None:
         """The outbox a run used is not this one (``MqttLink.check_outbox``): ``count`` messages counted lost and
-        told by one protected notice row (``MISSING_KEY``), in one synced transaction. A full disk: counted as a
-        message lost, and said in the log."""
+        told by one protected notice row (``MISSING_KEY``), in one synced transaction, with the vanished outbox's
+        ``identity`` noted as told (the ledger still names it where this run's start could not be recorded). A full
+        disk: counted as a message lost, and said in the log."""
         with self._lock:
             if not self._reopen():
                 return
             try:
                 with self._commits(synced=True), self._transaction(recount=True):
+                    if identity is not None:
+                        self._x("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (MISSING_TOLD, identity))
                     self._x("INSERT INTO counters (name, value) VALUES ('lost', ?) "
                             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (count,))
                     made = notice(self._lost_total())

@@ -37,6 +37,9 @@ UNANNOUNCED = "lost_unannounced"
 #: counter naming this outbox file (random, set when the file is made; a salvage copies it): the run ledger remembers
 #: it, so a start that finds another outbox knows the one it used vanished (``Outbox.identity``)
 IDENTITY = "identity"
+#: counter set by a salvage that could not read the damaged file's ``identity`` (its counters' page was bad): the file
+#: did not vanish, so the ledger's other identity is no loss to tell (``Outbox.loss_told``)
+IDENTITY_UNREAD = "identity_unread"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -123,8 +126,12 @@ def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
         skipped = [0]
         for row in rows_past_damage(src, "outbox", "topic, payload, qos, retain, protected, key", skipped):
             copied[0] += db.execute(insert, row).rowcount
+        named = False
         for row in _readable(src, "SELECT name, value FROM counters", source):
             copied[1] += db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", row).rowcount
+            named = named or row[0] == IDENTITY
+        if not named:
+            db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, 1)", (IDENTITY_UNREAD,))
         for name in ("lost", UNANNOUNCED) if skipped[0] else ():  # in the salvage's transaction: said after a kill too
             db.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "

@@ -673,12 +673,15 @@ class ViolationLog:
             windows = {bay: Windows(w) for bay, w in spans.items()}
             none = Windows([])
             # nor a visit still in progress: its arrival stamped before NTP set a Pi's clock (a boot at 1970) read
-            # 56 years old and went while the car stood there (probe chaos41)
+            # 56 years old and went while the car stood there (probe chaos41). In progress: an arrival and no
+            # departure, as a start ends visits (``runs.py``); a visit with neither no start ends, and was kept
+            # for good, its plate with it (review99)
             doomed = [r["event_id"] for r in self._db.execute(
                 "SELECT event_id, bay_id, type, ts_epoch FROM events WHERE ts_epoch < ? AND (visit_id IS NULL"
                 " OR (visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
-                " AND visit_id IN (SELECT visit_id FROM events WHERE type = ? AND visit_id IS NOT NULL)))",
-                (cutoff, EventType.VEHICLE_DEPARTED))
+                " AND visit_id NOT IN (SELECT visit_id FROM events WHERE type = ? AND visit_id IS NOT NULL"
+                " EXCEPT SELECT visit_id FROM events WHERE type = ?)))",
+                (cutoff, EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED))
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         self._age.keep()

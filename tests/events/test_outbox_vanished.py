@@ -84,3 +84,60 @@ def test_a_start_with_the_same_outbox_says_nothing(tmp_path):
     finally:
         second.recorder.stop()
         second.link.stop(flush_s=0)
+
+
+def test_a_loss_told_by_a_run_whose_start_a_lock_kept_out_is_not_told_again(tmp_path):
+    """The run that told the loss could not note its own outbox in the ledger (another program held ``evidence.db``'s
+    lock for its whole life, or it was killed before the put-off start was recorded): the next start still finds the
+    vanished outbox's identity there. Told again, the backend counted the same lost events twice (review99)."""
+    from tests.evidence.test_evidence_locked import locked
+
+    clock = FakeClock()
+    _first_run(tmp_path, clock)
+    for f in (tmp_path / "data").glob("mqtt-outbox.sqlite*"):
+        f.unlink()
+    clock.advance(60)
+    second = _parts(tmp_path, clock)
+    for conn in (second.recorder.log._db, second.recorder.runs._db):  # the lock, not this run's own wait, is the point
+        conn.execute("PRAGMA busy_timeout=20")
+    with locked(tmp_path / "data" / "evidence" / "evidence.db"):
+        second.recorder.close_previous_run()
+        told = _lost_notices(second)
+        second.recorder.stop()
+        second.link.stop(flush_s=0)
+    assert len(told) == 1
+    clock.advance(60)
+    third = _parts(tmp_path, clock)
+    try:
+        third.recorder.close_previous_run()
+        again = _lost_notices(third)
+        assert [n["data"]["lost_total"] for n in again] == [told[0]["data"]["lost_total"]], (
+            "the same vanished outbox was counted lost again"
+        )
+        assert again[0]["event_id"] == told[0]["event_id"]
+    finally:
+        third.recorder.stop()
+        third.link.stop(flush_s=0)
+
+
+def test_an_outbox_salvaged_without_its_identity_is_not_told_as_vanished(tmp_path):
+    """A bad block on the page of the outbox's counters: the salvage carries every waiting row over but cannot read
+    the file's ``identity``, so the fresh outbox has another one. The file did not vanish (its rows are sent, its
+    damage told as ``damaged_file`` where rows went): told as ``outbox_missing``, the backend counted the rows that
+    waited at the last mark lost though they came (review99)."""
+    from tests.damage import damage_pages
+
+    clock = FakeClock()
+    _first_run(tmp_path, clock)
+    damage_pages(tmp_path / "data" / "mqtt-outbox.sqlite", "counters", 0, leaves=False)
+    clock.advance(60)
+    second = _parts(tmp_path, clock)
+    try:
+        second.recorder.close_previous_run()
+        arrivals = [r for r in second.link.outbox.pending(limit=10_000) if b"vehicle_arrived" in r.payload]
+        assert len(arrivals) == 2  # salvaged: the waiting rows are all there
+        missing = [n for n in _lost_notices(second) if n["data"].get("reason") == "outbox_missing"]
+        assert missing == [], "an outbox salvaged in place was told as vanished, its salvaged rows counted lost"
+    finally:
+        second.recorder.stop()
+        second.link.stop(flush_s=0)

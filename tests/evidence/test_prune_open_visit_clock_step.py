@@ -36,3 +36,24 @@ def test_the_prune_keeps_an_open_visit_stamped_before_the_clock_was_set(tmp_path
     assert "parked" in visits, "the arrival of a car still parked was pruned as 56 years old"
     assert "gone" not in visits and gone == 2  # an ended visit's old events go as before
     rec.stop()
+
+
+def test_the_prune_forgets_old_events_of_a_visit_with_no_arrival(tmp_path):
+    """A visit that has events but neither an arrival nor a departure is not in progress as far as anything can tell:
+    no start ends it (``runs.py`` ends visits by their arrival), so "kept until it departs" kept it, its plate
+    included, for good — on a device upgraded from 0.30.0, whose prune took exactly such arrivals (review99)."""
+    clock = FakeClock()
+    bus = EventBus()
+    rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=30)
+    rec.start()
+    rec.close_previous_run()
+    bus.publish(
+        Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id="orphan", data={"plate": "粤BD12345"})
+    )
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="parked"))
+    clock.advance(31 * 86400)
+    rec.log.prune(30)
+    visits = {r[0] for r in rec.log._db.execute("SELECT visit_id FROM events")}
+    assert "parked" in visits  # a car still parked keeps its visit
+    assert "orphan" not in visits, "a visit no start can end was kept past history_days, its plate with it"
+    rec.stop()
