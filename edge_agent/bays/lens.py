@@ -107,3 +107,14 @@ class LensWatch:
     def adopt(self, old: LensWatch, bays: Iterable[str]) -> None:
         """A reload: ``bays`` (their pixels the same) keep what they were; a redrawn bay starts over."""
         self._obscured |= old._obscured & set(bays)
+
+    def keep(self, old: LensWatch, outlines: Mapping[str, Sequence[tuple[float, float]]]) -> None:
+        """A reload: each of ``outlines`` on the pixels (to 0.5 px a corner) of one ``old`` found obscured stays so —
+        an old ground kept through a Save, or a redrawn bay's outline become its old ground. Why: judged afresh, a
+        drop drying off the car in the doubt band (``CLEAR`` < share ≤ ``OBSCURED``) read sharp, the still car under
+        it surely empty, and the arm rose under it (review100)."""
+        hidden = [np.asarray(old._tiles[b][0], float) for b in old._obscured if b in old._tiles]
+        for b, poly in outlines.items():
+            p = np.asarray([(float(x), float(y)) for x, y in poly], float)
+            if any(h.shape == p.shape and float(np.abs(h - p).max()) <= 0.5 for h in hidden):
+                self._obscured.add(b)

@@ -302,6 +302,9 @@ class BayMonitor:
                     self._unmeasured.add(b.id)
                 self.bus.publish_state(self._told(m))
                 kept.append(b.id)
+            # an old ground on the pixels of one the lens check found under a drop (its own, or its bay's outline
+            # before the redraw) stays so: judged afresh, a drop drying in its doubt band read sharp (review100)
+            self._lens.keep(old._lens, self._ground_outlines())
             for bay, m in old.machines.items():  # gone from the config: no departure will ever end its visit
                 if bay not in self.machines and (closing := m.close(BAY_REMOVED)):
                     for ev in closing:
@@ -326,8 +329,11 @@ class BayMonitor:
             verdict = old.fusion[bay].verdict
             last = verdict.p_occupied
             back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
+            # a bay whose view vouched for nothing (``_unseen``: a drop on the lens over it) may hold the car its
+            # verdict, misled by the drop, let go: redrawn off it, the new outline read free beside the car and the
+            # arm rose under it (review100)
             car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
-                   ) if grounds else old._holds(bay)
+                   ) if grounds else old._holds(bay) or bay in old._unseen
             # a bay waiting for a car on its outline (``Unplaced``) goes on waiting on the new one: the outline left
             # is no ground known to be the car's (kept, its asphalt never changed from its picture: held for good)
             if car and bay not in old._unplaced and not any(_same_outline(g.polygon, polygon) for g in grounds):
@@ -553,6 +559,10 @@ class BayMonitor:
         (``_ground_key``); none while the camera vouches for no frame (``_watch_old_ground``'s condition)."""
         if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
             return {}
+        return self._ground_outlines()
+
+    def _ground_outlines(self) -> dict[str, list[tuple[float, float]]]:
+        """(``_old_ground_outlines``.) Each old ground's outline in frame pixels, whatever the camera vouches for."""
         (a, b, c), (d, e, f) = self.warp
         return {_ground_key(bay, g): [(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon]
                 for bay, grounds in self._old_ground.items() for g in grounds}

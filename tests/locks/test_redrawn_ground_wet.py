@@ -119,3 +119,49 @@ def test_the_car_leaving_under_the_drop_wiped_is_seen(tmp_path, clock):  # noqa:
         assert site.manager.state("A2") == "up"
     finally:
         site.agent.stop()
+
+
+def _nudged(polygon, dx: float) -> list[tuple[float, float]]:  # noqa: ANN001
+    return [(x + dx, y) for x, y in polygon]
+
+
+def test_a_save_while_the_drop_dries_keeps_the_ground_hidden(tmp_path, clock):  # noqa: ANN001
+    """A drop drying off the car's old ground passes through the lens check's doubt band (more than ``CLEAR``, not
+    more than ``OBSCURED`` of its tiles soft): the ground stays hidden, as a bay does, until the drop is gone. A
+    Save in that time (any reload) must not forget it: the ground, judged afresh, read sharp, the still car read
+    surely empty under the drop, and the arm rose under it (review100)."""
+    site = WetLot(tmp_path, clock)
+    try:
+        site.run(10, through_lens(lot(), noise=0))
+        site.redraw(BAYS["A1"])
+        site.run(20, through_lens(lot(), noise=0))
+        site.model.wet.add("A2")
+        site.run(20, through_lens(lot(), (("A2", 1.0),), noise=0))  # the drop over the car: its ground hidden
+        # 0.41 of its tiles soft (in the doubt band), 0.38 of its picture changed from the car's (past LEFT_CHANGE)
+        drying = through_lens(lot(), (("A2", 0.7),), sigma=8.0, noise=0)
+        site.run(30, drying)
+        assert site.ups == 0 and site.agent.bays_unseen() == {"A2": "bay_redrawn"}
+        site.redraw(_nudged(BAYS["A1"], 2.0))  # the installer trims the new outline: a reload
+        site.run(60, drying)
+        assert site.ups == 0 and site.manager.state("A2") == "down"
+        assert site.agent.bays_unseen() == {"A2": "bay_redrawn"}
+    finally:
+        site.agent.stop()
+
+
+def test_a_drop_on_the_car_at_the_redraw_hides_its_ground(tmp_path, clock):  # noqa: ANN001
+    """The drop was on the lens over the car when the installer dragged the outline off it: the bay's lens flag is
+    its outline's, the very pixels that become the old ground; drying into the doubt band it must not read sharp."""
+    site = WetLot(tmp_path, clock)
+    try:
+        site.run(10, through_lens(lot(), noise=0))
+        site.model.wet.add("A2")
+        site.run(20, through_lens(lot(), (("A2", 1.0),), noise=0))
+        assert "A2" in site.agent.bays_unseen()
+        site.run(20, through_lens(lot(), (("A2", 0.5),), noise=0))  # drying: still told, the doubt band
+        assert site.agent.bays_unseen().get("A2") == "bay_blurred"
+        site.redraw(BAYS["A1"])
+        site.run(60, through_lens(lot(), (("A2", 0.5),), noise=0))
+        assert site.ups == 0 and site.manager.state("A2") == "down"
+    finally:
+        site.agent.stop()
