@@ -156,12 +156,15 @@ class Pipeline:
             if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
             # a complete read may name a character where the plate shows none (mud, a sticker)
-            hidden = covered(read_crop, char_centres(read), read[0]) if shape.complete and read_crop is not None else ()
+            seen = shape.complete and read_crop is not None
+            hidden = covered(read_crop, char_centres(read), read[0]) if seen else ()
+            # a province only the Han-wide kernel finds strokes in may be a spot over it: named only on a clear call
+            faint = seen and 0 not in hidden and 0 in covered(read_crop, char_centres(read))
             prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete and not hidden else None
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
-            unsure = prov is not None and _province_unsure(prov, read_det.width)
+            unsure = prov is not None and _province_unsure(prov, read_det.width, faint)
             # a text that is no plate of its colour (``_nev_on_blue``) is none the camera saw: no list is looked up
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
                                 shape.complete, prov,
@@ -376,11 +379,12 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
                    extra={**plate.extra, "covered": list(hidden)})
 
 
-def _province_unsure(prov: ProvinceCall, width: float) -> bool:
-    """Whether a small plate's province is too doubtful to name (``SMALL_PLATE_PX``): a wrong province
+def _province_unsure(prov: ProvinceCall, width: float, faint: bool = False) -> bool:
+    """Whether a small plate's province (``SMALL_PLATE_PX``), or a ``faint`` one — strokes only the wider kernel
+    of ``occlusion.covered`` found, which a spot over it can be — is too doubtful to name: a wrong province
     is another car's plate (lists, the visit's identity), a ``?`` there only an unfinished one. An
     operator's ``priority_provinces`` choice stands: it is the site's own prior for exactly this doubt."""
-    return width < SMALL_PLATE_PX and prov.margin < SMALL_PROVINCE_MARGIN and prov.source != "priority"
+    return (width < SMALL_PLATE_PX or faint) and prov.margin < SMALL_PROVINCE_MARGIN and prov.source != "priority"
 
 
 def _province_unread(plate: PlateRead) -> PlateRead:
