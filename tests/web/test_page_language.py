@@ -551,8 +551,9 @@ def test_english_words_in_the_lock_actions_break_between_words_on_a_phone(browse
     ctx, page = login(browser, server.url, "phone")
     page.set_viewport_size({"width": 360, "height": 640})
     page.goto(server.url + "/violations/7")
-    page.click("form[action='/lang'] button")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    with page.expect_navigation():  # the switch is a form post and a redirect: wait for the new document
+        page.click("form[action='/lang'] button")
+    assert page.evaluate("document.documentElement.lang") == "en"
     split = page.evaluate("""() => [...document.querySelectorAll('.locks .muted')].flatMap(span => {
         const text = span.firstChild, out = [];
         for (const m of text.textContent.matchAll(/[A-Za-z]+/g)) {
