@@ -188,13 +188,20 @@ class ReplayMemory:
         power cut that damaged the file, and the start noted on that clock put the window in the past once NTP
         stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
         days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
-        command, that one and a window after it were refused however long after the damage (review84)."""
+        command, that one and a window after it were refused however long after the damage (review84). Never back on
+        a clock the kernel says is not synchronised (``Clock.synced``): pulled back to a boot's time before NTP, and
+        kept, it let a command captured before the damage run again once NTP stepped the clock on (review96)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
         opened = now - int((self._clock.monotonic() - self._opened) * 1e6)
         start = opened if self._made_fresh else min(opened, self.forgot_at)
         if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
+            start = self.forgot_at
+        if start < self.forgot_at and self._clock.synced() is False:
+            # never back on a clock the kernel says is not set (a Pi booted on fake-hwclock's time, a hand-set
+            # date): pulled back there and kept, NTP's step on left a command captured before the damage fresh
+            # and outside the window (review96); an RTC ahead is corrected once NTP has set the clock
             start = self.forgot_at
         if start != self.forgot_at:
             self.forgot_at = start

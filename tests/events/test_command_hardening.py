@@ -607,6 +607,35 @@ def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_befo
         memory.close()
 
 
+def test_a_restart_on_a_clock_behind_before_ntp_does_not_pull_the_fresh_memory_s_window_back(setup, tmp_path):
+    """Damage, a restart, then another restart on a clock behind (a Pi with no RTC boots on the time fake-hwclock
+    saved, before NTP): a captured command stamped on that clock, refused, pulled the fresh start back to it for good
+    (a later run's start is the earlier of its own start and the note), and once NTP stepped the clock on, a ``lock``
+    captured just before the damage was taken again (review96). A clock the kernel says is not synchronised moves
+    the start only later, never back."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    captured = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"},
+                            KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", captured, "backend/r")).json()["ok"]
+    link.stop()
+    (data / "command-replay.sqlite").write_bytes(b"this is not a database" * 100)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC").stop()  # started afresh, noted now; then a power cut
+    clock.step_wall(-1800)  # the next boot, on the time saved half an hour before the cut
+    clock.set_synced(False)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    older = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                         KEY.encode())  # captured half an hour before, fresh on this clock
+    assert reply_with(backend, send(backend, "lock", older, "backend/r")).json()["code"] == "replay"
+    clock.step_wall(1800)  # NTP
+    clock.set_synced(True)
+    clock.advance(10)
+    r = reply_with(backend, send(backend, "lock", captured, "backend/r")).json()
+    assert r["code"] == "replay", r
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+
+
 def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_once_ntp_synced(tmp_path):
     """Noted 40 days ahead at a boot where no command came, the start was pulled back to the wall clock at the first
     command of a later boot, after NTP, whenever that came: that command and every one for a window after it were
