@@ -205,9 +205,10 @@ class ReplayMemory:
         now = self.micros(self._clock.now())
         opened = now - int((self._clock.monotonic() - self._opened) * 1e6)
         synced = self._clock.synced()
-        # a note taken on a clock not set says nothing (fake-hwclock's time, an RTC ahead): this run's start, the
-        # latest the damage can have been, is taken instead, and kept once a set clock tells it (``confirm``)
-        start = opened if self._made_fresh or self._unset else min(opened, self.forgot_at)
+        # a note taken on a clock not set says little (fake-hwclock's time, an RTC ahead): once a set clock tells this
+        # run's start, the latest the damage can have been, that is taken instead and kept (``confirm``)
+        confirm = self._unset and synced is not False
+        start = opened if self._made_fresh or confirm else min(opened, self.forgot_at)
         if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
             start = self.forgot_at
         if start < self.forgot_at and synced is False:
@@ -215,7 +216,6 @@ class ReplayMemory:
             # date): pulled back there and kept, NTP's step on left a command captured before the damage fresh
             # and outside the window (review96); an RTC ahead is corrected once NTP has set the clock
             start = self.forgot_at
-        confirm = self._unset and synced is not False
         if start != self.forgot_at or confirm:
             self.forgot_at = start
             try:

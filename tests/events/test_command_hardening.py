@@ -675,6 +675,25 @@ def test_a_fresh_start_noted_before_ntp_is_told_again_by_the_next_run_on_a_set_c
         again.close()
 
 
+def test_a_device_whose_clock_is_never_set_keeps_its_fresh_start_note_over_restarts(tmp_path):
+    """No time server at all (the kernel says "not set" for good): the note is the only word, and each restart's own
+    start taken instead would refuse one window of signed commands after every restart, for ever."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock(synced=False)
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    ReplayMemory(path, clock).close()
+    clock.advance(86400)
+    memory = ReplayMemory(path, clock)
+    try:
+        clock.advance(5)
+        until = memory.forgot_until(60)
+        assert until is not None and until < clock.now() - timedelta(hours=23), (until, clock.now())
+    finally:
+        memory.close()
+
+
 def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_once_ntp_synced(tmp_path):
     """Noted 40 days ahead at a boot where no command came, the start was pulled back to the wall clock at the first
     command of a later boot, after NTP, whenever that came: that command and every one for a window after it were
