@@ -138,7 +138,12 @@ Outcome: TypeAlias = tuple[bool, str, str, dict[str, Any]]  # ok, code, message,
 
 
 class Refused(ControlError):
-    """Refused by the command layer itself (JSON, schema, age, signature), before the agent sees it."""
+    """Refused by the command layer itself (JSON, schema, age, signature), before the agent sees it; ``data`` goes
+    into the reply (``wrong_device``'s ``field``: a program reads which name is wrong, never the message)."""
+
+    def __init__(self, code: str, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(code, message)
+        self.data = data or {}
 
 
 @dataclass
@@ -224,7 +229,7 @@ class CommandHandler:
         try:
             ok, code, message, data = act()
         except Refused as exc:
-            ok, code, message, data = False, exc.code, clip(str(exc)), {}
+            ok, code, message, data = False, exc.code, clip(str(exc)), dict(exc.data)
             self._refusal("command %s refused: %s: %s", name, exc.code, message)
         except ControlError as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
@@ -407,14 +412,15 @@ class CommandHandler:
         site, so a fleet naming its devices alike at every site (``pole-1``) ran it at every other site. Named
         inside the signed body, it cannot be moved. ``required`` (``mqtt.command_device`` / ``command_site``)
         refuses one that names none."""
-        site = field == "site"
+        site, which = field == "site", {"field": field}  # ``data.field``: a backend tells which without the message
         if named is None:
             if required:
                 raise Refused("wrong_device", f"{field}: this device ({'site ' * site}{quote(ours, 70)}) takes only "
-                              f"commands that name {'its site' if site else 'it'} (mqtt.command_{field}: required)")
+                              f"commands that name {'its site' if site else 'it'} (mqtt.command_{field}: required)",
+                              which)
         elif named != ours:
             raise Refused("wrong_device", f"{field}: the command is for {'site ' * site}{quote(named, 70)}, this "
-                          f"{'device is at' if site else 'is'} {quote(ours, 70)}")
+                          f"{'device is at' if site else 'is'} {quote(ours, 70)}", which)
 
     def _check_fresh(self, ts: str) -> datetime:
         try:

@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
 CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
 -- when this memory was started afresh in place of a damaged one (µs since the epoch, our wall clock)
 CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
+-- a row while ``forgot`` was noted on a clock the kernel said was not set and no set clock has told it since
+CREATE TABLE IF NOT EXISTS forgot_unset (one INTEGER PRIMARY KEY CHECK (one = 1));
 -- the newest ts of a signed command remembered (µs since the epoch, the backends' clock): what entries are kept for
 CREATE TABLE IF NOT EXISTS newest (one INTEGER PRIMARY KEY CHECK (one = 1), ts_us INTEGER NOT NULL);
 -- the latest expiry of an entry pruned (``seen.expires``): what was received up to it is forgotten
@@ -79,6 +81,8 @@ class ReplayMemory:
         row = self._db.execute("SELECT at_us FROM forgot").fetchone()
         #: when this memory started afresh in place of a damaged one (µs since the epoch); None: it never did
         self.forgot_at: int | None = None if row is None else int(row[0])
+        # the note was taken on a clock the kernel said was not set (``forgot_until``)
+        self._unset = self._db.execute("SELECT 1 FROM forgot_unset").fetchone() is not None
 
     def _open(self, path: Path | None = None) -> sqlite3.Connection:
         """A connection to ``path`` (this memory's file), checked whole: a damaged page among the entries (not
@@ -101,13 +105,18 @@ class ReplayMemory:
         note (``sqlite_damage.rebuild_beside``)."""
         aside, _ = rebuild_beside(
             self.path, self._open,
-            lambda db: db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)",
-                                  (self.micros(self._clock.now()),)),
+            self._note_start,
             f".corrupt-{self._clock.now().strftime('%Y%m%dT%H%M%S')}")
         log.error("replay memory %s damaged (%s): moved to %s, starting a fresh one; signed commands stamped before "
                   "one freshness window from now are refused as possible replays", self.path, why[:200], aside.name)
         prune_aside(self.path)
         return self._open()
+
+    def _note_start(self, db: sqlite3.Connection) -> None:
+        """Note the fresh start on the wall clock, and whether the kernel said that clock was not set."""
+        db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)", (self.micros(self._clock.now()),))
+        if self._clock.synced() is False:
+            db.execute("INSERT OR REPLACE INTO forgot_unset (one) VALUES (1)")
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -188,19 +197,33 @@ class ReplayMemory:
         power cut that damaged the file, and the start noted on that clock put the window in the past once NTP
         stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
         days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
-        command, that one and a window after it were refused however long after the damage (review84)."""
+        command, that one and a window after it were refused however long after the damage (review84). Never back on
+        a clock the kernel says is not synchronised (``Clock.synced``): pulled back to a boot's time before NTP, and
+        kept, it let a command captured before the damage run again once NTP stepped the clock on (review96)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
         opened = now - int((self._clock.monotonic() - self._opened) * 1e6)
-        start = opened if self._made_fresh else min(opened, self.forgot_at)
+        synced = self._clock.synced()
+        # a note taken on a clock not set says little (fake-hwclock's time, an RTC ahead): once a set clock tells this
+        # run's start, the latest the damage can have been, that is taken instead and kept (``confirm``)
+        confirm = self._unset and synced is not False
+        start = opened if self._made_fresh or confirm else min(opened, self.forgot_at)
         if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
             start = self.forgot_at
-        if start != self.forgot_at:
+        if start < self.forgot_at and synced is False:
+            # never back on a clock the kernel says is not set (a Pi booted on fake-hwclock's time, a hand-set
+            # date): pulled back there and kept, NTP's step on left a command captured before the damage fresh
+            # and outside the window (review96); an RTC ahead is corrected once NTP has set the clock
+            start = self.forgot_at
+        if start != self.forgot_at or confirm:
             self.forgot_at = start
             try:
                 with self._lock:
                     self._db.execute("UPDATE forgot SET at_us = ?", (start,))
+                    if confirm:
+                        self._db.execute("DELETE FROM forgot_unset")
+                        self._unset = False
             except sqlite3.Error as exc:  # kept in memory: the next start moves it back again
                 log.warning("replay memory %s: its fresh start not moved to the clock: %s", self.path, exc)
         return _EPOCH + timedelta(microseconds=self.forgot_at, seconds=window_s)

@@ -37,6 +37,7 @@ def test_a_command_captured_on_one_device_is_refused_by_its_twin(tmp_path):
     assert dev1.handle(Command("unlock", payload)).body["code"] == "ok"
     reply = dev2.handle(Command("unlock", payload)).body
     assert reply["code"] == "wrong_device" and "'dev1'" in reply["message"] and ctl2.calls == []
+    assert reply["data"] == {"field": "device"}  # which name is wrong, for a program (the message is for people)
     assert len(ctl1.calls) == 1
 
 
@@ -53,7 +54,8 @@ def test_a_command_naming_no_device_runs_unless_the_device_requires_one(tmp_path
     """Old backends send no ``device``: accepted until the site sets ``mqtt.command_device: required``."""
     clock = FakeClock()
     dev, control = _device(tmp_path, clock, "dev1", require)
-    assert dev.handle(Command("unlock", _unlock(clock))).body["code"] == code
+    reply = dev.handle(Command("unlock", _unlock(clock))).body
+    assert reply["code"] == code and (not require or reply["data"] == {"field": "device"})
     assert len(control.calls) == (0 if require else 1)
     assert dev.handle(Command("unlock", _unlock(clock, device="dev1", id="2"))).body["code"] == "ok"
 
@@ -83,6 +85,7 @@ def test_a_command_captured_at_one_site_is_refused_by_the_same_device_id_at_anot
     assert s1.handle(Command("unlock", payload)).body["code"] == "ok"
     reply = s2.handle(Command("unlock", payload)).body
     assert reply["code"] == "wrong_device" and "'s1'" in reply["message"] and ctl2.calls == []
+    assert reply["data"] == {"field": "site"}  # a backend tells a site from a device without reading the message
     assert len(ctl1.calls) == 1
     moved = {**json.loads(payload), "site": "s2"}  # the site changed, the signature kept
     assert s2.handle(Command("unlock", json.dumps(moved).encode())).body["code"] == "bad_signature"
@@ -93,7 +96,8 @@ def test_a_command_naming_no_site_runs_unless_the_device_requires_one(tmp_path, 
     """Backends that send no ``site`` keep working until the site sets ``mqtt.command_site: required``."""
     clock = FakeClock()
     dev, control = _at_site(tmp_path, clock, "s1", require)
-    assert dev.handle(Command("unlock", _unlock(clock, device="pole-1"))).body["code"] == code
+    reply = dev.handle(Command("unlock", _unlock(clock, device="pole-1"))).body
+    assert reply["code"] == code and (not require or reply["data"] == {"field": "site"})
     assert len(control.calls) == (0 if require else 1)
     assert dev.handle(Command("unlock", _unlock(clock, site="s1", id="2"))).body["code"] == "ok"
 

@@ -607,6 +607,93 @@ def test_a_replay_memory_started_afresh_on_a_clock_behind_refuses_what_came_befo
         memory.close()
 
 
+def test_a_restart_on_a_clock_behind_before_ntp_does_not_pull_the_fresh_memory_s_window_back(setup, tmp_path):
+    """Damage, a restart, then another restart on a clock behind (a Pi with no RTC boots on the time fake-hwclock
+    saved, before NTP): a captured command stamped on that clock, refused, pulled the fresh start back to it for good
+    (a later run's start is the earlier of its own start and the note), and once NTP stepped the clock on, a ``lock``
+    captured just before the damage was taken again (review96). A clock the kernel says is not synchronised moves
+    the start only later, never back."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    captured = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"},
+                            KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", captured, "backend/r")).json()["ok"]
+    link.stop()
+    (data / "command-replay.sqlite").write_bytes(b"this is not a database" * 100)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC").stop()  # started afresh, noted now; then a power cut
+    clock.step_wall(-1800)  # the next boot, on the time saved half an hour before the cut
+    clock.set_synced(False)
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    older = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                         KEY.encode())  # captured half an hour before, fresh on this clock
+    assert reply_with(backend, send(backend, "lock", older, "backend/r")).json()["code"] == "replay"
+    clock.step_wall(1800)  # NTP
+    clock.set_synced(True)
+    clock.advance(10)
+    r = reply_with(backend, send(backend, "lock", captured, "backend/r")).json()
+    assert r["code"] == "replay", r
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+
+
+def test_a_fresh_start_noted_before_ntp_is_told_again_by_the_next_run_on_a_set_clock(tmp_path):
+    """The damage found at a boot on fake-hwclock's time, half an hour behind: the start noted on that clock, NTP
+    stepped it on, and the agent restarted before any signed command came. The next run took the earlier of its own
+    start and the note, the note: the window lay half an hour in the past, and a ``lock`` captured just before the
+    cut, still fresh (``command_max_age_s`` 300), ran again (review96, "damage, a clock step, a restart"). A note
+    taken on a clock the kernel said was not set is told again on the first clock that is: its run's start then."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock = FakeClock(synced=True)
+    captured = sign_command("lock", {"ts": iso(clock.now() - timedelta(seconds=40)), "bay": "B2", "reason": "fuel car",
+                                     "operator": "alice"}, KEY.encode())  # received just before the cut
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    clock.step_wall(-1800)
+    clock.set_synced(False)
+    ReplayMemory(path, clock).close()  # started afresh on that clock; no command came
+    clock.advance(20)
+    clock.step_wall(1800)  # NTP
+    clock.set_synced(True)
+    clock.advance(30)  # a restart (a config change, the watchdog)
+    memory, control = ReplayMemory(path, clock), RecordingControl()
+    try:
+        handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 300.0, KEY.encode(), memory)
+        clock.advance(5)
+        assert handler.handle(Command("lock", json.dumps(captured).encode())).body["code"] == "replay"
+        assert control.calls == []
+    finally:
+        memory.close()
+    clock.advance(301)
+    again = ReplayMemory(path, clock)  # told on a set clock, kept: the next start's own is not taken again
+    try:
+        until = again.forgot_until(300)
+        assert until is not None and until < clock.now(), (until, clock.now())
+    finally:
+        again.close()
+
+
+def test_a_device_whose_clock_is_never_set_keeps_its_fresh_start_note_over_restarts(tmp_path):
+    """No time server at all (the kernel says "not set" for good): the note is the only word, and each restart's own
+    start taken instead would refuse one window of signed commands after every restart, for ever."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock(synced=False)
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    ReplayMemory(path, clock).close()
+    clock.advance(86400)
+    memory = ReplayMemory(path, clock)
+    try:
+        clock.advance(5)
+        until = memory.forgot_until(60)
+        assert until is not None and until < clock.now() - timedelta(hours=23), (until, clock.now())
+    finally:
+        memory.close()
+
+
 def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_once_ntp_synced(tmp_path):
     """Noted 40 days ahead at a boot where no command came, the start was pulled back to the wall clock at the first
     command of a later boot, after NTP, whenever that came: that command and every one for a window after it were

@@ -227,9 +227,10 @@ def test_the_link_hands_its_site_and_the_settings_to_the_commands(agent):
     for extra in ({}, {"site": "s2"}):
         r = ask(backend, "lock", sign_command("lock", {**body, **extra}, KEY.encode()))
         assert r["code"] == "wrong_device" and r["message"].startswith("site:") and "'s1'" in r["message"], r
+        assert r["data"] == {"field": "site"}, r  # told apart from a device without reading the message
     no_device = {k: v for k, v in body.items() if k != "device"}
     r = ask(backend, "lock", sign_command("lock", {**no_device, "site": "s1"}, KEY.encode()))
-    assert r["code"] == "wrong_device" and r["message"].startswith("device:"), r
+    assert r["code"] == "wrong_device" and r["message"].startswith("device:") and r["data"] == {"field": "device"}, r
     assert control.calls == []
     assert ask(backend, "lock", sign_command("lock", {**body, "site": "s1"}, KEY.encode()))["code"] == "ok"
     assert control.calls == [("lock", "B2", "fuel car", "alice")]
