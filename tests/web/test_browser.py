@@ -455,8 +455,9 @@ def test_a_camera_replaced_while_the_agent_was_stopped_is_named_on_the_live_page
             assert "安装页" in banner.inner_text() and page.locator(".camera-moved").count() == 0
             shot(page, f"live-unmatched-{act}-laptop")
             if act == "confirm":
-                banner.locator("button[type=submit]").click()
-                page.wait_for_url(srv.url + "/bays")
+                # a form post redirected to the URL the page has: wait_for_url alone can return on the old page
+                with page.expect_navigation(url=srv.url + "/bays"):
+                    banner.locator("button[type=submit]").click()
                 assert page.locator(".flash.error").count() == 0  # no error flash: confirmed
             else:
                 banner.locator("a[href='/installer']").click()

@@ -293,7 +293,8 @@ def test_an_installer_save_after_the_session_ended_says_so(browser, server, site
     other.press("input[name=password]", "Enter")
     other.wait_for_url("**/violations")
     page.click("#save")
-    expect(page.locator("#result")).to_have_text(re.compile("^页面已过期"))  # no eval: the page's CSP forbids it
+    # no eval: the page's CSP forbids it. expect's own default is 5 s, not the 30 s of every other wait here
+    expect(page.locator("#result")).to_have_text(re.compile("^页面已过期"), timeout=30_000)
     assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
     ctx.close()
 

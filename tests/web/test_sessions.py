@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from edge_agent.cli import main
+from edge_agent.web.sessions import WAIT_S
 from tests.evidence.test_evidence_locked import locked
 from tests.web.conftest import PASSWORD
 from tests.web.test_api import HTML, logged_in, token
@@ -138,7 +139,9 @@ def test_an_ended_session_on_a_locked_database_is_refused_at_once_and_removed_la
     with write_locked(site):
         started = time.monotonic()
         r = replay(site, kept, app).get("/violations", headers=HTML, follow_redirects=False)
-        assert time.monotonic() - started < 0.5
+        # the sessions' write wait (1 s; 10 s before) not waited: a removal that waited takes all of it. The bound
+        # was 0.5 s, the request alone took up to 0.33 s on 2 cores at load 18
+        assert time.monotonic() - started < WAIT_S
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
         assert replay(site, kept, app).get("/violations", follow_redirects=False).status_code == 401
     assert _rows(site) == rows  # not removed yet: refused from memory
