@@ -19,7 +19,7 @@ from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.sim.synthetic import render
 
 
-def wait_for(pred, timeout: float = 10.0) -> None:  # noqa: ANN001
+def wait_for(pred, timeout: float = 30.0) -> None:  # noqa: ANN001
     """Poll a real reader thread (never asserts on wall time)."""
     end = time.monotonic() + timeout
     while not pred():

@@ -28,8 +28,9 @@ from edge_agent.events.mqtt_link import MqttLink, build_mqtt
 BAYS = ["B1", "B2", "B3", "B4"]
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll a condition on a real broker/process with a deadline (never a fixed sleep)."""
+def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll a condition on a real broker/process with a deadline (never a fixed sleep). The deadline is a hang guard,
+    not a speed check: a loaded CI (two workers, brokers, subprocesses on two cores) took over 10 s for a reply."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
@@ -148,7 +149,7 @@ class Subscriber:
         with self._lock:
             return list(self.messages)
 
-    def wait_for(self, topic: str, pred: Callable[[Received], bool] = lambda m: True, timeout: float = 10.0) -> Received:
+    def wait_for(self, topic: str, pred: Callable[[Received], bool] = lambda m: True, timeout: float = 30.0) -> Received:
         return wait_until(lambda: next((m for m in reversed(self.on(topic)) if pred(m)), None), timeout, f"{topic}")
 
     def request(self, topic: str, body: Any, response_topic: str, correlation: bytes, raw: bytes | None = None) -> None:
