@@ -109,8 +109,12 @@ async def _body(request: Request) -> Any:
     return json_body(raw)
 
 
-def _refused(status: int, problem: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "problems": [problem]}, status_code=status)
+def _refused(status: int, problem: str, code: str = "", values: dict[str, float] | None = None) -> JSONResponse:
+    """``problems`` for scripts and the log; ``code`` and ``values``, when given, for the page's own words."""
+    body: dict[str, Any] = {"ok": False, "problems": [problem]}
+    if code:
+        body.update(code=code, values=values or {})
+    return JSONResponse(body, status_code=status)
 
 
 def _taken(ctx: WebContext, picture: str) -> float | None:
@@ -195,7 +199,7 @@ def calibrate(request: Request):
     try:
         job = ctx.teach.start(ctx.cfg)
     except TeachRefused as exc:
-        return _refused(exc.status, str(exc))
+        return _refused(exc.status, str(exc), exc.code, exc.values)
     return JSONResponse({"ok": True, "job": job}, status_code=202)
 
 

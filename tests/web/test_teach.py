@@ -843,3 +843,4 @@ def test_calibrate_before_any_picture_is_labelled_says_so_in_words(teach_site):
     r = client.post("/installer/teach/calibrate", json={}, headers=headers)
     assert r.status_code == 409 and r.json()["problems"][0].startswith("no picture is labelled yet"), r.text
     assert "Errno" not in r.text
+    assert r.json()["code"] == "none_labelled" and r.json()["values"] == {"min": 10}  # the page's words for it
