@@ -61,6 +61,20 @@ def test_a_misspelt_key_is_told_the_setting_it_was_probably_meant_to_be(tmp_path
     assert problems == [f"{line} (not a setting of this section; check the spelling): did you mean {meant}?"]
 
 
+@pytest.mark.parametrize(("old", "new", "line", "meant"), [
+    ("camera:", "camra:", "camra: unknown key", "camera"),
+    ("  - {id: P01, polygon:", "  - {id: P01, polygn:", "bays[0].polygn: unknown key", "polygon"),
+    ("site_id: s1", "siteid: s1", "site.siteid: unknown key", "site_id"),
+    ("{kind: relays, up:", "{kind: relays, upp:", "locks[0].motor.upp: unknown key", "up"),
+])
+def test_a_misspelt_required_key_is_one_line(tmp_path, old, new, line, meant):
+    """A misspelt key that is required was two lines, the guess and pydantic's "camera: Field required" for the
+    same slip (probe newuser40): one line, saying the key it was meant to be is required."""
+    problems = _problems(tmp_path, old, new)
+    assert problems == [f"{line} (not a setting of this section; check the spelling): did you mean {meant}? "
+                        f"({meant} is required)"]
+
+
 def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
     problems = _problems(tmp_path, "timers:", "colour: 1\ntimers:")
     assert problems == ["colour: unknown key (not a setting of this section; check the spelling)"]
