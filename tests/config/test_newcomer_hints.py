@@ -75,6 +75,16 @@ def test_a_misspelt_required_key_is_one_line(tmp_path, old, new, line, meant):
                         f"({meant} is required)"]
 
 
+def test_a_misspelt_lock_id_is_one_line_naming_the_lock_meant(tmp_path):
+    """``lock_id: L`` for ``L1`` was two lines: the bay's unknown lock and "lock 'L1' is not assigned to a bay", the
+    second for the same slip (probe newuser40)."""
+    problems = _problems(tmp_path, "lock_id: L1", "lock_id: L-1")
+    assert problems == ["bays[0].lock_id: unknown lock 'L-1' (locks: L1): did you mean L1?"]
+    problems = _problems(tmp_path, "lock_id: L1", "lock_id: X9")  # nothing like it: both lines stay
+    assert problems == ["bays[0].lock_id: unknown lock 'X9' (locks: L1)",
+                        "locks[0].bay: lock 'L1' is not assigned to a bay (set locks[].bay or the bay's lock_id)"]
+
+
 def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
     problems = _problems(tmp_path, "timers:", "colour: 1\ntimers:")
     assert problems == ["colour: unknown key (not a setting of this section; check the spelling)"]
