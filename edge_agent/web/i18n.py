@@ -182,6 +182,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "bay_id": ("车位编号", "Bay id"),
     "save_reload": ("保存并重新加载", "Save and reload"),
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
+    # why, by the refusal's code (``ControlError``): no frame from the camera `review` opened, or none yet in the agent
+    "snapshot_no_frame": ("摄像头没有送来画面（请检查 camera.source；`edge-agent doctor` 会检查它）",
+                          "no frame from the camera (camera.source; `edge-agent doctor` checks it)"),
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
     "config_saved_not_applied": ("已保存，但运行中的代理未能应用", "Saved, but the running agent did not apply it"),
