@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.suggest import suggest_key
+from edge_agent.config.suggest import elsewhere, suggest_key
 from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
@@ -52,6 +52,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 msg = "unknown key (not a setting of this section; check the spelling)"
                 meant = suggest_key(AgentConfig, loc)
                 msg += f": did you mean {meant}?" if meant else ""
+                there = None if meant else elsewhere(AgentConfig, loc)
+                msg += f": a setting of another section: {there}" if there else ""
                 if meant:
                     guessed[key_path((*loc[:-1], meant))] = key_path(loc)
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)

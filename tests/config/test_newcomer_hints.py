@@ -85,6 +85,24 @@ def test_a_misspelt_lock_id_is_one_line_naming_the_lock_meant(tmp_path):
                         "locks[0].bay: lock 'L1' is not assigned to a bay (set locks[].bay or the bay's lock_id)"]
 
 
+@pytest.mark.parametrize(("old", "new", "line", "where"), [
+    ("timers:\n  fuel_grace_s: 60", "fuel_grace_s: 60\ntimers:\n  overstay_s: 900", "fuel_grace_s", "timers.fuel_grace_s"),
+    ("  width: 960", "  width: 960\n  overstay_s: 900", "camera.overstay_s", "timers.overstay_s"),
+    ("{site_id: s1,", "{site_id: s1, ca_file: /etc/ca.pem,", "site.ca_file", "mqtt.tls.ca_file"),
+])
+def test_a_setting_written_in_another_section_is_told_where_it_belongs(tmp_path, old, new, line, where):
+    """A right key in the wrong section (indented under the section above, or not at all) was "unknown key … check
+    the spelling": spelt right, the operator read the docs' table to find its section (probe newuser40)."""
+    problems = _problems(tmp_path, old, new)
+    assert problems == [f"{line}: unknown key (not a setting of this section; check the spelling): a setting of "
+                        f"another section: {where}"]
+
+
+def test_a_key_of_several_sections_is_not_placed(tmp_path):
+    problems = _problems(tmp_path, "  width: 960", "  width: 960\n  enabled: true")  # mqtt's? the web's? …
+    assert problems == ["camera.enabled: unknown key (not a setting of this section; check the spelling)"]
+
+
 def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
     problems = _problems(tmp_path, "timers:", "colour: 1\ntimers:")
     assert problems == ["colour: unknown key (not a setting of this section; check the spelling)"]
