@@ -569,6 +569,13 @@ _TEXT: dict[str, tuple[str, str]] = {
                                 "no picture is labelled yet: label pictures at different times of day, with at least "
                                 "{min} occupied and {min} empty bays, then calibrate."),
     "teach_why_running": ("校准正在进行：请等待结果。", "a calibration is running: wait for its result."),
+    "teach_why_stale_picture": ("此画面不是本页拍的或已过期：请刷新本页。",
+                                "this picture is not one this page took (or too old): reload the page."),
+    "teach_why_labelled_already": ("此画面已标注：请换一个画面，最好在一天中的其他时间。",
+                                   "this picture is labelled already: take another, at another time of day."),
+    "teach_why_full": ("已标注 {max} 个画面，已达上限：请先校准，或删除已标注的画面重新开始。",
+                       "{max} pictures are labelled already, the most kept: calibrate, or forget the labelled "
+                       "pictures to start again."),
     "teach_use": ("使用此校准", "Use it"),
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),

@@ -247,10 +247,11 @@ class Teacher:
         now = counts(cfg)
         rows = read_existing(labels_csv(cfg))
         if any(r["file"] == name for r in rows):
-            raise TeachRefused(409, "this picture is labelled already: take another, at another time of day")
+            raise TeachRefused(409, "this picture is labelled already: take another, at another time of day",
+                               "labelled_already")
         if now.frames >= MAX_FRAMES:
             raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
-                                    "forget the labelled pictures to start again")
+                                    "forget the labelled pictures to start again", "full", {"max": MAX_FRAMES})
         # read as the store's own file, never through a link: a FIFO planted at the photo's name held this lock
         # (every later Save) for ever, a link copied whatever it led to into the labels; and by the row's own name
         # under the store's folder, as the page's photo (a row naming a path elsewhere was read from there)
