@@ -31,7 +31,13 @@ MAX_WEIGHT = 1e4  # a head weight beyond this is a fit that ran away, not a came
 
 
 class CalibrationError(ValueError):
-    """A calibration that cannot be used (bad file, other model, too few labels); the message says why."""
+    """A calibration that cannot be used (bad file, other model, too few labels); the message says why. A fit's own
+    refusal also names its kind (``code``) and numbers (``values``): the teach page says it in the user's language."""
+
+    def __init__(self, message: str = "", *, code: str = "", values: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = dict(values or {})
 
 
 class CalibrationSetAside(CalibrationError):
@@ -440,7 +446,8 @@ def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: st
     occ, emp = int(y.sum()), int((~y).sum())
     if occ < MIN_PER_CLASS or emp < MIN_PER_CLASS:
         raise CalibrationError(f"need at least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty labelled bays, "
-                               f"got {occ} occupied and {emp} empty")
+                               f"got {occ} occupied and {emp} empty", code="too_few",
+                               values={"min": MIN_PER_CLASS, "occupied": occ, "empty": emp})
     before, after, occ_before, occ_after = cross_validate(features, y, prior, l2, groups=groups)
     if before < 0.5:
         # A model right on most bays of every camera measured (0.59 at its worst, uncalibrated) is worse than a
@@ -449,7 +456,8 @@ def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: st
         raise CalibrationError(
             f"the labels contradict the shipped model on most bays (its balanced accuracy on them {before:.3f}, "
             f"worse than a coin; cars found {occ_before:.3f}): is `occupied` 1 for a vehicle and 0 for an empty "
-            "bay, and does each row's polygon lie on that frame's bay? Nothing written")
+            "bay, and does each row's polygon lie on that frame's bay? Nothing written", code="contradicts",
+            values={"before": round(before, 3)})
     head = fit_head(features, y, prior, l2)
     return SiteCalibration(head=head, model_sha256=model_sha256, occupied=occ, empty=emp,
                            cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4),

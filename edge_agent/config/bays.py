@@ -8,6 +8,7 @@ config that passed them (the lock stage relies on it and checks nothing again).
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from typing import Annotated
@@ -21,6 +22,7 @@ from edge_agent.config.pins import describe, header_pin
 from edge_agent.config.polygon import Point
 from edge_agent.config.polygon import edges_cross as _edges_cross
 from edge_agent.config.polygon import polygon_area as _polygon_area
+from edge_agent.config.suggest import CUTOFF
 from edge_agent.plates import not_a_plate
 from edge_agent.quad import MAX_COORD_PX, quad_problem
 
@@ -236,13 +238,20 @@ def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tupl
         first_lock.setdefault(lk.id, i)
     problems += _pins_used_twice(cfg)
     lock_ids = [lk.id for lk in cfg.locks]
+    # a lock no bay names nor names a bay: an unknown lock_id one slip from its id was meant for it, and is told so
+    # in one line (it was two: the unknown lock and this lock "not assigned to a bay", probe newuser40)
+    free = [lk.id for lk in cfg.locks if getattr(lk, "bay", None) is None and lk.id not in {b.lock_id for b in cfg.bays}]
+    meant_for: set[str] = set()
     used: dict[str, str] = {}
     for i, bay in enumerate(cfg.bays):
         if bay.lock_id is None:
             continue
         if bay.lock_id not in lock_ids:
             known = ", ".join(lock_ids) or "none configured"
-            problems.append((("bays", i, "lock_id"), f"unknown lock {bay.lock_id!r} (locks: {known})"))
+            meant = difflib.get_close_matches(bay.lock_id, free, n=1, cutoff=CUTOFF)
+            meant_for.update(meant)
+            problems.append((("bays", i, "lock_id"), f"unknown lock {bay.lock_id!r} (locks: {known})"
+                                                     + (f": did you mean {meant[0]}?" if meant else "")))
         elif bay.lock_id in used:
             problems.append((("bays", i, "lock_id"), f"lock {bay.lock_id!r} is already used by bay {used[bay.lock_id]!r}"))
         used.setdefault(bay.lock_id, bay.id)
@@ -259,6 +268,8 @@ def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tupl
             problems.append((("locks", i, "bay"), f"{bay!r}, but bay {named_by!r} names this lock in its lock_id"))
             continue
         bay = bay or named_by
+        if bay is None and lock.id in meant_for:
+            continue  # the bay's unknown lock_id names it
         if bay is None:
             problems.append((("locks", i, "bay"), f"lock {lock.id!r} is not assigned to a bay "
                                                   "(set locks[].bay or the bay's lock_id)"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+MIN_PLACED = 4  # a key this long or longer, found in one other section, is told that section (``elsewhere``)
 CUTOFF = 0.75  # difflib ratio: `fuel_grace` ~ `fuel_grace_s` 0.91, `timer` ~ `timers` 0.91, `colour` ~ `locks` 0.36
 
 
@@ -62,3 +63,39 @@ def _members(t: Any) -> list[Any]:
     if origin in (typing.Union, types.UnionType):
         return [m for a in typing.get_args(t) for m in _members(a)]
     return [t]
+
+
+def elsewhere(root: type[BaseModel], loc: tuple[Any, ...], depth: int = 4) -> str | None:
+    """The one other place in the config a key spelt right belongs (``timers.overstay_s`` for ``camera.overstay_s``),
+    or None when it is a setting of no section or of several, or a word too short to place (``on``, ``up``: a slip
+    of another kind). Why: a key indented under the section above was "unknown key … check the spelling", and the
+    operator, who spelt it right, searched the docs for its section."""
+    if not loc or not isinstance(loc[-1], str) or len(loc[-1]) < MIN_PLACED:
+        return None
+    found = {p for p in _paths(root, loc[-1], (), depth) if p != _shown(loc)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _paths(model: Any, key: str, at: tuple[str, ...], depth: int) -> Iterable[str]:
+    for m in _members(model):
+        if typing.get_origin(m) in (list, tuple):
+            for a in typing.get_args(m):
+                if a is not Ellipsis:
+                    yield from _paths(a, key, (*at[:-1], at[-1] + "[]") if at else at, depth)
+        elif isinstance(m, type) and issubclass(m, BaseModel) and depth > 0:
+            for name, field in m.model_fields.items():
+                shown = field.alias or name
+                if shown == key:
+                    yield ".".join((*at, shown))
+                yield from _paths(field.annotation, key, (*at, shown), depth - 1)
+
+
+def _shown(loc: tuple[Any, ...]) -> str:
+    """``loc`` as ``_paths`` writes it: list indexes as ``[]``."""
+    out: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and out:
+            out[-1] += "[]"
+        elif isinstance(part, str):
+            out.append(part)
+    return ".".join(out)

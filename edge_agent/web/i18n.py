@@ -182,6 +182,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "bay_id": ("车位编号", "Bay id"),
     "save_reload": ("保存并重新加载", "Save and reload"),
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
+    # why, by the refusal's code (``ControlError``): no frame from the camera `review` opened, or none yet in the agent
+    "snapshot_no_frame": ("摄像头没有送来画面（请检查 camera.source；`edge-agent doctor` 会检查它）",
+                          "no frame from the camera (camera.source; `edge-agent doctor` checks it)"),
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
     "config_saved_not_applied": ("已保存，但运行中的代理未能应用", "Saved, but the running agent did not apply it"),
@@ -554,6 +557,25 @@ _TEXT: dict[str, tuple[str, str]] = {
                           "The calibration does as well as the classifier now (not worse): it can be used, fitted to "
                           "this camera's pictures."),
     "teach_refused": ("无法校准：{why}", "Cannot calibrate: {why}"),
+    # a fit's or Calibrate's refusal by its ``code`` (teach.py), the server's English kept for logs and scripts
+    "teach_why_too_few": ("已标注有车 {occupied} 个、空闲 {empty} 个，各需至少 {min} 个。请在不同时间再标注几个画面。",
+                          "{occupied} occupied and {empty} empty bays are labelled: need at least {min} of each. "
+                          "Label more pictures, at other times of day."),
+    "teach_why_contradicts": ("标注与出厂模型在大多数车位上相反（其准确率 {before}，不如随机猜测）：请检查“有车”与“空闲”"
+                              "是否标反。未写入任何内容。",
+                              "the labels contradict the shipped model on most bays (its accuracy on them {before}, "
+                              "worse than a coin): are occupied and empty swapped? Nothing written."),
+    "teach_why_none_labelled": ("还没有标注任何画面：请在不同时间标注画面，有车和空闲各至少 {min} 个，然后再校准。",
+                                "no picture is labelled yet: label pictures at different times of day, with at least "
+                                "{min} occupied and {min} empty bays, then calibrate."),
+    "teach_why_running": ("校准正在进行：请等待结果。", "a calibration is running: wait for its result."),
+    "teach_why_stale_picture": ("此画面不是本页拍的或已过期：请刷新本页。",
+                                "this picture is not one this page took (or too old): reload the page."),
+    "teach_why_labelled_already": ("此画面已标注：请换一个画面，最好在一天中的其他时间。",
+                                   "this picture is labelled already: take another, at another time of day."),
+    "teach_why_full": ("已标注 {max} 个画面，已达上限：请先校准，或删除已标注的画面重新开始。",
+                       "{max} pictures are labelled already, the most kept: calibrate, or forget the labelled "
+                       "pictures to start again."),
     "teach_use": ("使用此校准", "Use it"),
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),

@@ -51,7 +51,7 @@ class OfflineControl(ListsControl):
             cap.release()
         if not ok or frame is None:
             # not the source itself: an RTSP URL carries the camera's password, and this text reaches the page
-            raise ControlError("camera", "no frame from the camera (camera.source; `edge-agent doctor` checks it)")
+            raise ControlError("no_frame", "no frame from the camera (camera.source; `edge-agent doctor` checks it)")
         frame = self._as_bays_see(frame)
         bay = next((b for b in self.cfg.bays if b.id == bay_id), None)
         if bay is not None and self.cfg.evidence.photo == "bay":

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.load import ConfigError
-from edge_agent.control import InstallerView, Warp
+from edge_agent.control import ControlError, InstallerView, Warp
 from edge_agent.events.schemas import quote
 from edge_agent.evidence.forget import masked
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
@@ -158,7 +158,7 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     except Exception as exc:  # the camera may be away; say so on the page
         audit_outcome(request, row, f"failed: {exc}")
         log.warning("snapshot for %s failed: %s", quote(bay_id, 70), exc)  # quoted: a %0A in the path forged lines
-        request.session.setdefault("flash", []).append(["error", f"{bay_id}: {exc}"])
+        request.session.setdefault("flash", []).append(["error", f"{bay_id}: {_no_picture(request, exc)}"])
     return RedirectResponse("/bays", status_code=303)
 
 
@@ -175,6 +175,14 @@ def installer(request: Request):
                   camera=view.camera if view else "ok", drift_px=round(drift),
                   # a lost, frozen, black or covered camera: the picture is its last frame, no moment to draw bays on
                   camera_problem=view.camera_problem if view else "")
+
+
+def _no_picture(request: Request, exc: Exception) -> str:
+    """Why no picture, in the page's language where the refusal's code has words (``snapshot_<code>``: a camera that
+    sends nothing); the Chinese page said it in English (probe newuser40)."""
+    code = exc.code if isinstance(exc, ControlError) else ""
+    said = translator(lang_of(request)).label("snapshot", code) if code else ""
+    return said if said and said != code else str(exc)
 
 
 def installer_picture(request: Request, ctx: WebContext) -> tuple[InstallerView | None, str | None]:
@@ -199,7 +207,7 @@ def installer_picture(request: Request, ctx: WebContext) -> tuple[InstallerView 
         else:  # the database, not the camera: the page's 503 (507) in the user's language, with Retry-After
             raise
     except Exception as exc:
-        error = str(exc)
+        error = _no_picture(request, exc)
         log.warning("installer snapshot failed: %s", exc)
     if view is not None:
         # the picture shows every parked car's plate: looked at only once audited (without this a log that could

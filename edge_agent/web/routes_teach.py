@@ -109,8 +109,12 @@ async def _body(request: Request) -> Any:
     return json_body(raw)
 
 
-def _refused(status: int, problem: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "problems": [problem]}, status_code=status)
+def _refused(status: int, problem: str, code: str = "", values: dict[str, float] | None = None) -> JSONResponse:
+    """``problems`` for scripts and the log; ``code`` and ``values``, when given, for the page's own words."""
+    body: dict[str, Any] = {"ok": False, "problems": [problem]}
+    if code:
+        body.update(code=code, values=values or {})
+    return JSONResponse(body, status_code=status)
 
 
 def _taken(ctx: WebContext, picture: str) -> float | None:
@@ -138,7 +142,7 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
     with ctx.installer_views_lock:
         view = ctx.installer_views.get(picture) if isinstance(picture, str) else None
     if view is None:
-        return _refused(409, "picture: not one this page took (or too old): reload the page")
+        return _refused(409, "picture: not one this page took (or too old): reload the page", "stale_picture")
     if view.camera != "ok":
         return _refused(409, f"the camera's view was {view.camera} on this picture: its bays cannot be labelled")
     if view.camera_problem:
@@ -159,7 +163,7 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
         now = ctx.teach.add_frame(ctx.cfg, picture, (ctx.store.root, rec.frame_file), polygons, flags, taken)
     except TeachRefused as exc:
         audit_outcome(request, row, f"{detail}; refused: {exc}")
-        return _refused(exc.status, str(exc))
+        return _refused(exc.status, str(exc), exc.code, exc.values)
     except LabelInputError as exc:  # a labels file or folder the page cannot use: the operator's to remove
         audit_outcome(request, row, f"{detail}; not written: {exc}")
         return _refused(409, f"cannot store the labels: {exc}")
@@ -195,7 +199,7 @@ def calibrate(request: Request):
     try:
         job = ctx.teach.start(ctx.cfg)
     except TeachRefused as exc:
-        return _refused(exc.status, str(exc))
+        return _refused(exc.status, str(exc), exc.code, exc.values)
     return JSONResponse({"ok": True, "job": job}, status_code=202)
 
 

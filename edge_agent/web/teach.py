@@ -57,11 +57,14 @@ PICTURE_ID = PAGE_PICTURE  # an evidence id (uuid4), the labelled frame's file n
 
 
 class TeachRefused(Exception):
-    """A request the page cannot do as asked; ``status`` is the HTTP status, ``str()`` says why."""
+    """A request the page cannot do as asked; ``status`` is the HTTP status, ``str()`` says why; ``code`` (with
+    ``values``) names a refusal the page words in its own language."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "", values: dict[str, float] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+        self.values = dict(values or {})
 
 
 def labels_folder(cfg: AgentConfig) -> Path:
@@ -244,10 +247,11 @@ class Teacher:
         now = counts(cfg)
         rows = read_existing(labels_csv(cfg))
         if any(r["file"] == name for r in rows):
-            raise TeachRefused(409, "this picture is labelled already: take another, at another time of day")
+            raise TeachRefused(409, "this picture is labelled already: take another, at another time of day",
+                               "labelled_already")
         if now.frames >= MAX_FRAMES:
             raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
-                                    "forget the labelled pictures to start again")
+                                    "forget the labelled pictures to start again", "full", {"max": MAX_FRAMES})
         # read as the store's own file, never through a link: a FIFO planted at the photo's name held this lock
         # (every later Save) for ever, a link copied whatever it led to into the labels; and by the row's own name
         # under the store's folder, as the page's photo (a row naming a path elsewhere was read from there)
@@ -302,10 +306,11 @@ class Teacher:
         picture is labelled (the fit said "[Errno 2] No such file or directory" on the page)."""
         if not os.path.lexists(labels_csv(cfg)):
             raise TeachRefused(409, f"no picture is labelled yet: label pictures at different times of day, with at "
-                                    f"least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty bays, then calibrate")
+                                    f"least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty bays, then calibrate",
+                               "none_labelled", {"min": MIN_PER_CLASS})
         with self._lock:
             if self._running is not None and self._running.is_alive():
-                raise TeachRefused(409, "a calibration is running: wait for its result")
+                raise TeachRefused(409, "a calibration is running: wait for its result", "running")
             self._job += 1
             job = self._job
             self._result, self._made = {"job": job, "state": "running"}, None
@@ -334,8 +339,9 @@ class Teacher:
         try:
             fit = fit_site(labels, model)
             cal = fit.cal
-            if cal is None:
-                result["message"] = str(fit.error)
+            if cal is None:  # the fit's refusal: its kind and numbers for the page's words, its text for the log
+                result.update(message=str(fit.error), code=getattr(fit.error, "code", ""),
+                              values=getattr(fit.error, "values", {}))
             else:
                 judged = verdict(cal, None if steady_light else fit.span_h, fit.swapped)
                 result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,

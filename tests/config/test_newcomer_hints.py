@@ -61,6 +61,48 @@ def test_a_misspelt_key_is_told_the_setting_it_was_probably_meant_to_be(tmp_path
     assert problems == [f"{line} (not a setting of this section; check the spelling): did you mean {meant}?"]
 
 
+@pytest.mark.parametrize(("old", "new", "line", "meant"), [
+    ("camera:", "camra:", "camra: unknown key", "camera"),
+    ("  - {id: P01, polygon:", "  - {id: P01, polygn:", "bays[0].polygn: unknown key", "polygon"),
+    ("site_id: s1", "siteid: s1", "site.siteid: unknown key", "site_id"),
+    ("{kind: relays, up:", "{kind: relays, upp:", "locks[0].motor.upp: unknown key", "up"),
+])
+def test_a_misspelt_required_key_is_one_line(tmp_path, old, new, line, meant):
+    """A misspelt key that is required was two lines, the guess and pydantic's "camera: Field required" for the
+    same slip (probe newuser40): one line, saying the key it was meant to be is required."""
+    problems = _problems(tmp_path, old, new)
+    assert problems == [f"{line} (not a setting of this section; check the spelling): did you mean {meant}? "
+                        f"({meant} is required)"]
+
+
+def test_a_misspelt_lock_id_is_one_line_naming_the_lock_meant(tmp_path):
+    """``lock_id: L`` for ``L1`` was two lines: the bay's unknown lock and "lock 'L1' is not assigned to a bay", the
+    second for the same slip (probe newuser40)."""
+    problems = _problems(tmp_path, "lock_id: L1", "lock_id: L-1")
+    assert problems == ["bays[0].lock_id: unknown lock 'L-1' (locks: L1): did you mean L1?"]
+    problems = _problems(tmp_path, "lock_id: L1", "lock_id: X9")  # nothing like it: both lines stay
+    assert problems == ["bays[0].lock_id: unknown lock 'X9' (locks: L1)",
+                        "locks[0].bay: lock 'L1' is not assigned to a bay (set locks[].bay or the bay's lock_id)"]
+
+
+@pytest.mark.parametrize(("old", "new", "line", "where"), [
+    ("timers:\n  fuel_grace_s: 60", "fuel_grace_s: 60\ntimers:\n  overstay_s: 900", "fuel_grace_s", "timers.fuel_grace_s"),
+    ("  width: 960", "  width: 960\n  overstay_s: 900", "camera.overstay_s", "timers.overstay_s"),
+    ("{site_id: s1,", "{site_id: s1, ca_file: /etc/ca.pem,", "site.ca_file", "mqtt.tls.ca_file"),
+])
+def test_a_setting_written_in_another_section_is_told_where_it_belongs(tmp_path, old, new, line, where):
+    """A right key in the wrong section (indented under the section above, or not at all) was "unknown key … check
+    the spelling": spelt right, the operator read the docs' table to find its section (probe newuser40)."""
+    problems = _problems(tmp_path, old, new)
+    assert problems == [f"{line}: unknown key (not a setting of this section; check the spelling): a setting of "
+                        f"another section: {where}"]
+
+
+def test_a_key_of_several_sections_is_not_placed(tmp_path):
+    problems = _problems(tmp_path, "  width: 960", "  width: 960\n  enabled: true")  # mqtt's? the web's? …
+    assert problems == ["camera.enabled: unknown key (not a setting of this section; check the spelling)"]
+
+
 def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
     problems = _problems(tmp_path, "timers:", "colour: 1\ntimers:")
     assert problems == ["colour: unknown key (not a setting of this section; check the spelling)"]

@@ -271,8 +271,9 @@ def test_labels_that_say_the_opposite_of_the_model_are_refused(tmp_path, capsys)
     assert "contradict the shipped model on most bays" in err and "`occupied` 1 for a vehicle" in err
     assert "Traceback" not in err and not out.exists()
     f, y = _features()
-    with pytest.raises(CalibrationError, match="worse than a coin"):
+    with pytest.raises(CalibrationError, match="worse than a coin") as refused:
         calibrate(f, ~y, Head((0.0, 0.0, 0.0, 1.0) + (0.0,) * 4, 0.0), "abc")
+    assert refused.value.code == "contradicts" and refused.value.values["before"] < 0.5  # the teach page's words
 
 
 def test_a_refused_calibration_names_the_frames_whose_labels_the_model_contradicts(tmp_path, capsys):

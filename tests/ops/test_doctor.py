@@ -737,3 +737,24 @@ def test_the_doctor_says_whether_the_camera_shows_the_view_the_site_calibration_
     assert lost.status == "skip" and "see the camera row" in lost.detail, lost.detail
     uncalibrated = scene_config(str(data), camera={"source": str(folder)})
     assert "calibration view" not in {c.name for c in camera_rows(uncalibrated)}  # no row without a calibration
+
+
+def test_the_deployment_guide_names_every_row_the_doctor_prints(write_config, camera_folder, models_dir, closed_port):
+    """docs/deployment.md's first-run step listed the doctor's rows without ``onnx providers``, ``commands`` and
+    ``web certificate``: an operator reading it took a WARN on a row it never named for something else. The list
+    (and the example table under "Doctor") must be the rows the doctor prints, in its order."""
+    # every row shows: MQTT on (``commands``), a site calibration named (``calibration view``)
+    cfg = load_config(write_config(perception={"models_dir": str(models_dir)},
+                                   occupancy={"calibration": "occupancy-calibration.json"},
+                                   mqtt={"enabled": True, "brokers": [f"mqtt://127.0.0.1:{closed_port}"]}))
+    printed = list(dict.fromkeys("broker" if c.name.startswith("broker ") else c.name
+                                 for c in run_doctor(cfg, skip={"clock"})))
+    guide = (Path(__file__).parents[2] / "docs" / "deployment.md").read_text(encoding="utf-8")
+    listed = re.search(r"one row\s+per check \(([^)]*)\)", guide)
+    assert listed, "docs/deployment.md: the first run's doctor step lost its list of rows"
+    assert [n.strip() for n in listed.group(1).split(",")] == printed, printed
+    table = guide.split("\n## Doctor\n", 1)[1].split("```\nCHECK", 1)[1].split("```", 1)[0]
+    shown = [re.split(r"\s{2,}", line)[0] for line in table.splitlines()[1:] if re.search(r"\s(PASS|WARN|FAIL|SKIP)\s", line)]
+    assert list(dict.fromkeys("broker" if n.startswith("broker ") else n for n in shown)) == printed
+    told = re.findall(r"^- \*\*([a-z ]+)\*\*", guide.split("\n## Doctor\n", 1)[1].split("\n## ", 1)[0], re.M)
+    assert told == printed  # "The rows:" says what each one checks

@@ -126,3 +126,40 @@ def test_a_bay_the_camera_shows_nothing_of_is_greyed_out_and_the_frame_is_added(
         labels = Path(teach_site.cfg.data_dir) / "labels" / "labels.csv"
         assert [r["bay_id"] for r in csv.DictReader(labels.open(encoding="utf-8"))] == ["A"]
         ctx.close()
+
+
+@pytest.mark.parametrize(("lang", "few", "english"), [
+    ("zh", "有车 1 个、空闲 1 个", False), ("en", "1 occupied and 1 empty", True)])
+def test_calibrate_waits_for_enough_labels_and_a_refused_fit_is_said_in_the_page_s_language(
+        browser, server, teach_site, lang, few, english):  # noqa: F811
+    """The Calibrate button could be clicked before there were enough labels, and a fit's refusal reached the
+    Chinese page as the fit's English ("无法校准：need at least 10 occupied and 10 empty labelled bays, …")."""
+    from tests.web.test_teach import label_all, logged_in
+
+    ctx, page = login(browser, server.url)
+    if lang == "en":
+        with page.expect_navigation():
+            page.click("header.top form[action='/lang'] button")
+    page.goto(server.url + "/installer/teach")
+    assert image_ok(page, "#snap")
+    assert page.locator("#teach-calibrate").is_disabled()  # nothing labelled yet
+    page.click("#teach-add")
+    page.wait_for_selector("#teach-result.ok")
+    assert page.locator("#teach-calibrate").is_disabled()  # 1 occupied and 1 empty: still too few
+
+    teach = server.app.state.ctx.teach  # the fit as the server runs it, on these labels
+    teach.start(teach_site.cfg)
+    assert teach.wait(300)
+    page.reload()
+    page.wait_for_selector("#teach-result.error")
+    said = page.locator("#teach-result").inner_text()
+    assert few in said and "10" in said, said
+    assert ("need at least" in said) == english, said  # the fit's own English only on the English page
+    assert page.locator("#teach-calibrate").is_disabled()
+
+    client, _ = logged_in(teach_site, "sam", "installer")
+    label_all(teach_site, client, 14)  # enough of each, over the day
+    page.reload()
+    page.wait_for_selector("#teach-counts:not(:empty)")
+    assert page.locator("#teach-calibrate").is_enabled(), page.locator("#teach-counts").inner_text()
+    ctx.close()

@@ -130,6 +130,30 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_login_and_back(site):
     assert c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok}).status_code == 401
 
 
+def test_the_login_after_the_session_ended_goes_back_to_the_violation_with_its_list(site):
+    """The list's state (``?list=``: filter and page) survives the trip through the login, from a link followed
+    and from a form sent after the session ended: the redirect keeps the whole path and query, and only a path of
+    this site (probe newuser40)."""
+    c = logged_in(site)
+    listed = c.get("/violations?bay=A2&page=2").text
+    link = re.search(r'href="(/violations/\d+\?list=[^"]+)"', listed).group(1).replace("&amp;", "&")
+    assert "bay%3DA2" in link and "page%3D2" in link
+    tok = token(c, link)
+    c.post("/logout", data={"csrf": tok})
+    for r in (c.get(link, headers=HTML, follow_redirects=False),
+              c.post(link.split("?")[0] + "/decide", data={"decision": "confirmed", "csrf": tok},
+                     headers={**HTML, "referer": "http://testserver" + link}, follow_redirects=False)):
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+        form = c.get(r.headers["location"]).text
+        nxt = re.search(r'name="next" value="([^"]*)"', form).group(1).replace("&amp;", "&")
+        login = token(c, r.headers["location"])
+        back = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": login, "next": nxt},
+                      follow_redirects=False)
+        assert back.headers["location"] == link
+        c.post("/logout", data={"csrf": token(c, link)})
+    assert site.log.get(int(link.split("/")[2].split("?")[0])).decision == "open"  # nothing done
+
+
 @pytest.mark.parametrize("referer", ["http://testserver//evil.example/x", "http://testserver/\\evil.example/x"])
 def test_an_error_page_goes_back_only_to_a_page_of_this_site(site, referer):
     """The error page's "Go back" is the Referer's path when the Referer is this host: a page of ours at

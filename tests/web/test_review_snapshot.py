@@ -51,3 +51,27 @@ def test_review_snapshot_is_turned_and_scaled_as_the_agent_sees_it(tmp_path, cam
             assert grey[white[1], white[0]] > 200 and grey[stored[1] - 5, 5] < 120
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("lang", "said", "not_said"), [
+    ("zh", "摄像头没有送来画面", "no frame from the camera"), ("en", "no frame from the camera", "摄像头没有送来画面")])
+@pytest.mark.parametrize("path", ["/installer", "/installer/teach"])
+def test_a_camera_that_sends_no_picture_is_said_in_the_page_s_language(site, tmp_path, lang, said, not_said, path):
+    """``edge-agent review`` on a camera that sends nothing (or an agent with no frame yet): the Chinese installer
+    and teach pages said "无法获取摄像头画面: no frame from the camera (camera.source; …)" (probe newuser40)."""
+    import yaml
+
+    from tests.web.test_api import logged_in, token
+
+    raw = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    raw["camera"]["source"] = str(tmp_path / "empty")  # a camera folder that holds no frame
+    (tmp_path / "empty").mkdir()
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    c = logged_in(site)
+    ctx = c.app.state.ctx
+    ctx.control = OfflineControl(ctx.cfg, ctx.store, PlateLists([], []), site.clock)  # as `review` runs it
+    if lang == "en":
+        c.post("/lang", data={"lang": "en", "next": "/violations", "csrf": token(c, "/violations")})
+    page = c.get(path).text
+    assert said in page and not_said not in page
+    assert "edge-agent doctor" in page  # the way on, in both

@@ -281,6 +281,7 @@ def test_pictures_are_the_page_s_own_each_labelled_once_and_the_frames_kept_are_
     other = "0" * 8 + "-0000-4000-8000-" + "0" * 12  # an evidence id this page never took
     r = client.post("/installer/teach/frame", json={"picture": other, "labels": truth(scene)}, headers=headers)
     assert r.status_code == 409 and "not one this page took" in r.json()["problems"][0]
+    assert r.json()["code"] == "stale_picture"  # the page says each of these in its language (probe newuser40)
     r = client.post("/installer/teach/frame", json={"picture": "../../etc/passwd", "labels": truth(scene)},
                     headers=headers)
     assert r.status_code == 409
@@ -289,6 +290,7 @@ def test_pictures_are_the_page_s_own_each_labelled_once_and_the_frames_kept_are_
     r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(scene)},
                     headers=headers)
     assert r.status_code == 409 and "labelled already" in r.json()["problems"][0]
+    assert r.json()["code"] == "labelled_already"
     monkeypatch.setattr("edge_agent.web.teach.MAX_FRAMES", 2)
     label_all(site, client, 1)
     site.clock.advance(11)
@@ -296,6 +298,10 @@ def test_pictures_are_the_page_s_own_each_labelled_once_and_the_frames_kept_are_
     r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
                     headers=headers)
     assert r.status_code == 409 and "2 pictures are labelled already" in r.json()["problems"][0]
+    assert r.json()["code"] == "full" and r.json()["values"] == {"max": 2}
+    said = page_data(client)["t"]["why"]
+    assert said["full"] == "已标注 {max} 个画面，已达上限：请先校准，或删除已标注的画面重新开始。"
+    assert {"stale_picture", "labelled_already", "full"} <= set(said)
     assert len(list((Path(site.cfg.data_dir) / "labels" / "frames").iterdir())) == 2
 
 
@@ -843,3 +849,4 @@ def test_calibrate_before_any_picture_is_labelled_says_so_in_words(teach_site):
     r = client.post("/installer/teach/calibrate", json={}, headers=headers)
     assert r.status_code == 409 and r.json()["problems"][0].startswith("no picture is labelled yet"), r.text
     assert "Errno" not in r.text
+    assert r.json()["code"] == "none_labelled" and r.json()["values"] == {"min": 10}  # the page's words for it

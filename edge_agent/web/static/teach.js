@@ -10,6 +10,9 @@
   const addButton = document.getElementById("teach-add"), useButton = document.getElementById("teach-use");
   const calButton = document.getElementById("teach-calibrate");
   let job = null;  // the fit whose result is shown: "Use it" names it
+  // Calibrate only with enough labels of each kind and no fit running (the fit refused fewer, in English words)
+  let enough = false, running = false;
+  const calibrable = () => { calButton.disabled = running || !enough; };
   const fmt = (text, values) => Object.keys(values).reduce((s, k) => s.split(`{${k}}`).join(values[k]), text);
   const pct = v => (typeof v === "number" ? (v * 100).toLocaleString(data.lang === "zh" ? "zh-CN" : "en", {maximumFractionDigits: 1}) + "%" : "–");
 
@@ -64,12 +67,22 @@
   });
   function showCounts(c) {
     if (!c) return;
+    enough = !c.error && !!c.enough; calibrable();
     if (c.error) { countsOut.className = "flash error"; countsOut.textContent = c.error; return; }
     countsOut.className = c.enough ? "flash ok" : "";
     countsOut.textContent = fmt(T.counts, {frames: c.frames, max: c.max_frames, occupied: c.occupied, empty: c.empty}) +
       " " + (c.blank ? fmt(T.blank, {n: c.blank}) : c.enough ? T.enough : fmt(T.more, {min: c.min_per_class}));
   }
+  // a refusal the server names by its code in the page's words (numbers as the page shows them), else its text
+  function words(said) {
+    const text = said && said.code && T.why[said.code];
+    if (!text) return "";
+    const v = Object.assign({}, said.values || {});
+    if (typeof v.before === "number") v.before = pct(v.before);
+    return fmt(text, v);
+  }
   function problem(r, body) {  // a refusal in the page's words where it has them
+    if (words(body)) return words(body);
     if (r.status === 401) return T.login_expired;
     if (r.status === 403) return body.detail ? `${T.not_allowed}: ${body.detail}` : T.page_expired;
     if (body.title) return `${body.title}: ${body.message}`;
@@ -95,9 +108,9 @@
     useButton.hidden = true;
     if (!res) return;
     job = res.job;
-    calButton.disabled = res.state === "running";
+    running = res.state === "running"; calibrable();
     if (res.state === "running") { resultOut.className = ""; resultOut.textContent = T.running; setTimeout(poll, 1000); return; }
-    if (res.state !== "done") { resultOut.className = "flash error"; resultOut.textContent = fmt(T.refused, {why: res.message || ""}); return; }
+    if (res.state !== "done") { resultOut.className = "flash error"; resultOut.textContent = fmt(T.refused, {why: words(res) || res.message || ""}); return; }
     const numbers = fmt(T.result, {before: pct(res.before), after: pct(res.after), recall_before: pct(res.recall_before),
       recall_after: pct(res.recall_after), frames: res.frames, occupied: res.occupied, empty: res.empty});
     // offered when not worse (as the command writes it): "better" only when the numbers shown say so (under
