@@ -112,6 +112,23 @@ def test_truncated_jpeg_is_decoded_with_a_grey_band_and_a_warning(tmp_path):
     assert read_image(p).shape == (240, 320, 3)  # the plain readers accept it too
 
 
+def test_a_motion_photo_whose_video_holds_a_scan_marker_is_not_truncated():
+    """A phone's motion photo is a whole JPEG with its video appended. The video's compressed bytes hold
+    ``FF DA`` (a start-of-scan) about every 64 KB, and ``FF D9`` as often; the last ``FF DA`` of the file was taken
+    for the image's, and when no ``FF D9`` followed it (about half such photos) the whole photo was
+    ``truncated``, "the missing part is grey"."""
+    img = _scene(240, 320)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    video = bytearray(np.random.default_rng(7).integers(0, 256, 200_000, np.uint8).tobytes())
+    video = video.replace(b"\xff\xd9", b"\xff\x00")  # no end marker at all in this video
+    video[150_000:150_002] = b"\xff\xda"
+    photo = buf.tobytes() + struct.pack(">I", 24) + b"ftypmp42" + bytes(12) + bytes(video)
+    d = decode_bytes(photo, "MVIMG_0001.jpg")
+    assert d.warnings == () and d.image.shape == (240, 320, 3)
+    cut = buf.tobytes()[: len(buf) // 2] + bytes(video)  # an image cut short stays truncated, whatever follows
+    assert decode_bytes(cut, "cut.jpg").warnings == ("truncated",)
+
+
 def test_truncated_png_is_decoded_partially_by_the_fallback(tmp_path):
     img = np.random.default_rng(1).integers(0, 255, (200, 120, 3), np.uint8)
     ok, buf = cv2.imencode(".png", img)
