@@ -339,7 +339,8 @@ def _recognize_all(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
-        rows = [_scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor) for p in plates]
+        rows = [_scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor, decoded.size)
+                for p in plates]
         # left to right in the file (its box's left edge, then its top): the detector's order is its confidence's,
         # so three cars in a row were listed 3, 2, 1 and a script taking "the first plate" took any (leftovers34)
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["box"][0], rows[i]["box"][1]))
@@ -440,11 +441,13 @@ def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:
     return d
 
 
-def _scaled(d: dict, factor: int) -> dict:
-    """Coordinates back to the file's pixels when a huge image was decoded reduced."""
+def _scaled(d: dict, factor: int, size: tuple[int, int] | None) -> dict:
+    """Coordinates back to the file's pixels when a huge image was decoded reduced, clipped to the file's
+    ``size`` (width, height): a reduced side is rounded up, and a box at its edge came back a pixel past it."""
     if factor != 1:
-        d["corners"] = [[round(x * factor, 1), round(y * factor, 1)] for x, y in d["corners"]]
-        d["box"] = [round(v * factor, 1) for v in d["box"]]
+        w, h = size or (float("inf"), float("inf"))
+        d["corners"] = [[round(min(x * factor, w), 1), round(min(y * factor, h), 1)] for x, y in d["corners"]]
+        d["box"] = [round(min(v * factor, w if i % 2 == 0 else h), 1) for i, v in enumerate(d["box"])]
     return d
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import struct
@@ -434,3 +435,21 @@ def test_a_12_mp_phone_photo_is_decoded_whole_and_a_larger_one_reduced():
     assert d.image.shape == (3024, 4032, 3) and d.factor == 1 and d.warnings == ()
     ok, over = cv2.imencode(".jpg", np.full((3032, 4032, 3), 90, np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 50])
     assert decode_bytes(over.tobytes(), "over.jpg").factor == 2
+
+
+@pytest.mark.parametrize("orientation, width, height", [(1, 201, 101), (6, 201, 101), (8, 99, 201), (6, 203, 201)])
+def test_a_reduced_image_knows_the_files_own_size_turned_as_decoded(orientation, width, height):
+    """Coordinates found in an image decoded at 1/``factor`` are multiplied back; libjpeg rounds each reduced side
+    up (201 px at 1/8 is 26, whose edge times 8 is 208), so they are clipped to the file's own size, turned as
+    the image is (EXIF 6 and 8 swap the sides). Near-square, the sides reduce alike: the smaller bounds both."""
+    im = Image.fromarray(np.full((height, width, 3), 90, np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    d = decode_bytes(buf.getvalue(), "r.jpg", max_pixels=1_000)
+    assert d.factor == 8
+    turned = (height, width) if orientation in (6, 8) else (width, height)
+    assert d.image.shape[:2] == (-(-turned[1] // 8), -(-turned[0] // 8))
+    assert d.size == (turned if -(-width // 8) != -(-height // 8) else (201, 201))
+    assert decode_bytes(buf.getvalue(), "r.jpg").size == turned  # decoded whole: the image's own size
