@@ -339,8 +339,9 @@ def _recognize_all(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
-        rows = [_scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor, decoded.size)
-                for p in plates]
+        rows = [
+            _scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor, decoded.size) for p in plates
+        ]
         # left to right in the file (its box's left edge, then its top): the detector's order is its confidence's,
         # so three cars in a row were listed 3, 2, 1 and a script taking "the first plate" took any (leftovers34)
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["box"][0], rows[i]["box"][1]))

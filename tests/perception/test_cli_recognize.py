@@ -503,7 +503,7 @@ def test_a_box_at_the_edge_of_a_photo_decoded_reduced_stays_inside_the_file(tmp_
     x1, x2 = truth[:, 0].min(), truth[:, 0].max()
     cut = scene[:, : int(x2 - (x2 - x1) / 8)]  # the photo's right edge runs through the plate's last eighth
     photo = np.full((3025, 4033, 3), 90, np.uint8)  # odd sides, over the 12.2 MP limit: decoded at 1/2
-    photo[-cut.shape[0]:, -cut.shape[1]:] = cut
+    photo[-cut.shape[0] :, -cut.shape[1] :] = cut
     path = tmp_path / "big.jpg"
     cv2.imwrite(str(path), photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert main(["recognize", str(path), "--json", "--models", str(models_dir)]) == 0
