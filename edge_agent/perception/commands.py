@@ -155,7 +155,9 @@ PER_IMAGE = ("exit status: 0 done, 1 the job ran but failed, 2 bad input or an i
 def register_perception(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)", epilog=PER_IMAGE)
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files; - reads one from standard input")
-    r.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    r.add_argument("--json", action="store_true",
+                   help="one JSON object per image per line; coordinates in the photo's pixels as shown (EXIF "
+                        "orientation applied), also with --rotate / --flip")
     r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
     r.add_argument("--rotate", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEG",
                    help="turn each image this many degrees clockwise first, as camera.rotate does (0, 90, 180, 270)")
