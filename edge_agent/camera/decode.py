@@ -371,7 +371,8 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
 def _file_size(size: tuple[int, int] | None, shape: tuple[int, ...], factor: int) -> tuple[int, int]:
     """(width, height) of an image decoded to ``shape`` at 1/``factor`` from a file whose header said ``size``,
     turned as decoded (EXIF 5-8 swap the sides). A near-square image whose sides reduce alike could be either
-    way: then the smaller side bounds both, never a pixel past the file."""
+    way: then the smaller side bounds both, never a pixel past the file. A header that fits neither way
+    bounds nothing: the decoded image's own size times ``factor``."""
     h, w = shape[:2]
     if size is None or factor == 1:
         return w * factor, h * factor
@@ -381,9 +382,11 @@ def _file_size(size: tuple[int, int] | None, shape: tuple[int, ...], factor: int
         return reduced in (-(-side // factor), side // factor)
 
     upright, turned = fits(w, fw) and fits(h, fh), fits(w, fh) and fits(h, fw)
-    if upright != turned:
+    if upright and turned:
+        return min(w * factor, fw, fh), min(h * factor, fw, fh)
+    if upright or turned:
         return (fw, fh) if upright else (fh, fw)
-    return min(w * factor, fw, fh), min(h * factor, fw, fh)
+    return w * factor, h * factor
 
 
 def _read_direct(path: Path, flag: int, size: tuple[int, int] | None, factor: int) -> np.ndarray | None:
