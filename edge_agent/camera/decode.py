@@ -73,6 +73,9 @@ class Decoded:
     image: np.ndarray
     factor: int = 1  # the image was reduced by this on decode: multiply coordinates by it for file pixels
     warnings: tuple[str, ...] = field(default_factory=tuple)  # TRUNCATED, REDUCED
+    # (width, height) in the file's own pixels, turned as ``image`` is: coordinates times ``factor`` are clipped
+    # to it (a reduced side is rounded up: 4033 px → 2017, whose edge times 2 is 4034). None: ``image``'s own
+    size: tuple[int, int] | None = None
 
 
 def to_bgr(img: np.ndarray) -> np.ndarray:
@@ -298,14 +301,12 @@ def jpeg_scans(data: bytes, stop: int) -> int:
 
 
 def truncated_jpeg(data: bytes) -> bool:
-    """No end-of-image marker after the main image's last scan.
-
-    Searched from the last start-of-scan so an EXIF thumbnail's end marker does not count and
-    data appended after the image (motion photos) does not matter."""
-    if not is_jpeg(data):
-        return False
-    sos = data.rfind(b"\xff\xda")
-    return sos < 0 or data.find(b"\xff\xd9", sos) < 0
+    """The main image ends before its end-of-image marker, found by walking its markers as libjpeg does: an EXIF
+    thumbnail's end marker lies inside its segment, and data appended after the image does not count. Why the
+    walk: a phone's motion photo appends its video, whose bytes hold ``FF DA`` about every 64 KB; the last one in
+    the file was taken for the image's last scan, and about half such photos, with no ``FF D9`` after it, were
+    ``truncated``."""
+    return is_jpeg(data) and all(marker != 0xD9 for marker, _i in _jpeg_markers(data))
 
 
 def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int) -> tuple[int, int]:
@@ -364,7 +365,28 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
             raise ImageReadError(f"not a readable image: {_format_note(data)}{name}")
         if partial and TRUNCATED not in notes:
             notes.append(TRUNCATED)
-    return Decoded(to_bgr(img), factor, tuple(notes))
+    return Decoded(to_bgr(img), factor, tuple(notes), _file_size(size, img.shape, factor))
+
+
+def _file_size(size: tuple[int, int] | None, shape: tuple[int, ...], factor: int) -> tuple[int, int]:
+    """(width, height) of an image decoded to ``shape`` at 1/``factor`` from a file whose header said ``size``,
+    turned as decoded (EXIF 5-8 swap the sides). A near-square image whose sides reduce alike could be either
+    way: then the smaller side bounds both, never a pixel past the file. A header that fits neither way
+    bounds nothing: the decoded image's own size times ``factor``."""
+    h, w = shape[:2]
+    if size is None or factor == 1:
+        return w * factor, h * factor
+    fw, fh = size
+
+    def fits(reduced: int, side: int) -> bool:  # libjpeg rounds a reduced side up, OpenCV's resize down
+        return reduced in (-(-side // factor), side // factor)
+
+    upright, turned = fits(w, fw) and fits(h, fh), fits(w, fh) and fits(h, fw)
+    if upright and turned:
+        return min(w * factor, fw, fh), min(h * factor, fw, fh)
+    if upright or turned:
+        return (fw, fh) if upright else (fh, fw)
+    return w * factor, h * factor
 
 
 def _read_direct(path: Path, flag: int, size: tuple[int, int] | None, factor: int) -> np.ndarray | None:

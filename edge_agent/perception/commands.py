@@ -155,7 +155,9 @@ PER_IMAGE = ("exit status: 0 done, 1 the job ran but failed, 2 bad input or an i
 def register_perception(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)", epilog=PER_IMAGE)
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files; - reads one from standard input")
-    r.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    r.add_argument("--json", action="store_true",
+                   help="one JSON object per image per line; coordinates in the photo's pixels as shown (EXIF "
+                        "orientation applied), also with --rotate / --flip")
     r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
     r.add_argument("--rotate", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEG",
                    help="turn each image this many degrees clockwise first, as camera.rotate does (0, 90, 180, 270)")
@@ -339,7 +341,9 @@ def _recognize_all(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
-        rows = [_scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor) for p in plates]
+        rows = [
+            _scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor, decoded.size) for p in plates
+        ]
         # left to right in the file (its box's left edge, then its top): the detector's order is its confidence's,
         # so three cars in a row were listed 3, 2, 1 and a script taking "the first plate" took any (leftovers34)
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["box"][0], rows[i]["box"][1]))
@@ -440,11 +444,13 @@ def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:
     return d
 
 
-def _scaled(d: dict, factor: int) -> dict:
-    """Coordinates back to the file's pixels when a huge image was decoded reduced."""
+def _scaled(d: dict, factor: int, size: tuple[int, int] | None) -> dict:
+    """Coordinates back to the file's pixels when a huge image was decoded reduced, clipped to the file's
+    ``size`` (width, height): a reduced side is rounded up, and a box at its edge came back a pixel past it."""
     if factor != 1:
-        d["corners"] = [[round(x * factor, 1), round(y * factor, 1)] for x, y in d["corners"]]
-        d["box"] = [round(v * factor, 1) for v in d["box"]]
+        w, h = size or (float("inf"), float("inf"))
+        d["corners"] = [[round(min(x * factor, w), 1), round(min(y * factor, h), 1)] for x, y in d["corners"]]
+        d["box"] = [round(min(v * factor, w if i % 2 == 0 else h), 1) for i, v in enumerate(d["box"])]
     return d
 
 

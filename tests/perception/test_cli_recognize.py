@@ -493,3 +493,23 @@ def test_a_missing_photo_exits_1_as_its_help_and_the_readme_say(capsys, tmp_path
     readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
     assert "a missing or unreadable one is named on its own line, the others are still read, and the run exits 1" \
         in readme
+
+
+def test_a_box_at_the_edge_of_a_photo_decoded_reduced_stays_inside_the_file(tmp_path, capsys, models_dir):
+    """A photo over the pixel limit is decoded at 1/2 (or 1/4, 1/8), its coordinates multiplied back. libjpeg
+    rounds a reduced side up (4033 px → 2017), so a box clipped at the reduced image's edge came back at 4034
+    in a 4033-px-wide photo: outside the file, where the contract says coordinates are clipped to the image."""
+    scene, truth = render_scene(render_plate("粤B12345", "blue"), seed=4, frame=(1400, 900), plate_width=300)
+    x1, x2 = truth[:, 0].min(), truth[:, 0].max()
+    cut = scene[:, : int(x2 - (x2 - x1) / 8)]  # the photo's right edge runs through the plate's last eighth
+    photo = np.full((3025, 4033, 3), 90, np.uint8)  # odd sides, over the 12.2 MP limit: decoded at 1/2
+    photo[-cut.shape[0] :, -cut.shape[1] :] = cut
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert main(["recognize", str(path), "--json", "--models", str(models_dir)]) == 0
+    [line] = _lines(capsys.readouterr().out)
+    assert line["warnings"] == ["reduced"]
+    [plate] = line["plates"]
+    assert plate["box"][2] == 4033.0  # clipped at the file's edge, as at full size
+    xs, ys = _numbers(plate["box"])[::2] + [x for x, _ in plate["corners"]], _numbers(plate["box"])[1::2]
+    assert max(xs) <= 4033 and max(ys) <= 3025

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import struct
@@ -110,6 +111,23 @@ def test_truncated_jpeg_is_decoded_with_a_grey_band_and_a_warning(tmp_path):
     assert tuple(d.image[5, 5]) > (240, 0, 0) and d.image[5, 300, 2] > 240  # the top arrived
     assert (np.abs(d.image[-1].astype(int) - 128) <= 2).all()  # the missing rows are grey
     assert read_image(p).shape == (240, 320, 3)  # the plain readers accept it too
+
+
+def test_a_motion_photo_whose_video_holds_a_scan_marker_is_not_truncated():
+    """A phone's motion photo is a whole JPEG with its video appended. The video's compressed bytes hold
+    ``FF DA`` (a start-of-scan) about every 64 KB, and ``FF D9`` as often; the last ``FF DA`` of the file was taken
+    for the image's, and when no ``FF D9`` followed it (about half such photos) the whole photo was
+    ``truncated``, "the missing part is grey"."""
+    img = _scene(240, 320)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    video = bytearray(np.random.default_rng(7).integers(0, 256, 200_000, np.uint8).tobytes())
+    video = video.replace(b"\xff\xd9", b"\xff\x00")  # no end marker at all in this video
+    video[150_000:150_002] = b"\xff\xda"
+    photo = buf.tobytes() + struct.pack(">I", 24) + b"ftypmp42" + bytes(12) + bytes(video)
+    d = decode_bytes(photo, "MVIMG_0001.jpg")
+    assert d.warnings == () and d.image.shape == (240, 320, 3)
+    cut = buf.tobytes()[: len(buf) // 2] + bytes(video)  # an image cut short stays truncated, whatever follows
+    assert decode_bytes(cut, "cut.jpg").warnings == ("truncated",)
 
 
 def test_truncated_png_is_decoded_partially_by_the_fallback(tmp_path):
@@ -417,3 +435,21 @@ def test_a_12_mp_phone_photo_is_decoded_whole_and_a_larger_one_reduced():
     assert d.image.shape == (3024, 4032, 3) and d.factor == 1 and d.warnings == ()
     ok, over = cv2.imencode(".jpg", np.full((3032, 4032, 3), 90, np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 50])
     assert decode_bytes(over.tobytes(), "over.jpg").factor == 2
+
+
+@pytest.mark.parametrize("orientation, width, height", [(1, 201, 101), (6, 201, 101), (8, 99, 201), (6, 203, 201)])
+def test_a_reduced_image_knows_the_files_own_size_turned_as_decoded(orientation, width, height):
+    """Coordinates found in an image decoded at 1/``factor`` are multiplied back; libjpeg rounds each reduced side
+    up (201 px at 1/8 is 26, whose edge times 8 is 208), so they are clipped to the file's own size, turned as
+    the image is (EXIF 6 and 8 swap the sides). Near-square, the sides reduce alike: the smaller bounds both."""
+    im = Image.fromarray(np.full((height, width, 3), 90, np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    d = decode_bytes(buf.getvalue(), "r.jpg", max_pixels=1_000)
+    assert d.factor == 8
+    turned = (height, width) if orientation in (6, 8) else (width, height)
+    assert d.image.shape[:2] == (-(-turned[1] // 8), -(-turned[0] // 8))
+    assert d.size == (turned if -(-width // 8) != -(-height // 8) else (201, 201))
+    assert decode_bytes(buf.getvalue(), "r.jpg").size == turned  # decoded whole: the image's own size
