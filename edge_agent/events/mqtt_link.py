@@ -442,7 +442,7 @@ class MqttLink:
             return False  # the same outbox (salvaged without its name too), or its loss told already
         seen, at = known
         count = max(seen.waiting, 1)
-        log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "
+        log.error("MQTT outbox %s is not the one the last run used (it held %d event(s) waiting at %s, the newest "
                   "event it took %s): that outbox is gone, its messages lost; the backend is told",
                   self.outbox.path, seen.waiting, at, seen.last_event_id)
         self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at), seen.identity)
