@@ -80,8 +80,9 @@ def test_a_retained_document_that_does_not_fit_is_no_lost_event(tiny_disk):  # n
     announced: list[int] = []
     box = Outbox(disk / "o.sqlite", lost_notice=_notice, on_lost=announced.append)
     fill(disk)
-    states = [box.put(f"t/bay/{i}/state", b"s" * 4000, retain=True, protected=True, key=f"t/bay/{i}/state")
-              for i in range(50)]
+    states = [
+        box.put(f"t/bay/{i}/state", b"s" * 4000, retain=True, protected=True, key=f"t/bay/{i}/state") for i in range(50)
+    ]
     events = [box.put("t/events", b"x" * 4000) for _ in range(50)]
     assert states.count(None) > 0 and events.count(None) > 0
     assert box.lost() == events.count(None), "retained documents were counted as lost events"

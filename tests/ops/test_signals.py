@@ -186,7 +186,8 @@ def test_a_step_run_always_runs_with_the_budget_spent():
         t[0] += 10.0
 
     plan = ShutdownPlan(budget_s=5.0, monotonic=lambda: t[0])
-    plan.add("slow", slow_step).add("late", lambda: None).add("close", lambda: ran.append(1), timeout_s=1.0, always=True)
+    plan.add("slow", slow_step).add("late", lambda: None)
+    plan.add("close", lambda: ran.append(1), timeout_s=1.0, always=True)
     assert [(r.name, r.status) for r in plan.run()] == [("slow", "ok"), ("late", "skipped"), ("close", "ok")]
     assert ran == [1]
     with pytest.raises(ValueError):
