@@ -87,6 +87,7 @@ LISTS_HELD = 100
 # move takes seconds. At most: the stop's own ``flush_s`` bounds the drain and the flush together (``stop``).
 COMMANDS_DRAIN_S = 5.0
 FLUSH_KEPT_S = 0.5  # of the stop's time, kept for the outbox's flush (the drained commands' events among it)
+OFFLINE_MIN_S = 0.2  # the least wait for the offline status's PUBACK once the stop's time is spent
 
 
 def _json(obj: Any) -> bytes:
@@ -258,7 +259,10 @@ class MqttLink:
         self._unsubscribe = []
         if self.conn.status().connected and not self.pump.flush(max(FLUSH_KEPT_S, ends - time.monotonic())):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
-        self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
+        # the offline status's PUBACK waited for within the stop's time too: a fixed 3 s after a flush that used it all
+        # (a broker that acknowledges nothing) overran the stop plan's step, and "close databases" was skipped
+        self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))),
+                       timeout=max(OFFLINE_MIN_S, ends - time.monotonic()))
         for t in workers:
             if t.name != "mqtt-commands":  # joined above
                 t.join(5)
@@ -442,7 +446,7 @@ class MqttLink:
             return False  # the same outbox (salvaged without its name too), or its loss told already
         seen, at = known
         count = max(seen.waiting, 1)
-        log.error("MQTT outbox %s is not the one the last run used (it held %d message(s) waiting at %s, the newest "
+        log.error("MQTT outbox %s is not the one the last run used (it held %d event(s) waiting at %s, the newest "
                   "event it took %s): that outbox is gone, its messages lost; the backend is told",
                   self.outbox.path, seen.waiting, at, seen.last_event_id)
         self.outbox.announce_missing(count, lambda total: self._missing_notice(total, seen, at), seen.identity)

@@ -213,7 +213,7 @@ class Outbox:
         with self._lock:
             if not self._reopen():
                 assert self.unavailable is not None
-                self._lose(topic, self.unavailable)
+                self._lose(topic, self.unavailable, retain)
                 return None
             remedies = iter((self.space.fold_wal, self.space.release))  # each tried once, in order
             superseded = retain and bool(payload) and key is not None  # the next start publishes it anew
@@ -225,7 +225,7 @@ class Outbox:
                         raise
                     if any(remedy(exc) for remedy in remedies):  # stops at the first that freed space
                         continue
-                    self._lose(topic, exc)
+                    self._lose(topic, exc, retain)
                     return None
                 self.space.after_write()
                 return seq
@@ -352,14 +352,16 @@ class Outbox:
                             "kept from it", self.path, exc)
 
     def seen(self) -> OutboxSeen | None:
-        """This file's identity, the newest event it took and its waiting rows; None where it cannot be opened."""
+        """This file's identity, the newest event it took and its events waiting; None where it cannot be opened.
+        Events only: a retained document (a bay state, the daily statistics) is published anew by every start, and
+        counted here a vanished outbox's ``lost_total`` told a backend of a lost event for each bay (probe chaos42)."""
         with self._lock:
             if not self._reopen():
                 return None
             row = self._x("SELECT value FROM counters WHERE name = ?", (IDENTITY,)).fetchone()
             last = self._x("SELECT event_id FROM taken ORDER BY n DESC LIMIT 1").fetchone()
-            return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]),
-                                                       self._depth)
+            events = int(self._x("SELECT COUNT(*) FROM outbox WHERE retain = 0").fetchone()[0])
+            return None if row is None else OutboxSeen(int(row[0]), None if last is None else str(last[0]), events)
 
     def loss_told(self, identity: int) -> bool:
         """Whether the outbox named ``identity`` (the ledger's) is no loss to tell: this one told it already
@@ -406,7 +408,14 @@ class Outbox:
     def reserve_used(self) -> int:
         return self.space.used
 
-    def _lose(self, topic: str, exc: sqlite3.Error | OSError) -> None:
+    def _lose(self, topic: str, exc: sqlite3.Error | OSError, retain: bool = False) -> None:
+        """An event that did not fit: counted and announced. A retained document is no event and not counted: the link
+        says each again (``MqttLink._reassert_retained`` at the next connect, a removed bay's clearing at the next
+        start); counted, ``lost_total`` told a backend of events it looked for in vain (probe chaos42)."""
+        if retain:
+            log.warning("outbox cannot write (%s): retained message to %s not stored, said again at the next connect",
+                        exc, topic)
+            return
         self._lost_unsaved += 1
         total = self._lost_total()
         if total == 1 or total % 100 == 0 or self._lost_unsaved == 1:
@@ -565,7 +574,8 @@ class Outbox:
             return len(self._undeleted)
 
     def lost(self) -> int:
-        """Messages that could not be written at all (disk full), since the file was created."""
+        """Events that could not be written at all (disk full; a damaged file's salvage; a vanished outbox's), since
+        the file was created."""
         with self._lock:
             return self._lost_total()
 

@@ -171,4 +171,4 @@ class OutboxSeen(NamedTuple):
 
     identity: int  # the file's ``identity`` counter, random, set when the file was made
     last_event_id: str | None  # the newest event it took
-    waiting: int  # rows not yet delivered
+    waiting: int  # events not yet delivered (retained documents are not counted: each start says them anew)

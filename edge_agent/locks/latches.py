@@ -97,7 +97,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import read_small, write_durably
-from edge_agent.sqlite_damage import move_aside
+from edge_agent.sqlite_damage import move_aside, prune_aside
 
 log = logging.getLogger(__name__)
 
@@ -609,6 +609,7 @@ class LatchFile(Latches):
         try:  # numbered when the name is taken: two in one second (a crash loop) kept the second copy only
             aside = move_aside(self.path, f".corrupt-{self.clock.now().strftime('%Y%m%dT%H%M%S')}")
             kept = f"moved to {aside.name}"
+            prune_aside(self.path)  # the newest few: a card that damages it at every start kept one a start
         except OSError as move_exc:
             kept = f"left in place ({move_exc.strerror or move_exc})"
         reason = f"{type(exc).__name__}: {exc}"[:200]

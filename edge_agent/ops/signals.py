@@ -159,18 +159,24 @@ class ShutdownPlan:
 
     budget_s: float = 5.0
     monotonic: Callable[[], float] = time.monotonic
-    steps: list[tuple[str, Callable, float | None]] = field(default_factory=list)
+    steps: list[tuple[str, Callable, float | None, bool]] = field(default_factory=list)
 
-    def add(self, name: str, fn: Callable, timeout_s: float | None = None) -> "ShutdownPlan":
-        """Append a step; ``timeout_s`` caps it so later steps (publish ``offline``) keep some budget."""
-        self.steps.append((name, fn, timeout_s))
+    def add(self, name: str, fn: Callable, timeout_s: float | None = None, always: bool = False) -> "ShutdownPlan":
+        """Append a step; ``timeout_s`` caps it so later steps (publish ``offline``) keep some budget. ``always``: run
+        within its ``timeout_s`` even when the budget is spent (closing the databases: short, and what a step that
+        overran must not cost)."""
+        if always and timeout_s is None:
+            raise ValueError(f"stop step {name!r}: a step run always needs its own timeout")
+        self.steps.append((name, fn, timeout_s, always))
         return self
 
     def run(self) -> list[StepResult]:
         start = self.monotonic()
         results: list[StepResult] = []
-        for name, fn, cap in self.steps:
+        for name, fn, cap, always in self.steps:
             remaining = self.budget_s - (self.monotonic() - start)
+            if always and cap is not None:
+                remaining = max(remaining, cap)
             if remaining <= 0:
                 results.append(StepResult(name, "skipped", 0.0, "stop budget spent"))
                 log.error("shutdown: %s skipped, stop budget of %.1fs spent", name, self.budget_s)

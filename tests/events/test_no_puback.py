@@ -44,3 +44,33 @@ def test_a_connection_that_acknowledges_nothing_is_made_again_and_the_messages_r
     finally:
         link.stop(flush_s=0)
         broker.close()
+
+
+def test_a_stop_against_a_broker_that_acknowledges_nothing_keeps_to_its_budget_and_closes_the_databases(tmp_path):
+    """``run``'s stop plan against such a broker: the flush waited all the time it was given, then the offline
+    status's PUBACK 3 s more, so the link's step overran the budget and "close databases" was skipped — the evidence
+    index left open, its WAL folded only at the next open (probe chaos42). Both now keep to the budget."""
+    from edge_agent.ops.signals import ShutdownPlan
+    from edge_agent.runtime.assemble import assemble
+    from edge_agent.runtime.commands import plan_stop
+    from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold, scene_config
+
+    broker, clock = MuteBroker(), FakeClock()
+    cfg = scene_config(str(tmp_path / "data"), mqtt={"enabled": True, "brokers": [broker.url()]})
+    parts = assemble(cfg, clock=clock, source=ScriptedSource(hold(1, EMPTY), clock), review=False)
+    assert parts.link is not None
+    closed: list[bool] = []
+    parts.agent.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    try:
+        parts.link.start()
+        assert broker.wait_for(lambda b: b.connects == 1)
+        parts.agent.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v"))
+        assert broker.wait_for(lambda b: any(p[3].endswith("/events") for p in b.publishes))
+        plan = ShutdownPlan(budget_s=3.0)
+        plan_stop(plan, parts)
+        results = {r.name: r.status for r in plan.run()}
+        assert results["mqtt flush + offline"] == "ok", results
+        assert results["close databases"] == "ok" and closed == [True], results
+    finally:
+        parts.link.stop(flush_s=0)
+        broker.close()

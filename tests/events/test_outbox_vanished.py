@@ -141,3 +141,31 @@ def test_an_outbox_salvaged_without_its_identity_is_not_told_as_vanished(tmp_pat
     finally:
         second.recorder.stop()
         second.link.stop(flush_s=0)
+
+
+def test_a_vanished_outbox_counts_its_waiting_events_not_its_retained_documents(tmp_path):
+    """``lost_total`` counted every row that waited, the retained bay states and daily statistics too: a site of many
+    bays whose broker was down told a backend of dozens of lost events when two were (probe chaos42). A retained
+    document is no event (every start publishes each bay's state anew): the count is the events that waited."""
+    clock = FakeClock()
+    first = _parts(tmp_path, clock)
+    first.recorder.close_previous_run()
+    for bay in range(12):
+        first.link.publish_retained(f"edge/site/dev/bay/{bay}/state", {"bay_id": str(bay), "state": "free"})
+    first.agent.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v-a"))
+    first.agent.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="v-b"))
+    clock.advance(30)
+    first.recorder.stop()
+    events = sum(not r.retain for r in first.link.outbox.pending(limit=10_000))
+    first.link.stop(flush_s=0)
+    for f in (tmp_path / "data").glob("mqtt-outbox.sqlite*"):
+        f.unlink()
+    clock.advance(60)
+    second = _parts(tmp_path, clock)
+    try:
+        second.recorder.close_previous_run()
+        (notice,) = _lost_notices(second)
+        assert notice["data"]["lost_total"] == events, "retained documents were counted as lost events"
+    finally:
+        second.recorder.stop()
+        second.link.stop(flush_s=0)

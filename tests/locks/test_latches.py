@@ -337,3 +337,19 @@ def test_two_unreadable_files_in_one_second_keep_both_copies(make_rig, tmp_path)
         rig.safe()
     kept = sorted(p.read_bytes() for p in tmp_path.glob(f"{LATCH_FILE}.corrupt-*"))
     assert kept == sorted(contents), "the first unreadable file's copy was replaced by the second's"
+
+
+def test_damaged_copies_of_the_file_are_bounded(tmp_path):
+    """A card that damages the file at every start (worn, a supply that browns out) set a copy aside at each
+    restart, for ever: the databases' copies were bounded, the latch file's never were (probe chaos42). The newest
+    ``KEEP_ASIDE`` are kept, the last one among them."""
+    from edge_agent.sqlite_damage import KEEP_ASIDE
+
+    path, clock = tmp_path / LATCH_FILE, FakeClock()
+    for n in range(KEEP_ASIDE + 4):
+        path.write_bytes(b"{oops %d" % n)
+        assert LatchFile.open(path, ["L1"], clock).fault("L1") is not None
+        clock.advance(60)
+    kept = [p.read_bytes() for p in tmp_path.glob(f"{LATCH_FILE}.corrupt-*")]
+    assert len(kept) == KEEP_ASIDE, f"{len(kept)} damaged copies kept"
+    assert b"{oops %d" % (KEEP_ASIDE + 3) in kept

@@ -176,3 +176,19 @@ def test_plan_reports_failures_and_skips_when_budget_spent():
     plan.add("broken", broken).add("slow", slow_step).add("late", lambda: None)
     results = [(r.name, r.status) for r in plan.run()]
     assert results == [("broken", "failed"), ("slow", "ok"), ("late", "skipped")]
+
+
+def test_a_step_run_always_runs_with_the_budget_spent():
+    """Closing the databases is short and must not be what an overrunning step costs (probe chaos42)."""
+    t, ran = [0.0], []
+
+    def slow_step():
+        t[0] += 10.0
+
+    plan = ShutdownPlan(budget_s=5.0, monotonic=lambda: t[0])
+    plan.add("slow", slow_step).add("late", lambda: None)
+    plan.add("close", lambda: ran.append(1), timeout_s=1.0, always=True)
+    assert [(r.name, r.status) for r in plan.run()] == [("slow", "ok"), ("late", "skipped"), ("close", "ok")]
+    assert ran == [1]
+    with pytest.raises(ValueError):
+        plan.add("unbounded", lambda: None, always=True)
