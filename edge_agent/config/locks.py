@@ -8,6 +8,7 @@ the driver means by them: BCM numbers (or gpiozero names such as ``"GPIO17"`` /
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
@@ -229,6 +230,32 @@ class LockConfig(StrictModel):
         if problems:
             raise problems_at(type(self).__name__, problems)
         return self
+
+    def presence_identity(self) -> str | None:
+        """What makes this lock's presence sensor the one it is (None: none fitted): the driver, the kind, its lines
+        and their levels, what its output means, and for an ultrasonic one its distances. A record of a car the sensor
+        reported (``outlines.json`` ``sensed``) counts at the next start only for the same identity: a sensor swapped,
+        re-wired to other pins or re-set to another range between runs inherited the record by bay until probe
+        locks43, and its "clear" could end the restart's wait under a car it never saw. Timing settings (``stale_s``,
+        ``flap_changes``, ``disagree_s``) are left out: they say how it is judged, not what it senses."""
+        pr = self.presence
+        if self.driver == "simulator":
+            return json.dumps({"driver": "simulator"}) if self.simulator.presence else None
+        if pr is None:
+            return None
+        sensing = pr.model_dump(mode="json", include={"kind", "pin", "pin_active", "health_pin", "trigger", "echo"}
+                                | ({"threshold_m", "max_distance_m"} if pr.kind == "ultrasonic" else set()))
+        return json.dumps({"driver": self.driver, **sensing}, sort_keys=True, separators=(",", ":"))
+
+    def presence_clear_is_shown(self) -> bool:
+        """Whether the sensor's "clear" is something it must do, never what it says dead: an ultrasonic one's echo
+        (none: lost), a digital one wired fail-safe (``pin_active: clear``: a cut wire or a dead output reads
+        "vehicle") or with its health output watched (off: lost). A digital one whose output means "vehicle" and no
+        health line reads "clear" dead, cut or unpowered. The simulator's sensor fails only as scripted ("lost")."""
+        pr = self.presence
+        if self.driver == "simulator":
+            return self.simulator.presence
+        return pr is not None and (pr.kind == "ultrasonic" or pr.pin_active == "clear" or pr.health_pin is not None)
 
     def pin_keys(self) -> list[tuple[tuple[str, ...], PinId]]:
         """Every pin this lock's driver opens, with its key (``("motor", "up", "pin")``); none for the simulator.

@@ -620,7 +620,9 @@ class Interlock:
         was ``moving`` for as long as the agent stayed down. Now an end switch the arm reached is its state; between
         them, ``lock_fault`` ``position_unknown`` (what the next start finds and says too). Published only, never
         saved: the next start reads the switches itself, and the record of a lowering owed stays as it was. One hold
-        of the lock to the driver's close: no tick in between starts a lowering that waited out ``reverse_delay_s``."""
+        of the lock to the driver's close: no tick in between starts a lowering that waited out ``reverse_delay_s``.
+        The state held follows what was said: it stayed ``moving`` until probe locks43, and a second stop said the
+        fault again."""
         with self.lock:
             try:
                 if self.public_state == "moving":
@@ -635,11 +637,14 @@ class Interlock:
         m = self._motion if self._motion is not None else self._deferred
         what = "lowering" if m is None or m.target == "down" else "rise"
         self._motor_stop()
+        self._motion, self._deferred, self._reverse_at = None, None, None
         sw = self.driver.read_switches()
         if sw.position in ("up", "down"):
+            self.state = sw.position
             self._publish_state(sw.position, f"the agent stopped during a {what}: the arm at its {sw.position} switch")
         else:
             message = f"the agent stopped during a {what}: the motor stopped with the arm at no end switch"
+            self.state, self.fault = "fault", "position_unknown"
             self.emit(EventType.LOCK_FAULT, code="position_unknown", message=message, switches=sw.position)
             self._publish_state("fault", message)
 

@@ -578,11 +578,13 @@ class LatchFile(Latches):
             what = _records(lock_id, faults, maintenance, rising, lowering, blind) or \
                 [w for k, w in ((rest, "rest position"), (starts, "motor starts")) if lock_id in k]
             log.warning("lock %s is no longer configured: its saved %s dropped (configured: %s; a lock renamed "
-                        "starts under its new id without them: check its arm, its fault and maintenance)", lock_id,
+                        "starts under its new id without them, but a fault, maintenance or a blind sensor's hold, "
+                        "which every lock with no record of its own takes: check its arm)", lock_id,
                         ", ".join(what), ", ".join(lock_ids) or "none")
             moves = [w for w in what if w.startswith(("unfinished rise", "owed lowering"))]
             if moves:
                 self._orphaned_moves[lock_id] = " and ".join(moves)
+        _inherit(stale, known, faults, maintenance, blind, rising, lowering, rest, starts)
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
@@ -636,6 +638,24 @@ def _mark(m: StartMark) -> dict[str, Any]:
     """A start's mark as saved: ``synced`` only where true (a start saved with the clock unsynchronised, or by 0.26.0,
     reads alike: not placed by its wall time)."""
     return {"boot": m.boot, "mono": m.mono, **({"synced": True} if m.synced else {})}
+
+
+def _inherit(stale: list[str], known: set[str], faults: dict[str, SavedFault],
+             maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind], *others: dict[str, Any]) -> None:
+    """A fault, maintenance mode or a blind sensor's hold saved for a lock no longer configured falls on every
+    configured lock with no record of its own (``known`` less every record's keys; in place). A lock renamed in the
+    config is the same arm under another id, among those: until probe locks43 its records were dropped, and a sensor
+    known blind to parked cars was a witness again, the arm up 40 s after the start. The cost: a lock added beside
+    the rename starts held too, until a reset (or maintenance turned off)."""
+    heirs = known - set().union(faults, maintenance, blind, *others)
+    for lock_id in stale:
+        for heir in sorted(heirs):
+            if (f := faults.get(lock_id)) is not None and heir not in faults:
+                faults[heir] = replace(f, message=f"lock {lock_id}'s, no longer configured (renamed?): {f.message}")
+            if (m := maintenance.get(lock_id)) is not None and heir not in maintenance:
+                maintenance[heir] = m
+            if (b := blind.get(lock_id)) is not None and heir not in blind:
+                blind[heir] = replace(b, reason=f"lock {lock_id}'s, no longer configured (renamed?): {b.reason}")
 
 
 def _records(lock_id: str, faults: dict[str, SavedFault], maintenance: dict[str, SavedMaintenance],

@@ -198,8 +198,14 @@ class Agent(ListsControl):
         # a sensor's record stands for the visit it was made in: a visit left open since (the record not yet
         # written again: a power cut within the minute) is another car's, which that sensor may never have seen
         visits = visits or {}
-        sensed = {b for b, names in named if any(
-            n in kept.sensed and (n not in left_open or kept.sensed[n] != "" and kept.sensed[n] == visits.get(n))
+        # and only for the sensor that made it (``presence_identity``), and only where its "clear" is never a dead
+        # sensor's (``presence_clear_is_shown``): one that saw the car, then died reading clear (a cut wire, a
+        # dead module) ended the wait under a drop too small to tell (probe locks43). Such a sensor is a witness
+        # only once it has reported the car in this run (``Unplaced.cleared``)
+        ids, shown = self._sensors()
+        sensed = {b for b, names in named if b in shown and any(
+            n in kept.sensed and kept.sensors.get(n) == ids[b]
+            and (n not in left_open or kept.sensed[n] != "" and kept.sensed[n] == visits.get(n))
             for n in names)}
         for bay, grounds in grounds_to_watch(kept, now, left_open, locks).items():
             for ground in grounds:
@@ -217,7 +223,18 @@ class Agent(ListsControl):
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
         self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
                            self.monitor.unplaced(), self.cfg.lock_bays(), self.monitor.unverified(),
-                           self.monitor.left_waiting(), self.monitor.sensed())
+                           self.monitor.left_waiting(), self.monitor.sensed(), self._sensors()[0])
+
+    def _sensors(self) -> tuple[dict[str, str], set[str]]:
+        """Bay → the identity of its lock's presence sensor (``LockConfig.presence_identity``; none fitted: not
+        listed), and the bays whose sensor's "clear" is never a dead sensor's (``presence_clear_is_shown``)."""
+        bay_of, ids, shown = self.cfg.lock_bays(), {}, set()
+        for lk in self.cfg.locks:
+            if (ident := lk.presence_identity()) is not None:
+                ids[bay_of[lk.id]] = ident
+                if lk.presence_clear_is_shown():
+                    shown.add(bay_of[lk.id])
+        return ids, shown
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

@@ -88,6 +88,9 @@ class Kept:
     # bay → the visit whose car its presence sensor reported ("" a restart's wait whose visit is not known): only such
     # a sensor's "clear" may end the restart's wait (``Unplaced.sensed``). Missing (an older file): none may
     sensed: dict[str, str] = field(default_factory=dict)
+    # bay → the identity of the presence sensor its ``sensed`` record is of (``LockConfig.presence_identity``): the
+    # record counts only for that sensor. Missing (an older file) or another: the strict wait
+    sensors: dict[str, str] = field(default_factory=dict)
 
 
 class OutlineStore:
@@ -96,7 +99,7 @@ class OutlineStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
         self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str], list[str],
-                           list[str], dict[str, str]] | None = None
+                           list[str], dict[str, str], dict[str, str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -116,23 +119,24 @@ class OutlineStore:
         unplaced, locks = doc.get("unplaced"), doc.get("locks")
         return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")), _names(unplaced),
                     _strings(locks), _names(doc.get("unverified")),
-                    [b for b in _names(doc.get("left_waiting")) if b in _names(unplaced)], _strings(doc.get("sensed")))
+                    [b for b in _names(doc.get("left_waiting")) if b in _names(unplaced)], _strings(doc.get("sensed")),
+                    _strings(doc.get("sensors")))
 
     def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
              unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None,
              unverified: Sequence[str] = (), left_waiting: Sequence[str] = (),
-             sensed: Mapping[str, str] | None = None) -> None:
+             sensed: Mapping[str, str] | None = None, sensors: Mapping[str, str] | None = None) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
                  {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
                  sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified), sorted(left_waiting),
-                 dict(sorted((sensed or {}).items())))
+                 dict(sorted((sensed or {}).items())), dict(sorted((sensors or {}).items())))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
                "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
                "unplaced": state[2], "locks": state[3], "unverified": state[4], "left_waiting": state[5],
-               "sensed": state[6]}
+               "sensed": state[6], "sensors": state[7]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())

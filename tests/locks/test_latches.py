@@ -218,7 +218,10 @@ def test_a_fifo_or_a_link_at_the_file_faults_the_locks_at_once(tmp_path):
     assert not link.is_symlink() and (other / "clean.json").read_text(encoding="utf-8") == "{}"
 
 
-def test_a_removed_lock_loses_its_entry_and_a_new_lock_has_none(tmp_path):
+def test_a_removed_lock_loses_its_entry_and_a_new_lock_takes_its_holds(tmp_path):
+    """L2 left the config and L9 joined: the file cannot tell a rename from a removal and an addition, so L9 (no
+    record of its own) takes L2's fault and maintenance (probe locks43: until then it started with none); L1, with
+    its own record, takes nothing."""
     path = tmp_path / LATCH_FILE
     clock = FakeClock()
     old = LatchFile.open(path, ["L1", "L2"], clock)
@@ -227,8 +230,11 @@ def test_a_removed_lock_loses_its_entry_and_a_new_lock_has_none(tmp_path):
     old.set_maintenance("L2", True, "tech")
     new = LatchFile.open(path, ["L1", "L9"], clock)  # L2 left the config, L9 joined
     assert new.fault("L1") is not None and new.fault("L1").code == "arm_drift"
-    assert new.fault("L9") is None and new.maintenance("L9") is None
-    assert set(saved(path)) == {"L1"}  # the stale entry is gone from the file too
+    assert new.fault("L9") is not None and new.fault("L9").code == "motor_timeout" and "L2" in new.fault("L9").message
+    assert new.maintenance("L9") is not None and new.maintenance("L9").operator == "tech"
+    assert set(saved(path)) == {"L1", "L9"}  # the stale entry is gone from the file too
+    new.clear_fault("L9")  # reset
+    new.set_maintenance("L9", False)
     again = LatchFile.open(path, ["L1", "L2"], clock)  # L2 back: a fresh lock, its old fault not revived
     assert again.fault("L2") is None and again.maintenance("L2") is None
 

@@ -155,7 +155,8 @@ def test_a_lock_renamed_over_a_restart_does_not_leave_its_owed_lowering_up(make_
 
 def test_a_lock_removed_with_nothing_owed_leaves_the_others_up(make_rig, tmp_path):
     """Only a dropped rise or lowering lowers an arm found up: a removed lock's maintenance alone is said, and the
-    arms that rest up stay up."""
+    arms that rest up with a record of their own stay up (one with none might be the removed lock renamed: it takes
+    the maintenance, ``test_renamed_lock_latches.py``)."""
     from tests.locks.conftest import agent_config
 
     latches = tmp_path / "lock-latches.json"
@@ -163,7 +164,8 @@ def test_a_lock_removed_with_nothing_owed_leaves_the_others_up(make_rig, tmp_pat
     rig.step(1)
     assert rig.state == "up" and saved(latches) == {}
     latches.write_text(json.dumps({"version": 1, "locks": {"L9": {"maintenance": {"since": "2026-01-01T08:00:00+08:00",
-                                                                                  "operator": "tech"}}}}))
+                                                                                  "operator": "tech"}}},
+                                   "rest": {"gate-1": {"position": "up", "since": "2026-01-01T08:00:00+08:00"}}}))
     rig.cfg = agent_config(gpio_lock(id="gate-1"))
     rig.lock_cfg = rig.cfg.locks[0]
     rig.restart()

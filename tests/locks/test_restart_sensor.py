@@ -32,17 +32,25 @@ from tests.locks.test_renamed_lock_bay import OFF_THE_CAR
 from tests.locks.test_restart_still_car import Scripted, ScriptedRun
 from tests.locks.test_restart_unmatched import _restarted_on_a_view_matching_nothing
 
-PRESENCE = 24  # the sensor's BCM pin (pulled up: LOW is "vehicle")
+PRESENCE = 24  # the sensor's BCM pin (pulled up: LOW is active)
+# wired fail-safe (docs/locks.md): its output conducts while the bay is clear, so a cut wire or a dead module reads
+# "vehicle" and the sensor's "clear" is something it does, never what it says dead (``presence_clear_is_shown``)
+FAIL_SAFE = {"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear"}
 
 
 class SensedRun(ScriptedRun):
-    """``ScriptedRun`` with a digital presence sensor on lock LA reporting ``vehicle``."""
+    """``ScriptedRun`` with a digital presence sensor on lock LA reporting ``vehicle``: on pin ``pin``, its active
+    (LOW) level meaning ``active`` (what ``FAIL_SAFE`` or the site's config says), and its health output on pin
+    ``health`` (active LOW: OK) where one is wired."""
 
     vehicle = False
+    pin, active, health = PRESENCE, "clear", None
 
     def _sync(self, dt: float = 0.0) -> None:
-        pin = self.factory.pin(PRESENCE)
-        pin.drive_low() if self.vehicle else pin.drive_high()
+        pin = self.factory.pin(self.pin)
+        pin.drive_low() if self.vehicle == (self.active == "vehicle") else pin.drive_high()
+        if self.health is not None:
+            self.factory.pin(self.health).drive_low()
         super()._sync(dt)
 
 
@@ -63,7 +71,7 @@ def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
     SensedRun.classifier = Scripted()
     s = SensedRun(tmp_path, clock)
     cfg = yaml.safe_load(s.path.read_text())
-    cfg["locks"][0]["presence"] = {"kind": "digital", "pin": {"pin": PRESENCE}}
+    cfg["locks"][0]["presence"] = dict(FAIL_SAFE)
     s.write(**cfg)
     s.restart()
     yield s
@@ -250,3 +258,75 @@ def test_a_passer_by_in_the_beam_during_the_wait_makes_no_witness_of_the_sensor(
     _passer_by(site)
     _never_up(site, 120)
     assert "A" in site.agent.monitor.unplaced(), "a passer-by's blip in the beam made the sensor a witness"
+
+
+def _rewire(site: SensedRun, **presence: object) -> None:
+    """The lock's presence settings changed while the agent is stopped (``presence``: keys replaced)."""
+    site.close()
+    cfg = yaml.safe_load(site.path.read_text())
+    cfg["locks"][0]["presence"] = {**cfg["locks"][0]["presence"], **presence}
+    site.write(**cfg)
+    site._begin()
+
+
+@pytest.mark.parametrize("change", ["other_pin", "health_line_added"])
+def test_a_sensor_swapped_while_stopped_does_not_inherit_the_record_of_the_car(site, untold, change):  # noqa: ANN001
+    """The sensor saw the last run's car (its record in ``outlines.json``), then, the agent stopped, it was swapped:
+    wired to another pin, or for a module with a health output. The new one never saw the car, which stands off its
+    beam (aimed elsewhere, another mount); a drop too small to tell reads the still car surely empty. Until probe
+    locks43 the record was the bay's, not the sensor's: the new sensor's "clear" ended the wait 30 s in and the arm
+    rose under the car."""
+    _park_and_restart(site)
+    site.vehicle = False
+    if change == "other_pin":
+        site.pin = PRESENCE + 1
+        _rewire(site, pin={"pin": PRESENCE + 1})
+    else:
+        site.health = PRESENCE + 2  # its health output: active (LOW), sensor OK
+        _rewire(site, health_pin={"pin": PRESENCE + 2})
+    site.classifier.p = 0.1
+    _never_up(site, 120)
+    assert "A" in site.agent.monitor.unplaced(), "a swapped sensor's 'clear' ended the wait for a car it never saw"
+
+
+def test_a_record_without_the_sensors_identity_leaves_the_strict_wait(site, untold):  # noqa: ANN001
+    """``outlines.json`` written by an agent before probe locks43 has ``sensed`` and no ``sensors``: the record's
+    sensor is not known, so it is no witness (the strict wait, once)."""
+    _park_and_restart(site)
+    store = site.agent.outlines.path
+    site.close()
+    doc = json.loads(store.read_text())
+    assert doc["sensed"] and doc["sensors"]
+    del doc["sensors"]
+    store.write_text(json.dumps(doc))
+    site._begin()
+    site.vehicle, site.classifier.p = False, 0.1
+    _never_up(site, 120)
+    assert "A" in site.agent.monitor.unplaced(), "a record of an unknown sensor ended the wait"
+
+
+def test_a_sensor_that_reads_clear_dead_is_no_witness_from_the_last_run(site, untold):  # noqa: ANN001
+    """A digital sensor whose active output means "vehicle", no health line: dead, unpowered or its wire cut it reads
+    "clear". It saw the last run's car; during the stop its wire was cut (or it died). At the start a drop too small
+    to tell reads the still car surely empty: until probe locks43 its "clear" ended the wait 30 s in and the arm rose
+    under the car. Its record from the last run no longer counts; it is a witness once it has reported the car in
+    this run (then it was alive since the start)."""
+    site.active = "vehicle"
+    _rewire(site, pin_active="vehicle")
+    _park_and_restart(site)
+    site.vehicle, site.classifier.p = False, 0.1  # dead in its clear state; the drop
+    _never_up(site, 120)
+    assert "A" in site.agent.monitor.unplaced(), "a sensor dead in its clear state ended the wait"
+
+
+def test_a_sensor_that_reads_clear_dead_is_a_witness_once_it_reports_the_car_in_this_run(site, untold):  # noqa: ANN001
+    """The availability side: the same sensor alive, the car still there at the start, then driven off. The sensor
+    said "vehicle" for ``SEEN_PARKED_S`` in this run, so its "clear" after is a witness again."""
+    site.active = "vehicle"
+    _rewire(site, pin_active="vehicle")
+    _park_and_restart(site)
+    site.run(40)  # still parked; the sensor sees it
+    site.vehicle, site.classifier.p, site.src.next = False, 0.1, render(Scene())
+    site.run(70)
+    assert "A" not in site.agent.monitor.unplaced()
+    assert site.position == 1.0

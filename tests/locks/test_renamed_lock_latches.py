@@ -1,0 +1,42 @@
+"""A lock renamed in the config while the agent was stopped is the same arm under another id. Its saved fault,
+maintenance mode or blind sensor's hold (``lock-latches.json``) is kept by lock id: until probe locks43 a start
+dropped them as "no longer configured", and a sensor known blind to parked cars was a witness again — the arm rose
+40 s after the start on a free reading. Now each falls on every configured lock with no record of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.locks.latches import LatchFile
+from tests.locks.conftest import BAY
+
+
+def _saved(lf: LatchFile, what: str) -> None:
+    if what == "blind":
+        lf.set_presence_blind("L1", "the sensor read the bay clear 600 s while the camera saw a car")
+    elif what == "fault":
+        lf.set_fault("L1", "motor_timeout", "the arm did not reach its end switch")
+    else:
+        lf.set_maintenance("L1", True, "technician")
+
+
+@pytest.mark.parametrize("what", ["blind", "fault", "maintenance"])
+def test_a_renamed_lock_keeps_what_held_its_arm_down(make_rig, clock, tmp_path, what):  # noqa: ANN001
+    path = tmp_path / "lock-latches.json"
+    _saved(LatchFile.open(path, ["L1"], clock), what)
+    rig = make_rig("gpio", position=0.0, latches_at=path, id="L2")  # the same arm, renamed while stopped
+    rig.step(40)  # the bay free and the sensor clear for longer than auto_raise_delay_s
+    assert rig.arm.position == 0.0 and not rig.up_active(), f"a renamed lock's {what} was dropped: the arm rose"
+    il = rig.manager._unit(BAY).interlock
+    held = {"blind": il.presence_blind, "fault": il.fault, "maintenance": rig.manager._unit(BAY).controller.mode}
+    assert held[what] not in (None, "auto"), held
+
+
+def test_a_lock_with_its_own_record_takes_nothing_of_a_removed_one(make_rig, clock, tmp_path):  # noqa: ANN001
+    """L1 removed, L2 kept: L2's own past (its rest position) says it is not L1 under a new name."""
+    path = tmp_path / "lock-latches.json"
+    lf = LatchFile.open(path, ["L1", "L2"], clock)
+    lf.set_fault("L1", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_rest("L2", "down")
+    rig = make_rig("gpio", position=0.0, latches_at=path, id="L2")
+    assert rig.manager._unit(BAY).interlock.fault is None
