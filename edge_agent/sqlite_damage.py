@@ -177,9 +177,10 @@ def _remove_db(path: Path) -> None:
             log.warning("could not delete %s: %s", p, exc)
 
 
-def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
+def prune_aside(path: Path, keep: int = KEEP_ASIDE, first: bool = False) -> int:
     """Delete all but the newest ``keep`` damaged copies of ``path`` (``NAME.corrupt-*``, each with its
-    ``-wal`` / ``-shm``), newest by when they were moved aside; returns how many copies went.
+    ``-wal`` / ``-shm``), newest by when they were moved aside; returns how many copies went. ``first``: the oldest
+    is one of the ``keep`` (the lock latches: later copies are the agent's own fail-safe document damaged again).
 
     Why: every quarantine left its copy for ever. A card that keeps damaging a file (worn, or a power supply
     that browns out at each start) set a copy of the evidence index aside at each restart, each as large as
@@ -190,7 +191,9 @@ def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
                   if not p.name.endswith(("-wal", "-shm"))]
     except OSError:
         return 0
-    removed = sum(_remove_copy(old) for _, old in sorted(copies, key=lambda c: c[0], reverse=True)[keep:])
+    newest_first = [p for _, p in sorted(copies, key=lambda c: c[0], reverse=True)]
+    doomed = newest_first[keep - 1 : -1] if first and len(newest_first) > keep else newest_first[keep:]
+    removed = sum(_remove_copy(old) for old in doomed)
     if removed:
         log.warning("removed %d older damaged copies of %s (the newest %d are kept)", removed, path.name, keep)
     return removed

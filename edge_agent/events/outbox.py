@@ -410,11 +410,12 @@ class Outbox:
 
     def _lose(self, topic: str, exc: sqlite3.Error | OSError, retain: bool = False) -> None:
         """An event that did not fit: counted and announced. A retained document is no event and not counted: the link
-        says each again (``MqttLink._reassert_retained`` at the next connect, a removed bay's clearing at the next
-        start); counted, ``lost_total`` told a backend of events it looked for in vain (probe chaos42)."""
+        says each from memory (``MqttLink._put_retained``: at once when connected, and at every connect; a removed
+        bay's clearing at the next start); counted, ``lost_total`` told a backend of events it looked for in vain
+        (probe chaos42)."""
         if retain:
-            log.warning("outbox cannot write (%s): retained message to %s not stored, said again at the next connect",
-                        exc, topic)
+            log.warning("outbox cannot write (%s): retained message to %s not stored, said from memory instead", exc,
+                        topic)
             return
         self._lost_unsaved += 1
         total = self._lost_total()

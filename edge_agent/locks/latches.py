@@ -611,7 +611,9 @@ class LatchFile(Latches):
         try:  # numbered when the name is taken: two in one second (a crash loop) kept the second copy only
             aside = move_aside(self.path, f".corrupt-{self.clock.now().strftime('%Y%m%dT%H%M%S')}")
             kept = f"moved to {aside.name}"
-            prune_aside(self.path)  # the newest few: a card that damages it at every start kept one a start
+            # bounded (a card that damages it at every start kept one a start), the first kept: only it holds what was
+            # latched, the later ones are this fail-safe's own document damaged again (probe review102)
+            prune_aside(self.path, first=True)
         except OSError as move_exc:
             kept = f"left in place ({move_exc.strerror or move_exc})"
         reason = f"{type(exc).__name__}: {exc}"[:200]

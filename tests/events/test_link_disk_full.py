@@ -4,6 +4,8 @@ counted in the heartbeat, and noted durably once the disk has room again."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from edge_agent.clock import FakeClock
@@ -79,6 +81,61 @@ def test_events_kept_by_a_full_disk_at_start_are_delivered_once_there_is_room(br
         wait_until(lambda: want <= {m.json()["event_id"] for m in sub.on(f"{PREFIX}/events")},
                    what="the 8 events kept on disk")
         wait_until(lambda: link.outbox.depth() == 0, what="the outbox emptied by PUBACKs")
+    finally:
+        link.stop()
+        sub.stop()
+
+
+def test_a_bay_state_the_full_disk_kept_out_reaches_the_broker_while_connected(broker, tiny_disk, caplog):  # noqa: F811
+    """A retained bay state the outbox cannot store is no counted loss (probe chaos42): "said again at the next
+    connect". A link that stays connected has no next connect for hours, and the broker kept the bay's previous
+    state (``free`` under a parked car) with nothing told (probe review102). It goes out at once instead."""
+    disk = tiny_disk(3)
+    clock, bus = FakeClock(), EventBus()
+    sub = Subscriber(broker.port, "edge/#").start()
+    link = build_mqtt(make_config(broker.url(), disk, outbox={"reserve_mb": 0}), bus, RecordingControl(), clock,
+                      lambda: HealthFigures())
+    topic = link.topics.state("A")
+    try:
+        link.start()
+        link.publish_retained(topic, {"bay_id": "A", "state": "free"})
+        sub.wait_for(topic, lambda m: m.json()["state"] == "free")
+        fill(disk)
+        with caplog.at_level(logging.WARNING, logger="edge_agent.events.outbox"):
+            link.publish_retained(topic, {"bay_id": "A", "state": "occupied"})
+        assert f"retained message to {topic} not stored" in caplog.text, "the disk took the state: nothing tested"
+        assert link.outbox.lost() == 0
+        sub.wait_for(topic, lambda m: m.json()["state"] == "occupied")
+        late = Subscriber(broker.port, topic).start()  # a backend subscribing now gets the retained state
+        try:
+            assert late.wait_for(topic).json()["state"] == "occupied"
+        finally:
+            late.stop()
+    finally:
+        link.stop()
+        sub.stop()
+
+
+def test_a_bay_state_the_full_disk_kept_out_is_not_replaced_by_an_older_one_waiting(broker, tiny_disk):  # noqa: F811
+    """The older state of that bay still waits in the outbox (broker down): the connect leaves a topic with a row
+    waiting to the pump, which sent the older row — the broker kept ``free`` for a bay whose newest state,
+    ``occupied``, the disk could not take (probe review102). The newest handed over goes out."""
+    disk = tiny_disk(3)
+    clock, bus = FakeClock(), EventBus()
+    link = build_mqtt(make_config(broker.url(), disk, outbox={"reserve_mb": 0}), bus, RecordingControl(), clock,
+                      lambda: HealthFigures())
+    topic = link.topics.state("A")
+    sub = Subscriber(broker.port, topic).start()
+    try:
+        link.publish_retained(topic, {"bay_id": "A", "state": "free"})  # not started: the broker is "down"
+        fill(disk)
+        link.publish_retained(topic, {"bay_id": "A", "state": "occupied"})
+        (row,) = [r for r in link.outbox.pending(limit=100) if r.topic == topic]
+        assert b"free" in row.payload, "the disk took the newer state: nothing tested"
+        link.start()
+        assert sub.wait_for(topic).json()["state"] == "occupied"
+        wait_until(lambda: link.pump.in_flight == 0, what="the row acknowledged")
+        assert [m.json()["state"] for m in sub.on(topic)] == ["occupied"]
     finally:
         link.stop()
         sub.stop()

@@ -359,3 +359,24 @@ def test_damaged_copies_of_the_file_are_bounded(tmp_path):
     kept = [p.read_bytes() for p in tmp_path.glob(f"{LATCH_FILE}.corrupt-*")]
     assert len(kept) == KEEP_ASIDE, f"{len(kept)} damaged copies kept"
     assert b"{oops %d" % (KEEP_ASIDE + 3) in kept
+
+
+def test_the_first_damaged_copy_outlives_a_card_that_damages_the_file_at_every_start(tmp_path):
+    """Only the first copy holds what was latched (a lock's FAULT, maintenance): from the next start on, the file
+    set aside is the agent's own fail-safe document (every lock ``fault_record_unreadable``) damaged again. Pruned
+    to the newest ``KEEP_ASIDE``, the first went at the fourth such start, and whoever investigates kept only the
+    agent's own copies (probe review102). The first is kept with the newest."""
+    from edge_agent.sqlite_damage import KEEP_ASIDE
+
+    path, clock = tmp_path / LATCH_FILE, FakeClock()
+    first = b'{"version": 1, "locks": {"L2": {"fault": {"code": "obstruction", "message": "arm blocked'  # cut short
+    path.write_bytes(first)
+    for _ in range(KEEP_ASIDE + 3):
+        assert LatchFile.open(path, ["L1", "L2"], clock).fault("L1") is not None
+        written = path.read_bytes()
+        path.write_bytes(written[: len(written) // 2])  # the card damages what this start wrote
+        clock.advance(60)
+    LatchFile.open(path, ["L1", "L2"], clock)
+    kept = [p.read_bytes() for p in tmp_path.glob(f"{LATCH_FILE}.corrupt-*")]
+    assert len(kept) == KEEP_ASIDE, f"{len(kept)} damaged copies kept"
+    assert first in kept, "the copy holding what was latched was deleted"
