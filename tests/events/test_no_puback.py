@@ -69,7 +69,9 @@ def test_a_stop_against_a_broker_that_acknowledges_nothing_keeps_to_its_budget_a
         plan = ShutdownPlan(budget_s=3.0)
         plan_stop(plan, parts)
         results = {r.name: r.status for r in plan.run()}
-        assert results["mqtt flush + offline"] == "ok", results
+        # the link's own waits end about 0.8 s inside its share; a CPU-starved CI may still see its step time out,
+        # which is no fault of the stop (wall time): the fault was the close being skipped after it
+        assert results["mqtt flush + offline"] in ("ok", "timeout"), results
         assert results["close databases"] == "ok" and closed == [True], results
     finally:
         parts.link.stop(flush_s=0)
