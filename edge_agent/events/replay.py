@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
 CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
 -- when this memory was started afresh in place of a damaged one (µs since the epoch, our wall clock)
 CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
--- a row while ``forgot`` was noted on a clock the kernel said was not set and no set clock has told it since
+-- a row while ``forgot`` was noted on a clock not known to be set and no set clock has told it since
 CREATE TABLE IF NOT EXISTS forgot_unset (one INTEGER PRIMARY KEY CHECK (one = 1));
 -- the newest ts of a signed command remembered (µs since the epoch, the backends' clock): what entries are kept for
 CREATE TABLE IF NOT EXISTS newest (one INTEGER PRIMARY KEY CHECK (one = 1), ts_us INTEGER NOT NULL);
@@ -113,9 +113,10 @@ class ReplayMemory:
         return self._open()
 
     def _note_start(self, db: sqlite3.Connection) -> None:
-        """Note the fresh start on the wall clock, and whether the kernel said that clock was not set."""
+        """Note the fresh start on the wall clock, and whether that clock was not known to be set (the kernel said
+        not, or could not be asked)."""
         db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)", (self.micros(self._clock.now()),))
-        if self._clock.synced() is False:
+        if self._clock.synced() is not True:
             db.execute("INSERT OR REPLACE INTO forgot_unset (one) VALUES (1)")
 
     def _now(self) -> float:
@@ -198,8 +199,9 @@ class ReplayMemory:
         stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
         days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
         command, that one and a window after it were refused however long after the damage (review84). Never back on
-        a clock the kernel says is not synchronised (``Clock.synced``): pulled back to a boot's time before NTP, and
-        kept, it let a command captured before the damage run again once NTP stepped the clock on (review96)."""
+        a clock not known to be synchronised (``Clock.synced`` not True): pulled back to a boot's time before NTP, and
+        kept, it let a command captured before the damage run again once NTP stepped the clock on (review96); None
+        (the kernel cannot be asked: chrony under ``ProtectClock=yes``) is no "set" either (review101)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
@@ -207,14 +209,15 @@ class ReplayMemory:
         synced = self._clock.synced()
         # a note taken on a clock not set says little (fake-hwclock's time, an RTC ahead): once a set clock tells this
         # run's start, the latest the damage can have been, that is taken instead and kept (``confirm``)
-        confirm = self._unset and synced is not False
+        confirm = self._unset and synced is True
         start = opened if self._made_fresh or confirm else min(opened, self.forgot_at)
         if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
             start = self.forgot_at
-        if start < self.forgot_at and synced is False:
-            # never back on a clock the kernel says is not set (a Pi booted on fake-hwclock's time, a hand-set
-            # date): pulled back there and kept, NTP's step on left a command captured before the damage fresh
-            # and outside the window (review96); an RTC ahead is corrected once NTP has set the clock
+        if start < self.forgot_at and synced is not True:
+            # never back on a clock not known to be set (a Pi booted on fake-hwclock's time, a hand-set date; the
+            # kernel's flag unreadable under ProtectClock=yes with chrony, review101): pulled back there and kept,
+            # NTP's step on left a command captured before the damage fresh and outside the window (review96); an
+            # RTC ahead is corrected once the clock is known to be set
             start = self.forgot_at
         if start != self.forgot_at or confirm:
             self.forgot_at = start
