@@ -669,6 +669,36 @@ def test_a_restart_on_a_clock_behind_does_not_pull_the_window_back_where_the_ker
     finally:
         memory.close()
 
+def test_a_time_server_that_steps_the_clock_back_over_a_restart_does_not_pull_a_set_clock_s_note_back(tmp_path):
+    """The fresh start noted on a set clock; a spoofed time server (the kernel says synchronised) steps it back a day,
+    the agent restarts, and a captured command stamped then pulled the note back to that day for good (a later run
+    took the earlier of its own start and the note); stepped on again, a ``lock`` captured just before the damage ran
+    again (review101). A note taken on a set clock is never moved back; only one taken on a clock not known to be
+    set is told again, by a set clock (an RTC ahead, corrected by NTP)."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock = FakeClock(synced=True)
+    captured = sign_command("lock", {"ts": iso(clock.now() - timedelta(seconds=40)), "bay": "B2", "reason": "fuel car",
+                                     "operator": "alice"}, KEY.encode())  # received just before the cut
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    ReplayMemory(path, clock).close()  # started afresh on a set clock, noted
+    clock.step_wall(-86400)  # the spoofed server's day-old time; then a restart
+    memory, control = ReplayMemory(path, clock), RecordingControl()
+    try:
+        handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 300.0, KEY.encode(), memory)
+        older = sign_command("lock", {"ts": iso(clock.now()), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                             KEY.encode())  # captured a day before, fresh on this clock
+        assert handler.handle(Command("lock", json.dumps(older).encode())).body["code"] == "replay"
+        clock.step_wall(86400 - 30)  # the server steps it to just after the captured lock
+        reply = handler.handle(Command("lock", json.dumps(captured).encode())).body
+        assert reply["code"] == "replay", reply
+        assert control.calls == []
+    finally:
+        memory.close()
+
 def test_a_fresh_start_noted_before_ntp_is_told_again_by_the_next_run_on_a_set_clock(tmp_path):
     """The damage found at a boot on fake-hwclock's time, half an hour behind: the start noted on that clock, NTP
     stepped it on, and the agent restarted before any signed command came. The next run took the earlier of its own
