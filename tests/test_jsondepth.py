@@ -86,3 +86,36 @@ def test_brackets_inside_a_string_are_stepped_over_not_walked_byte_by_byte():
     assert not deep and lines < 200, lines
     assert too_deep(b'"' + b"[" * 100 + b'"' + b"[" * 65)  # what follows a string still counts
     assert not too_deep(b'"abc\\"' + b"[" * 100)  # an unterminated string runs to the end, as the parser reads it
+
+
+def test_a_string_is_one_match_of_the_pattern_whatever_its_escapes():
+    """The string pattern needed its closing quote: at an unterminated string it failed after scanning to the end,
+    and the engine tried again at every quote after it (each ``\\"``), each scan to the end again: quadratic, a
+    160 KB payload of ``\\"`` after 65 ``[`` held the command thread 154 s, before any key is checked. And stepping
+    over escapes one by one, 24 MiB of them took it 2.5 s, the byte walk's time (review101; 0.001 s and 0.2 s now).
+    Told by the pattern itself (one match, escape-free), not by a timing."""
+    from edge_agent import jsondepth
+
+    for text in (b'"' + b'\\"' * 1000, b'"x' + b"\\\\" * 500 + b'\\"' * 500 + b'"', b'"\\\\\\"'):
+        plain = jsondepth.without_escapes(text)
+        found = jsondepth._STRING.match(plain)
+        assert found is not None and found.end() == len(plain), (text[:20], plain[:20])
+        assert len(plain) <= 3
+    assert not too_deep(b"[" * 10 + b'"' + b'\\"' * 1000 + b"[" * 100)  # inside it to the end, as the parser reads
+    assert too_deep(b"[" * 10 + b'"' + b"\\\\" * 1000 + b'"' + b"[" * 100)  # an escaped backslash, then the end
+    assert not too_deep(b'"' + b"\\" * 101 + b"[" * 100 + b'"')  # an odd run: its last escapes the next byte
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32-le", "utf-32"])
+def test_json_in_utf_16_or_32_is_counted_as_the_parser_reads_it(encoding):
+    """``json.loads`` takes bytes in UTF-16 and UTF-32 too (the consumer's payloads, the page's bodies): counted as
+    bytes, a character holding a '"' byte opened a "string" that hid every bracket after it (review101)."""
+    quote_byte = "\u4e22" if encoding.endswith("le") or encoding in ("utf-16", "utf-32") else "\u2200"
+    text = f'["{quote_byte}", ' + "[" * 100 + "]" * 100 + "]"
+    assert json.loads(text.encode(encoding)) is not None
+    assert too_deep(text.encode(encoding))
+    assert not too_deep(json.dumps(["[" * 100, quote_byte]).encode(encoding))
+    odd = b"\x00[" * 100 + b"\x00"  # not UTF-16 the parser could read: its own error, not a depth
+    with pytest.raises(ValueError):
+        json.loads(odd)
+    assert not too_deep(odd)

@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
 CREATE TABLE IF NOT EXISTS last_word (bay TEXT PRIMARY KEY, ts_us INTEGER NOT NULL, lowering INTEGER NOT NULL);
 -- when this memory was started afresh in place of a damaged one (µs since the epoch, our wall clock)
 CREATE TABLE IF NOT EXISTS forgot (one INTEGER PRIMARY KEY CHECK (one = 1), at_us INTEGER NOT NULL);
--- a row while ``forgot`` was noted on a clock the kernel said was not set and no set clock has told it since
+-- a row while ``forgot`` was noted on a clock not known to be set and no set clock has told it since
 CREATE TABLE IF NOT EXISTS forgot_unset (one INTEGER PRIMARY KEY CHECK (one = 1));
 -- the newest ts of a signed command remembered (µs since the epoch, the backends' clock): what entries are kept for
 CREATE TABLE IF NOT EXISTS newest (one INTEGER PRIMARY KEY CHECK (one = 1), ts_us INTEGER NOT NULL);
@@ -113,9 +113,10 @@ class ReplayMemory:
         return self._open()
 
     def _note_start(self, db: sqlite3.Connection) -> None:
-        """Note the fresh start on the wall clock, and whether the kernel said that clock was not set."""
+        """Note the fresh start on the wall clock, and whether that clock was not known to be set (the kernel said
+        not, or could not be asked)."""
         db.execute("INSERT OR REPLACE INTO forgot (one, at_us) VALUES (1, ?)", (self.micros(self._clock.now()),))
-        if self._clock.synced() is False:
+        if self._clock.synced() is not True:
             db.execute("INSERT OR REPLACE INTO forgot_unset (one) VALUES (1)")
 
     def _now(self) -> float:
@@ -193,13 +194,13 @@ class ReplayMemory:
         """After a fresh start in place of a damaged memory: the latest ``ts`` a command received before it could
         bear (one freshness window ``window_s`` past the start, for a backend's clock ahead of ours); None if none.
         The start is taken as the wall clock now tells it (kept): in the run that started afresh, the wall clock
-        less the time elapsed since (monotonic), whichever way NTP stepped — a Pi (no RTC) boots behind after the
+        less the time elapsed since (monotonic), later as NTP steps it on — a Pi (no RTC) boots behind after the
         power cut that damaged the file, and the start noted on that clock put the window in the past once NTP
-        stepped it on (review84); in a later run, no later than that run's own start so told — noted on an RTC 40
-        days ahead, every signed command would be refused for 40 days, and pulled back to the clock at the first
-        command, that one and a window after it were refused however long after the damage (review84). Never back on
-        a clock the kernel says is not synchronised (``Clock.synced``): pulled back to a boot's time before NTP, and
-        kept, it let a command captured before the damage run again once NTP stepped the clock on (review96)."""
+        stepped it on (review84); a note taken on a clock not known to be set (``Clock.synced`` not True: an RTC 40
+        days ahead, fake-hwclock's time) is told again by the first run on a set clock, its own start (the latest the
+        damage can have been; review84, review96). Never back otherwise: pulled back to a boot's time before NTP (or
+        to a spoofed time server's, a set clock), and kept, it let a command captured before the damage run again
+        once the clock stepped on (review96, review101)."""
         if self.forgot_at is None:
             return None
         now = self.micros(self._clock.now())
@@ -207,14 +208,17 @@ class ReplayMemory:
         synced = self._clock.synced()
         # a note taken on a clock not set says little (fake-hwclock's time, an RTC ahead): once a set clock tells this
         # run's start, the latest the damage can have been, that is taken instead and kept (``confirm``)
-        confirm = self._unset and synced is not False
-        start = opened if self._made_fresh or confirm else min(opened, self.forgot_at)
+        confirm = self._unset and synced is True
+        start = opened if self._made_fresh or confirm else self.forgot_at
         if abs(start - self.forgot_at) < 1_000_000:  # a step of the clock moves it, not the elapsed time's rounding
             start = self.forgot_at
-        if start < self.forgot_at and synced is False:
-            # never back on a clock the kernel says is not set (a Pi booted on fake-hwclock's time, a hand-set
-            # date): pulled back there and kept, NTP's step on left a command captured before the damage fresh
-            # and outside the window (review96); an RTC ahead is corrected once NTP has set the clock
+        if start < self.forgot_at and not confirm:
+            # back only where a set clock tells a note taken on one not known to be set (an RTC ahead, corrected by
+            # NTP): on a clock not known to be set (a Pi booted on fake-hwclock's time, a hand-set date; the flag
+            # unreadable, chrony under ProtectClock=yes) pulled back there and kept, NTP's step on left a command
+            # captured before the damage fresh and outside the window (review96, review101); and a set clock behind
+            # a note a set clock took went back (a spoofed time server stepping it back a day over a restart, then
+            # on: the same, review101)
             start = self.forgot_at
         if start != self.forgot_at or confirm:
             self.forgot_at = start

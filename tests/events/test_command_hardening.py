@@ -523,6 +523,7 @@ def test_a_replay_memory_started_afresh_on_a_clock_ahead_refuses_no_longer_once_
     clock.step_wall(40 * 86400)
     ReplayMemory(path, clock).close()
     clock.step_wall(-40 * 86400)  # NTP
+    clock.set_synced(True)  # NTP set it: a clock not known to be set never moves the note back (review101)
     memory = ReplayMemory(path, clock)
     try:
         until = memory.forgot_until(60)
@@ -636,6 +637,68 @@ def test_a_restart_on_a_clock_behind_before_ntp_does_not_pull_the_fresh_memory_s
     assert control.calls == [("lock", "B2", "fuel car", "alice")]
 
 
+def test_a_restart_on_a_clock_behind_does_not_pull_the_window_back_where_the_kernel_cannot_be_asked(tmp_path):
+    """review96's pull-back, on a clock whose state nobody can tell: the shipped unit's ``ProtectClock=yes`` refuses
+    the ``adjtimex`` read, and with chrony (no timesyncd flag file) ``synced()`` is None for good. Only a clock the
+    kernel said was *not* set was kept from pulling the start back: a restart on fake-hwclock's time, a captured
+    command stamped then, and once NTP stepped the clock on a ``lock`` captured just before the damage ran again
+    (review101). A clock not known to be set moves the start only later."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock = FakeClock()  # synced() None throughout: chrony under ProtectClock=yes
+    assert clock.synced() is None
+    captured = sign_command("lock", {"ts": iso(clock.now() - timedelta(seconds=40)), "bay": "B2", "reason": "fuel car",
+                                     "operator": "alice"}, KEY.encode())  # received just before the cut
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    ReplayMemory(path, clock).close()  # started afresh on a set clock, noted; then a power cut
+    clock.step_wall(-1800)  # the next boot, on the time fake-hwclock saved half an hour before the cut
+    memory, control = ReplayMemory(path, clock), RecordingControl()
+    try:
+        handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 300.0, KEY.encode(), memory)
+        older = sign_command("lock", {"ts": iso(clock.now()), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                             KEY.encode())  # captured half an hour before the cut, fresh on this clock
+        assert handler.handle(Command("lock", json.dumps(older).encode())).body["code"] == "replay"
+        clock.step_wall(1800)  # NTP
+        clock.advance(10)
+        reply = handler.handle(Command("lock", json.dumps(captured).encode())).body
+        assert reply["code"] == "replay", reply
+        assert control.calls == []
+    finally:
+        memory.close()
+
+def test_a_time_server_that_steps_the_clock_back_over_a_restart_does_not_pull_a_set_clock_s_note_back(tmp_path):
+    """The fresh start noted on a set clock; a spoofed time server (the kernel says synchronised) steps it back a day,
+    the agent restarts, and a captured command stamped then pulled the note back to that day for good (a later run
+    took the earlier of its own start and the note); stepped on again, a ``lock`` captured just before the damage ran
+    again (review101). A note taken on a set clock is never moved back; only one taken on a clock not known to be
+    set is told again, by a set clock (an RTC ahead, corrected by NTP)."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock = FakeClock(synced=True)
+    captured = sign_command("lock", {"ts": iso(clock.now() - timedelta(seconds=40)), "bay": "B2", "reason": "fuel car",
+                                     "operator": "alice"}, KEY.encode())  # received just before the cut
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    ReplayMemory(path, clock).close()  # started afresh on a set clock, noted
+    clock.step_wall(-86400)  # the spoofed server's day-old time; then a restart
+    memory, control = ReplayMemory(path, clock), RecordingControl()
+    try:
+        handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 300.0, KEY.encode(), memory)
+        older = sign_command("lock", {"ts": iso(clock.now()), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                             KEY.encode())  # captured a day before, fresh on this clock
+        assert handler.handle(Command("lock", json.dumps(older).encode())).body["code"] == "replay"
+        clock.step_wall(86400 - 30)  # the server steps it to just after the captured lock
+        reply = handler.handle(Command("lock", json.dumps(captured).encode())).body
+        assert reply["code"] == "replay", reply
+        assert control.calls == []
+    finally:
+        memory.close()
+
 def test_a_fresh_start_noted_before_ntp_is_told_again_by_the_next_run_on_a_set_clock(tmp_path):
     """The damage found at a boot on fake-hwclock's time, half an hour behind: the start noted on that clock, NTP
     stepped it on, and the agent restarted before any signed command came. The next run took the earlier of its own
@@ -707,6 +770,7 @@ def test_a_fresh_start_noted_on_an_rtc_ahead_refuses_no_command_at_a_later_boot_
     clock.step_wall(40 * 86400)  # the RTC, before NTP
     ReplayMemory(path, clock).close()
     clock.step_wall(-40 * 86400)  # NTP
+    clock.set_synced(True)  # NTP set it: a clock not known to be set never moves the note back (review101)
     clock.advance(86400)  # a day later the device boots again; its clock synced, a command comes after 10 minutes
     memory = ReplayMemory(path, clock)
     try:
