@@ -33,7 +33,7 @@ from edge_agent.perception.retry_gate import RetryGate
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
-from edge_agent.perception.verdict import HUE_EVIDENCE, Verdict, decide
+from edge_agent.perception.verdict import HUE_EVIDENCE, Verdict, decide, suffix_read
 from edge_agent.plates import PROVINCES, parse_plate
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,8 @@ class Pipeline:
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
                                 shape.complete, prov,
                                 listed=not hidden and not unsure and (shape.complete or MISSING in text),
-                                seen=(read_crop, char_centres(read)), frame=frame_bgr, yellowed=yellowed)
+                                seen=(read_crop, char_centres(read)), frame=frame_bgr, yellowed=yellowed,
+                                hidden=hidden)
             if unsure:
                 plate = _province_unread(plate)
             out.append(_covered(plate, hidden) if hidden else plate)
@@ -288,18 +289,23 @@ class Pipeline:
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
                double: bool, complete: bool, prov, listed: bool = True,
                seen: tuple[np.ndarray | None, tuple[float, ...]] = (None, ()),
-               frame: np.ndarray | None = None, yellowed: bool = False) -> PlateRead:
+               frame: np.ndarray | None = None, yellowed: bool = False, hidden: tuple[int, ...] = ()) -> PlateRead:
         """``listed`` False: a text with a covered character read as another (``_covered``) — no plate the
         camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971).
         ``seen``: the crop the read came from and its characters' centres there — a partial read the text
         leaves undecided is NEV when the plate's shape says so (``nev_shape``: one character of a green
         NEV plate under mud). ``frame``: the whole frame, looked at only when a complete small NEV serial on a
         plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green.
-        ``yellowed``: a 7-character civil read on green that ``cast.cold_yellow`` found yellow under cold light."""
-        colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
+        ``yellowed``: a 7-character civil read on green that ``cast.cold_yellow`` found yellow under cold light.
+        ``hidden``: positions ``occlusion.covered`` found: the colour is chosen as for a partial read — a text naming
+        a character over mud is no evidence of the plate's kind (a police plate's 警 read ``0``: a civil text, so no
+        white, and "white with a civil text" made it a washed-out yellow truck plate's)."""
+        whole = complete and not hidden
+        shown = "".join(MISSING if i in hidden else ch for i, ch in enumerate(text))
+        colour = choose_colour(classify_colour(crop, text if whole else None), shown, whole)
         if yellowed and colour.colour in GREENS:
             colour = replace(colour, colour="yellow")
-        if complete and _hueless_civil(text, colour) and (double or not nev_toned(crop)):
+        if whole and _hueless_civil(text, colour) and (double or not nev_toned(crop)):
             # a yellow plate washed out: one colour top to bottom, or two rows (GA 36's NEV plates have one)
             colour = replace(colour, colour="yellow")
         v = decide(text, colour, self.lists if listed else None)
@@ -368,6 +374,8 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     Except with no colour: there the length is all a "not NEV" says, and it is not known (undecided)."""
     text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
     confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
+    if plate.nev is not True and not suffix_read(text, plate.colour):
+        plate = replace(plate, type_code="99", extra={**plate.extra, "kind": "unknown", "energy": None})
     if plate.colour == "unknown" and plate.nev is False:
         # no colour (infrared, a monochrome camera): "not NEV" rests on the count of characters alone, and a read
         # with a place that shows none has not counted them — the recogniser read the cover as one character and

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.shape import plate_shape
+from edge_agent.perception.shape import MISSING, plate_shape
 from edge_agent.plates import SMALL_NEV_SHORT, nev_tail, parse_plate
 
 
@@ -109,9 +109,16 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
     marks are dropped first: the format rules judge only what was read (and a partial read is
     no plate of any kind: its type comes from the NEV serial it shows, if any)."""
     v = _decide(text, colour, lists)
-    if v.nev is not True and v.kind in _NEV_KINDS and not _complete_nev(text):
+    if v.nev is not True and ((v.kind in _NEV_KINDS and not _complete_nev(text)) or not suffix_read(text, colour.colour)):
         return Verdict(v.nev, v.reason, "99", "unknown", None)
     return v
+
+
+def suffix_read(text: str, colour: str) -> bool:
+    """Whether the plate's last character, which names the class on every colour but blue (GA 36: 学 / 挂 on
+    yellow, 警 on white, 港 / 澳 / 领 on black; a green plate's energy letter), was read: unread (``?``, a cover over
+    it), a plate of such a colour has no known class (99) — a yellow one is a large vehicle, a coach or a trailer."""
+    return not (text or "").endswith(MISSING) or colour == "blue"
 
 
 def cyan_green(text: str, colour: ColourResult) -> bool:

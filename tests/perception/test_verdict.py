@@ -269,3 +269,19 @@ def test_a_white_plate_whose_only_hue_is_blue_is_no_nev_by_its_format():
         washed = ColourResult("white", True, {"blue": blue, "green": green, "yellow": 0.0, "polarity": 0.08}, 0.5,
                               (("white", 0.5), ("green", green), ("blue", blue)))
         assert decide("皖AD12345", washed).nev is True, (green, blue)
+
+
+@pytest.mark.parametrize(
+    "text,colour,dark,code",
+    [
+        ("渝B3587?", "yellow", True, "99"),  # 学 (16), 挂 (15) or a large vehicle's digit (01)
+        ("渝B358?学", "yellow", True, "01"),  # the last character read: a partial read keeps its colour's class
+        ("京A1234?", "white", True, "99"),
+        ("粤Z1234?", "black", False, "99"),
+        ("苏E1234?", "blue", False, "02"),  # blue plates carry no suffix
+    ],
+)
+def test_a_plate_whose_last_character_is_unread_has_its_class_only_from_a_colour_that_fixes_it(text, colour, dark, code):
+    v = decide(text, col(colour, dark))
+    assert v.nev is not True and v.type_code == code
+
