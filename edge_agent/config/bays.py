@@ -231,6 +231,14 @@ def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tupl
             load_warning(info, log, f"locks[{i}].presence ({lk.id}): none fitted, so the arm rises on the camera's "
                          "word alone; on lots the model never saw, up to 6 % of parked-car crops read as empty "
                          "(p <= 0.3): fit a presence sensor, or calibrate the site (docs/locks.md#camera-only-locks)")
+        if lk.driver != "simulator" and lk.presence is not None and not lk.presence_clear_is_shown():
+            # its "clear" is also what it says cut or dead: the restart's wait cannot take the last run's record of
+            # it (``LockConfig.presence_clear_is_shown``, probe locks43), a cost the operator should hear of at once
+            load_warning(info, log, f"locks[{i}].presence.pin_active ({lk.id}): vehicle with no health_pin: a cut "
+                         "wire or a dead sensor reads as an empty bay, so after a restart the sensor cannot vouch for "
+                         "an empty bay, and a bay whose car left while the agent was stopped keeps its arm down until "
+                         "the next car has come and gone; wire it fail-safe (an output that conducts while the bay is "
+                         "clear, pin_active: clear) or add its health output (health_pin) (docs/wiring.md)")
     first_lock: dict[str, int] = {}
     for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
         if lk.id in first_lock:

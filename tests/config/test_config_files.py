@@ -367,3 +367,22 @@ def test_check_config_and_doctor_warn_of_a_required_device_or_site_without_signi
     assert row.status == "pass" and "site required" in row.detail, row
     (row,) = check_commands(load_config(config("plain.yaml")))
     assert row.status == "pass" and "unsigned" in row.detail, row
+
+
+def test_check_config_and_doctor_name_a_presence_sensor_whose_dead_state_reads_clear(tmp_path, caplog):
+    """A digital sensor, ``pin_active: vehicle``, no health line: its "clear" is also what it says dead, so the restart's
+    wait cannot take its word for an empty bay (docs/locks.md, ``bay_redrawn``). Both commands say so, naming the key,
+    before the wait costs the operator an arm left down; a warning only: the exit code is unchanged."""
+    lock = {"id": "L1", "bay": GOOD["bays"][0]["id"], "driver": "gpiozero",
+            "motor": {"up": {"pin": 17}, "down": {"pin": 27}}, "switches": {"down": {"pin": 22}, "up": {"pin": 23}},
+            "presence": {"kind": "digital", "pin": {"pin": 24}}}
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "data_dir": str(tmp_path / "data"), "locks": [lock]}), encoding="utf-8")
+    mark = "locks[0].presence.pin_active (L1): vehicle with no health_pin"
+    assert cli.main(["check-config", str(path)]) == 0
+    assert sum(mark in r.getMessage() for r in caplog.records) == 1, caplog.text
+    caplog.clear()
+    skip = [a for name in ("camera", "models", "onnx providers", "broker", "web", "gpio", "disk", "service sandbox",
+                           "clock") for a in ("--skip", name)]
+    assert cli.main(["doctor", "--config", str(path), *skip]) == 0
+    assert sum(mark in r.getMessage() for r in caplog.records) == 1, caplog.text

@@ -215,7 +215,8 @@ def test_a_sink_may_ask_for_the_charger_warnings_end(tmp_path, capsys):
 LOCK = {"id": "L1", "bay": next(iter(BAYS)), "motor": {"up": {"pin": 11}, "down": {"pin": 12}},  # BCM and BOARD GPIOs
         "switches": {"down": {"pin": 13, "pull_up": None, "active_high": False},
                      "up": {"pin": 15, "pull_up": None, "active_high": False}},
-        "presence": {"kind": "digital", "pin": {"pin": 16}}}  # without one, a warning line says so (docs/locks.md)
+        # without one, a warning line says so (docs/locks.md); so it does for one whose dead state reads "clear"
+        "presence": {"kind": "digital", "pin": {"pin": 16}, "pin_active": "clear"}}
 
 
 @pytest.mark.parametrize(("driver", "expected"), [
