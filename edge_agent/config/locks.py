@@ -245,7 +245,23 @@ class LockConfig(StrictModel):
             return None
         sensing = pr.model_dump(mode="json", include={"kind", "pin", "pin_active", "health_pin", "trigger", "echo"}
                                 | ({"threshold_m", "max_distance_m"} if pr.kind == "ultrasonic" else set()))
+        # each line as its header pin: ``24``, ``"GPIO24"``, ``"BOARD18"`` are one wire to the driver, and a config
+        # rewritten with another spelling made every such bay pay the strict wait (probe review103)
+        for line in ("pin", "health_pin"):
+            if sensing.get(line) is not None:
+                sensing[line]["pin"] = self._header(sensing[line]["pin"])
+        for line in ("trigger", "echo"):
+            if sensing.get(line) is not None:
+                sensing[line] = self._header(sensing[line])
         return json.dumps({"driver": self.driver, **sensing}, sort_keys=True, separators=(",", ":"))
+
+    def _header(self, pin: PinId) -> PinId:
+        """``pin``'s header pin under this lock's driver (as written where it names none: the config check refuses
+        it before a run)."""
+        try:
+            return header_pin(self.driver, pin)
+        except ValueError:
+            return pin
 
     def presence_clear_is_shown(self) -> bool:
         """Whether the sensor's "clear" is something it must do, never what it says dead: an ultrasonic one's echo
