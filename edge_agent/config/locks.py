@@ -77,7 +77,8 @@ class PresenceConfig(StrictModel):
     Wire it fail-safe: an output that conducts while the bay is clear (NC) on a pulled-up pin, with
     ``pin_active: clear``, reads a cut wire as "vehicle"; with ``vehicle`` a cut wire reads "clear".
     ``ultrasonic``: an HC-SR04 style sensor on ``trigger`` / ``echo``; a distance below
-    ``threshold_m`` is a vehicle, no echo for ``stale_s`` is "sensor lost".
+    ``threshold_m`` is a vehicle, no answer for ``stale_s`` is "sensor lost" (a module that answers but hears no
+    echo reads ``max_distance_m``: "clear").
     """
 
     kind: Literal["digital", "ultrasonic"] = "digital"
@@ -264,14 +265,17 @@ class LockConfig(StrictModel):
             return pin
 
     def presence_clear_is_shown(self) -> bool:
-        """Whether the sensor's "clear" is something it must do, never what it says dead: an ultrasonic one's echo
-        (none: lost), a digital one wired fail-safe (``pin_active: clear``: a cut wire or a dead output reads
-        "vehicle") or with its health output watched (off: lost). A digital one whose output means "vehicle" and no
-        health line reads "clear" dead, cut or unpowered. The simulator's sensor fails only as scripted ("lost")."""
+        """Whether the sensor's "clear" is something it must do, never what it says dead: a digital one wired fail-safe
+        (``pin_active: clear``: a cut wire or a dead output reads "vehicle") or with its health output watched (off:
+        lost). A digital one whose output means "vehicle" and no health line reads "clear" dead, cut or unpowered.
+        Nor an ultrasonic one: a module that hears no echo (its receiver dead or iced, knocked to aim at the sky)
+        still answers with its 38 ms timeout pulse, read at ``max_distance_m``: "clear", healthy — only a module
+        that does not answer at all is "lost" (until probe review103 it counted as shown). The simulator's sensor
+        fails only as scripted ("lost")."""
         pr = self.presence
         if self.driver == "simulator":
             return self.simulator.presence
-        return pr is not None and (pr.kind == "ultrasonic" or pr.pin_active == "clear" or pr.health_pin is not None)
+        return pr is not None and pr.kind == "digital" and (pr.pin_active == "clear" or pr.health_pin is not None)
 
     def pin_keys(self) -> list[tuple[tuple[str, ...], PinId]]:
         """Every pin this lock's driver opens, with its key (``("motor", "up", "pin")``); none for the simulator.
