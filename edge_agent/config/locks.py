@@ -244,17 +244,21 @@ class LockConfig(StrictModel):
             return json.dumps({"driver": "simulator"}) if self.simulator.presence else None
         if pr is None:
             return None
-        sensing = pr.model_dump(mode="json", include={"kind", "pin", "pin_active", "health_pin", "trigger", "echo"}
-                                | ({"threshold_m", "max_distance_m"} if pr.kind == "ultrasonic" else set()))
-        # each line as its header pin: ``24``, ``"GPIO24"``, ``"BOARD18"`` are one wire to the driver, and a config
-        # rewritten with another spelling made every such bay pay the strict wait (probe review103)
-        for line in ("pin", "health_pin"):
-            if sensing.get(line) is not None:
-                sensing[line]["pin"] = self._header(sensing[line]["pin"])
-        for line in ("trigger", "echo"):
-            if sensing.get(line) is not None:
-                sensing[line] = self._header(sensing[line])
+        # each setting named here, none dumped whole: a field a later version adds (with its default) would change
+        # every sensor's identity at the upgrade, and every bay left a car would pay the strict wait. Each line as its
+        # header pin: ``24``, ``"GPIO24"``, ``"BOARD18"`` are one wire to the driver, and a config rewritten with
+        # another spelling made every such bay pay it (probe review103)
+        sensing: dict[str, object] = {
+            "kind": pr.kind, "pin_active": pr.pin_active, "pin": self._line(pr.pin), "health_pin": self._line(pr.health_pin),
+            "trigger": None if pr.trigger is None else self._header(pr.trigger),
+            "echo": None if pr.echo is None else self._header(pr.echo),
+            **({"threshold_m": pr.threshold_m, "max_distance_m": pr.max_distance_m} if pr.kind == "ultrasonic" else {}),
+        }
         return json.dumps({"driver": self.driver, **sensing}, sort_keys=True, separators=(",", ":"))
+
+    def _line(self, p: InputPin | None) -> dict[str, object] | None:
+        """An input line in ``presence_identity``: its header pin and levels."""
+        return None if p is None else {"pin": self._header(p.pin), "pull_up": p.pull_up, "active_high": p.active_high}
 
     def _header(self, pin: PinId) -> PinId:
         """``pin``'s header pin under this lock's driver (as written where it names none: the config check refuses
