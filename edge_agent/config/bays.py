@@ -234,11 +234,18 @@ def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tupl
         if lk.driver != "simulator" and lk.presence is not None and not lk.presence_clear_is_shown():
             # its "clear" is also what it says cut or dead: the restart's wait cannot take the last run's record of
             # it (``LockConfig.presence_clear_is_shown``, probe locks43), a cost the operator should hear of at once
-            load_warning(info, log, f"locks[{i}].presence.pin_active ({lk.id}): vehicle with no health_pin: a cut "
-                         "wire or a dead sensor reads as an empty bay, so after a restart the sensor cannot vouch for "
-                         "an empty bay, and a bay whose car left while the agent was stopped keeps its arm down until "
-                         "the next car has come and gone; wire it fail-safe (an output that conducts while the bay is "
-                         "clear, pin_active: clear) or add its health output (health_pin) (docs/wiring.md)")
+            cost = ("so after a restart the sensor cannot vouch for an empty bay, and a bay whose car left while the "
+                    "agent was stopped keeps its arm down until the next car has come and gone")
+            if lk.presence.kind == "ultrasonic":  # a module that hears no echo answers "clear" (probe review103)
+                load_warning(info, log, f"locks[{i}].presence.kind ({lk.id}): ultrasonic: a module that hears no echo "
+                             f"(receiver dead or iced, knocked off its aim) reads as an empty bay, {cost}; a digital "
+                             "sensor wired fail-safe (pin_active: clear) or with its health output (health_pin) "
+                             "can (docs/wiring.md)")
+            else:
+                load_warning(info, log, f"locks[{i}].presence.pin_active ({lk.id}): vehicle with no health_pin: a cut "
+                             f"wire or a dead sensor reads as an empty bay, {cost}; wire it fail-safe (an output that "
+                             "conducts while the bay is clear, pin_active: clear) or add its health output "
+                             "(health_pin) (docs/wiring.md)")
     first_lock: dict[str, int] = {}
     for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
         if lk.id in first_lock:

@@ -77,7 +77,8 @@ class PresenceConfig(StrictModel):
     Wire it fail-safe: an output that conducts while the bay is clear (NC) on a pulled-up pin, with
     ``pin_active: clear``, reads a cut wire as "vehicle"; with ``vehicle`` a cut wire reads "clear".
     ``ultrasonic``: an HC-SR04 style sensor on ``trigger`` / ``echo``; a distance below
-    ``threshold_m`` is a vehicle, no echo for ``stale_s`` is "sensor lost".
+    ``threshold_m`` is a vehicle, no answer for ``stale_s`` is "sensor lost" (a module that answers but hears no
+    echo reads ``max_distance_m``: "clear").
     """
 
     kind: Literal["digital", "ultrasonic"] = "digital"
@@ -243,19 +244,42 @@ class LockConfig(StrictModel):
             return json.dumps({"driver": "simulator"}) if self.simulator.presence else None
         if pr is None:
             return None
-        sensing = pr.model_dump(mode="json", include={"kind", "pin", "pin_active", "health_pin", "trigger", "echo"}
-                                | ({"threshold_m", "max_distance_m"} if pr.kind == "ultrasonic" else set()))
+        # each setting named here, none dumped whole: a field a later version adds (with its default) would change
+        # every sensor's identity at the upgrade, and every bay left a car would pay the strict wait. Each line as its
+        # header pin: ``24``, ``"GPIO24"``, ``"BOARD18"`` are one wire to the driver, and a config rewritten with
+        # another spelling made every such bay pay it (probe review103)
+        sensing: dict[str, object] = {
+            "kind": pr.kind, "pin_active": pr.pin_active, "pin": self._line(pr.pin), "health_pin": self._line(pr.health_pin),
+            "trigger": None if pr.trigger is None else self._header(pr.trigger),
+            "echo": None if pr.echo is None else self._header(pr.echo),
+            **({"threshold_m": pr.threshold_m, "max_distance_m": pr.max_distance_m} if pr.kind == "ultrasonic" else {}),
+        }
         return json.dumps({"driver": self.driver, **sensing}, sort_keys=True, separators=(",", ":"))
 
+    def _line(self, p: InputPin | None) -> dict[str, object] | None:
+        """An input line in ``presence_identity``: its header pin and levels."""
+        return None if p is None else {"pin": self._header(p.pin), "pull_up": p.pull_up, "active_high": p.active_high}
+
+    def _header(self, pin: PinId) -> PinId:
+        """``pin``'s header pin under this lock's driver (as written where it names none: the config check refuses
+        it before a run)."""
+        try:
+            return header_pin(self.driver, pin)
+        except ValueError:
+            return pin
+
     def presence_clear_is_shown(self) -> bool:
-        """Whether the sensor's "clear" is something it must do, never what it says dead: an ultrasonic one's echo
-        (none: lost), a digital one wired fail-safe (``pin_active: clear``: a cut wire or a dead output reads
-        "vehicle") or with its health output watched (off: lost). A digital one whose output means "vehicle" and no
-        health line reads "clear" dead, cut or unpowered. The simulator's sensor fails only as scripted ("lost")."""
+        """Whether the sensor's "clear" is something it must do, never what it says dead: a digital one wired fail-safe
+        (``pin_active: clear``: a cut wire or a dead output reads "vehicle") or with its health output watched (off:
+        lost). A digital one whose output means "vehicle" and no health line reads "clear" dead, cut or unpowered.
+        Nor an ultrasonic one: a module that hears no echo (its receiver dead or iced, knocked to aim at the sky)
+        still answers with its 38 ms timeout pulse, read at ``max_distance_m``: "clear", healthy — only a module
+        that does not answer at all is "lost" (until probe review103 it counted as shown). The simulator's sensor
+        fails only as scripted ("lost")."""
         pr = self.presence
         if self.driver == "simulator":
             return self.simulator.presence
-        return pr is not None and (pr.kind == "ultrasonic" or pr.pin_active == "clear" or pr.health_pin is not None)
+        return pr is not None and pr.kind == "digital" and (pr.pin_active == "clear" or pr.health_pin is not None)
 
     def pin_keys(self) -> list[tuple[tuple[str, ...], PinId]]:
         """Every pin this lock's driver opens, with its key (``("motor", "up", "pin")``); none for the simulator.

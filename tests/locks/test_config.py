@@ -275,3 +275,19 @@ def test_a_slow_camera_refused_for_its_max_age_is_told_the_one_way_out():
     fixed = config(occupancy_max_age_s=10)
     fixed["camera"]["lost_after_s"] = 10
     assert parse_config(fixed).locks[0].occupancy_max_age_s == 10
+
+
+def test_a_presence_sensors_identity_is_its_wiring_as_written_in_outlines_json():
+    """``outlines.json`` ``sensors`` keeps this string: a record of a car counts at the next start only where it is
+    the same. So it names each setting itself, each line by its header pin, and a change to it — a setting a later
+    version adds, dumped with its default, or a pin spelt another way (probe review103) — makes every bay left a car
+    by the last run pay the strict wait, its arm down until the next car has come and gone."""
+    ultrasonic = {"kind": "ultrasonic", "trigger": "GPIO20", "echo": 21, "threshold_m": 1}
+    digital = {"kind": "digital", "pin": {"pin": "BOARD18", "pull_up": None, "active_high": True},
+               "health_pin": {"pin": 4, "pull_up": False}}
+    assert agent_config(gpio_lock(presence=ultrasonic)).locks[0].presence_identity() == (
+        '{"driver":"gpiozero","echo":40,"health_pin":null,"kind":"ultrasonic","max_distance_m":2.0,"pin":null,'
+        '"pin_active":"vehicle","threshold_m":1.0,"trigger":38}')
+    assert agent_config(gpio_lock(presence=digital)).locks[0].presence_identity() == (
+        '{"driver":"gpiozero","echo":null,"health_pin":{"active_high":null,"pin":7,"pull_up":false},"kind":"digital",'
+        '"pin":{"active_high":true,"pin":18,"pull_up":null},"pin_active":"vehicle","trigger":null}')

@@ -147,6 +147,26 @@ def test_ultrasonic_presence_and_lost_echo(factory):
         wait_for(None)
 
 
+@pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback", "ignore::gpiozero.DistanceSensorNoEcho")
+def test_an_ultrasonic_sensor_that_hears_no_echo_reads_clear_so_its_clear_is_no_shown_one(factory):
+    """An HC-SR04 that hears nothing back (its receiver dead or iced, knocked to aim at the sky, a car's sloped
+    underside bouncing the ping away) still answers: its echo line high for its timeout, 38 ms — read at
+    ``max_distance_m``, "clear", the sensor healthy. So its "clear" is what its acoustic path says when it fails, not
+    only a module's no-answer ("lost"): the last run's record of a car is no witness at the restart (it is once the
+    sensor has reported the car in this run). Until probe review103 it counted as a fail-safe sensor's."""
+    clock = FakeClock()
+    cfg = LockConfig.model_validate(gpio_lock(presence={
+        "kind": "ultrasonic", "trigger": 23, "echo": 24, "threshold_m": 0.5, "max_distance_m": 2.0}))
+    echo = factory.pin(24)
+    factory.pin(23, pin_class=MockTriggerPin, echo_pin=echo, echo_time=0.038)  # the sensor's no-echo timeout pulse
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        end = time.monotonic() + 10.0  # the DistanceSensor samples in its own (real-time) thread: poll with a timeout
+        while lock.read_presence() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        assert lock.read_presence() is False, "a sensor that hears nothing reads 'clear', healthy"
+    assert not cfg.presence_clear_is_shown()
+
+
 @pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
 def test_ultrasonic_sensor_is_not_lost_before_its_first_echo_is_due(factory):
     """gpiozero samples an HC-SR04 ~0.07 s after opening it, after the lock stage has started: that

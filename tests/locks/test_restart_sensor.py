@@ -289,6 +289,19 @@ def test_a_sensor_swapped_while_stopped_does_not_inherit_the_record_of_the_car(s
     assert "A" in site.agent.monitor.unplaced(), "a swapped sensor's 'clear' ended the wait for a car it never saw"
 
 
+@pytest.mark.parametrize("spelling", ["GPIO24", "BCM24", "BOARD18", "J8:18"])
+def test_the_same_sensor_under_another_pin_spelling_keeps_its_record(site, untold, spelling):  # noqa: ANN001
+    """The availability side of the sensor's identity: the config rewritten while the agent was stopped (a tidy-up,
+    a config tool's output) names the sensor's pin another way gpiozero reads as the same header pin. The sensor
+    is the one that saw the car: its record stands, and the car gone during the stop is let go on the camera and
+    its "clear" (probe review103: the pin compared as written, every such bay paid the strict wait)."""
+    _park_and_restart(site)
+    _rewire(site, pin={"pin": spelling})
+    site.vehicle, site.classifier.p, site.src.next = False, 0.1, render(Scene())  # it drove off during the stop
+    site.run(40)
+    assert "A" not in site.agent.monitor.unplaced(), "the same sensor's pin spelt another way lost its record"
+
+
 def test_a_record_without_the_sensors_identity_leaves_the_strict_wait(site, untold):  # noqa: ANN001
     """``outlines.json`` written by an agent before probe locks43 has ``sensed`` and no ``sensors``: the record's
     sensor is not known, so it is no witness (the strict wait, once)."""
