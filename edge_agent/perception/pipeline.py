@@ -368,10 +368,11 @@ def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
 def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     """``plate`` with the characters read where the plate shows none (``occlusion.covered``) not read:
     ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE`` — it matches no list and identifies no
-    visit. Colour and verdict stay those of the whole read: they judge the plate's colour, length
-    and energy letter, which one unseen serial character does not change (a covered energy letter
-    was already read by its slot); the verdict was made without the lists (``_plate``: ``listed``).
-    Except with no colour: there the length is all a "not NEV" says, and it is not known (undecided)."""
+    visit. The verdict stays that of the whole read: it judges the plate's colour (chosen without the text,
+    ``_plate``: ``hidden``), length and energy letter, which one unseen serial character does not change (a covered
+    energy letter was already read by its slot); it was made without the lists (``_plate``: ``listed``). Except
+    the class where the last character is covered (99, ``verdict.suffix_read``), and with no colour: there the
+    length is all a "not NEV" says, and it is not known (undecided)."""
     text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
     confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
     if plate.nev is not True and not suffix_read(text, plate.colour):
