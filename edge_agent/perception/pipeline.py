@@ -297,12 +297,14 @@ class Pipeline:
         NEV plate under mud). ``frame``: the whole frame, looked at only when a complete small NEV serial on a
         plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green.
         ``yellowed``: a 7-character civil read on green that ``cast.cold_yellow`` found yellow under cold light.
-        ``hidden``: positions ``occlusion.covered`` found: the colour is chosen as for a partial read — a text naming
-        a character over mud is no evidence of the plate's kind (a police plate's 警 read ``0``: a civil text, so no
-        white, and "white with a civil text" made it a washed-out yellow truck plate's)."""
-        whole = complete and not hidden
-        shown = "".join(MISSING if i in hidden else ch for i, ch in enumerate(text))
-        colour = choose_colour(classify_colour(crop, text if whole else None), shown, whole)
+        ``hidden``: positions ``occlusion.covered`` found: where a character there could change the text's kind
+        (``_kind_seen``), the colour is chosen as for a partial read — a text naming a character over mud is then no
+        evidence of the plate's kind (a police plate's 警 read ``0``: a civil text, so no white, and "white with a
+        civil text" made it a washed-out yellow truck plate's). A serial digit under mud changes none: an NEV
+        serial's eight characters and energy letter still judge a cyan "blue" green."""
+        whole = complete and (not hidden or _kind_seen(text, hidden))
+        shown = text if whole else "".join(MISSING if i in hidden else ch for i, ch in enumerate(text))
+        colour = choose_colour(classify_colour(crop, shown if whole else None), shown, whole)
         if yellowed and colour.colour in GREENS:
             colour = replace(colour, colour="yellow")
         if whole and _hueless_civil(text, colour) and (double or not nev_toned(crop)):
@@ -343,6 +345,22 @@ class Pipeline:
         )
 
 
+#: What a covered position may hold that could change a text's kind (GA 36): a serial's digit or letter, an NEV
+#: plate's energy letter, the class and issuing characters (警 学 挂 港 澳 领 使).
+_STAND_INS = "0AD港澳学警领使挂"
+
+
+def _kind_seen(text: str, hidden: tuple[int, ...]) -> bool:
+    """Whether ``text``'s kind rests on seen characters only: no plate text with another character at a ``hidden``
+    position is of another kind (``粤BF5670`` with its last character covered may be ``粤BF567警``, a police plate;
+    ``粤BD12?45`` is a small NEV serial whatever digit stands there)."""
+    kind = parse_plate(text)
+    if not kind.valid:
+        return False
+    others = (parse_plate(text[:i] + ch + text[i + 1:]) for i in hidden for ch in _STAND_INS)
+    return all(p.kind == kind.kind for p in others if p.valid)
+
+
 def _hueless_civil(text: str, colour: ColourResult) -> bool:
     """A 7-character civil read with dark characters on a plate the pixels and the colour rules left white or black
     (``colour_rules``: no yellow across it). A washed-out yellow plate — or the palest NEV plate read one character
@@ -368,10 +386,12 @@ def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
 def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     """``plate`` with the characters read where the plate shows none (``occlusion.covered``) not read:
     ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE`` — it matches no list and identifies no
-    visit. Colour and verdict stay those of the whole read: they judge the plate's colour, length
-    and energy letter, which one unseen serial character does not change (a covered energy letter
-    was already read by its slot); the verdict was made without the lists (``_plate``: ``listed``).
-    Except with no colour: there the length is all a "not NEV" says, and it is not known (undecided)."""
+    visit. The verdict stays that of the whole read: it judges the plate's colour (without the text where a
+    covered character could change its kind, ``_plate``: ``hidden``), length and energy letter, which one unseen
+    serial character does not change (a covered energy letter was already read by its slot); it was made without
+    the lists (``_plate``: ``listed``). Except the class where the last character is covered (99,
+    ``verdict.suffix_read``), and with no colour: there the length is all a "not NEV" says, and it is not known
+    (undecided)."""
     text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
     confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
     if plate.nev is not True and not suffix_read(text, plate.colour):

@@ -107,7 +107,7 @@ def _list_entry(text: str, lists: PlateLists | None) -> str | None:
 def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> Verdict:
     """Fuse lists, format and colour into one explainable NEV verdict. A partial read's ``?``
     marks are dropped first: the format rules judge only what was read (and a partial read is
-    no plate of any kind: its type comes from the NEV serial it shows, if any)."""
+    no plate of any kind: its type comes from the NEV serial it shows, if any, or a yellow plate's 学 / 挂)."""
     v = _decide(text, colour, lists)
     if v.nev is not True and ((v.kind in _NEV_KINDS and not _complete_nev(text)) or not suffix_read(text, colour.colour)):
         return Verdict(v.nev, v.reason, "99", "unknown", None)
@@ -247,6 +247,8 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
 
 
 _COLOUR_TYPE = {"blue": "02", "yellow": "01"}
+#: The class characters that end a yellow plate (GA 36) and the type code and kind each names.
+_YELLOW_CLASS = {"学": ("16", "coach"), "挂": ("15", "trailer")}
 
 
 def _not_nev(text: str, colour: str, reason: str, complete: bool = True) -> Verdict:
@@ -256,4 +258,7 @@ def _not_nev(text: str, colour: str, reason: str, complete: bool = True) -> Verd
     military_elsewhere = p.kind == "military" and colour not in ("white", "unknown")
     if p.valid and not p.is_nev_format and not military_elsewhere:
         return Verdict(False, reason, p.type_code, p.kind, None)
+    if not complete and colour == "yellow" and text[-1:] in _YELLOW_CLASS:
+        # a partial read whose class character was read: GA 36's 学 / 挂 name a coach / a trailer, not a large vehicle
+        return Verdict(False, reason, *_YELLOW_CLASS[text[-1]], None)
     return Verdict(False, reason, _COLOUR_TYPE.get(colour, "99"), "unknown", None)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.perception.render import render_plate, render_scene
+from tests.perception.test_camera_casts import cast
 
 
 def _mud_over_last(plate: np.ndarray, n: int, bgr: tuple[int, int, int] = (40, 75, 110)) -> np.ndarray:
@@ -52,3 +53,27 @@ def test_a_blue_plates_covered_last_character_keeps_its_class(pipeline):
     """Blue plates carry no suffix: the class (02, small vehicle) does not rest on the last character."""
     read = _read(pipeline, "苏E12345", "blue", seed=0, width=200)
     assert read.text == "苏E1234?" and (read.colour, read.nev, read.type_code) == ("blue", False, "02")
+
+
+def _mud_over(plate: np.ndarray, n: int, pos: int) -> np.ndarray:
+    """A brown spot over character ``pos`` of ``n`` (``render._draw_row``'s layout, the dot's gap after two)."""
+    plate = plate.copy()
+    h, w = plate.shape[:2]
+    mx = int(0.05 * w)
+    gap = (w - 2 * mx) * 0.06
+    cell = ((w - 2 * mx) - gap) / n
+    cx = int(mx + cell * (pos + 0.5) + (gap if pos >= 2 else 0))
+    cv2.ellipse(plate, (cx, h // 2), (int(cell * 0.45), int(h * 0.3)), 0, 0, 360, (40, 75, 110), -1, cv2.LINE_AA)
+    return plate
+
+
+@pytest.mark.parametrize("text,pos", [("粤BD12345", 4), ("粤BD12345", 6), ("皖AD19789", 6)])
+def test_a_serial_digit_under_mud_leaves_a_cyan_nev_plate_nev(pipeline, text, pos):
+    """A small NEV plate under a cold, over-exposed light reads cyan "blue" with dark characters (plates-dev under
+    16000 K: 7 of 24 NEV plates); its complete NEV serial made it green. A spot over one serial digit, read as a
+    digit, changes no kind the text shows (eight characters, the energy letter D): the text still judges the colour.
+    Taken for no evidence, the plate stayed blue: undecided, an EV a visit could not call NEV."""
+    frame = render_scene(_mud_over(render_plate(text, "small_nev"), 8, pos), seed=0, plate_width=200)[0]
+    [read] = pipeline.process(cast(frame, 0.2, 0.8, 2.5))
+    assert read.extra.get("covered") == [pos] and read.text == text[:pos] + "?" + text[pos + 1:]
+    assert (read.colour, read.nev, read.type_code) == ("green", True, "52")

@@ -275,7 +275,9 @@ def test_a_white_plate_whose_only_hue_is_blue_is_no_nev_by_its_format():
     "text,colour,dark,code",
     [
         ("渝B3587?", "yellow", True, "99"),  # 学 (16), 挂 (15) or a large vehicle's digit (01)
-        ("渝B358?学", "yellow", True, "01"),  # the last character read: a partial read keeps its colour's class
+        ("渝B358?7", "yellow", True, "01"),  # the last character read, a digit: a large vehicle
+        ("渝B358?学", "yellow", True, "16"),  # read, 学 names the class (a coach), also on a partial read
+        ("渝B35?7挂", "yellow", True, "15"),  # a trailer
         ("京A1234?", "white", True, "99"),
         ("粤Z1234?", "black", False, "99"),
         ("苏E1234?", "blue", False, "02"),  # blue plates carry no suffix
