@@ -483,7 +483,7 @@ def sample(cap: object, kind: str, fps: float, wrap_s: float | None = None) -> I
             log.warning("video: the file's timestamps put frames under %g ms apart (it says %g fps): timed by "
                         "their count at %g fps instead", 1000 / MAX_FILE_FPS, said, native)
         t = raw
-        if by_index or not np.isfinite(t) or (t <= 0 and i > 0):
+        if by_index or not np.isfinite(t) or (t <= 0 and i > 0 and not unwrap):  # unwrapped below 0: went back
             t = i / native
         t += offset
         if last is not None and t < last - 1.0 / native:
