@@ -53,6 +53,10 @@ MAX_DAMAGED_S = 30.0  # a damaged stretch of a video file is read over up to thi
 MAX_FILE_FPS = 1000.0  # no camera records faster: a header or timestamps saying more are not the recording's time
 DENIED_PASSES = 2  # a looping folder's passes in a row none of whose files may be read: a lost camera (one is a flicker)
 DENSE_FRAMES = 3  # this many frames in a row closer than 1 / MAX_FILE_FPS: the file's timestamps are not used
+# MPEG transport / program stream timestamps are 33 bits of a 90 kHz clock: known only modulo this (26.5 h). FFmpeg
+# reads one more than 60 s below the file's first as wrapped and adds the period, so a clock that went back (two
+# recordings joined with cat) came out as a step 23.9 h forward (see ``sample``).
+PTS_WRAP_S = 2**33 / 90_000
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
@@ -422,11 +426,13 @@ def frame_order(p: Path) -> tuple:
     return tuple((0, int(x), "") if i % 2 else (1, 0, x) for i, x in enumerate(parts) if x), p.name
 
 
-def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | None, float]]:
+def sample(cap: object, kind: str, fps: float, wrap_s: float | None = None) -> Iterator[tuple[np.ndarray | None, float]]:
     """(image, media time in s) of the frames to use from a file or folder, ``fps`` per second of
     media time. Video frames in between are only grabbed, not decoded into images. A file
     without timestamps falls back to frame index / the file's own rate; media time never goes
-    back (a clip whose timestamps restart is played on, after what came before)."""
+    back (a clip whose timestamps restart is played on, after what came before). ``wrap_s``: the
+    file's timestamps are known only modulo this (``pts_wrap_s``); a step forward of over half of it is
+    the clock going back, which FFmpeg took for a wrap."""
     period = 1.0 / fps
     if kind == "folder" or not hasattr(cap, "grab"):  # still images: no timestamps, one frame each
         i = 0
@@ -440,7 +446,7 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
     native = said if said and np.isfinite(said) and 0 < said <= MAX_FILE_FPS else fps
     next_t, i = 0.0, -1
     offset, last = 0.0, None  # media time added after the file's clock went back (see below)
-    raw_last, dense, by_index = None, 0, False  # timestamps packing frames closer than a camera can (see below)
+    raw_last, dense, by_index, unwrap = None, 0, False, 0.0  # timestamps packing frames closer than a camera can (see below)
     while True:
         if not cap.grab():
             # A damaged stretch inside the file (a bad sector, a recording cut and spliced) fails a few grabs
@@ -466,13 +472,18 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
         # (at the header's rate, or camera.fps where the header's is absurd too), once said.
         dense = dense + 1 if raw_last is not None and np.isfinite(raw) and 0 <= raw - raw_last < 1 / MAX_FILE_FPS \
             else 0
+        if wrap_s and raw_last is not None and np.isfinite(raw) and raw - raw_last > wrap_s / 2:
+            # Two MPEG-TS recordings joined with cat, the second's clock behind: 33 s of clip played as 23.9 h, a
+            # day of camera_lost before the second part. The nearer reading of a wrapping clock is a step back.
+            unwrap -= wrap_s
         raw_last = raw
+        raw += unwrap
         if dense >= DENSE_FRAMES and not by_index:
             by_index = True
             log.warning("video: the file's timestamps put frames under %g ms apart (it says %g fps): timed by "
                         "their count at %g fps instead", 1000 / MAX_FILE_FPS, said, native)
         t = raw
-        if by_index or not np.isfinite(t) or (t <= 0 and i > 0):
+        if by_index or not np.isfinite(t) or (t <= 0 and i > 0 and not unwrap):  # unwrapped below 0: went back
             t = i / native
         t += offset
         if last is not None and t < last - 1.0 / native:
@@ -487,6 +498,19 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
         next_t = max(next_t + period, t)  # a gap in the file is not made up with a burst
         ok, img = cap.retrieve()
         yield (img if ok else None), t
+
+
+def pts_wrap_s(source: str) -> float | None:
+    """``PTS_WRAP_S`` for an MPEG transport stream (188- or 192-byte packets) or program stream file, else None
+    (other containers' timestamps do not wrap; a gap of hours in them is a gap)."""
+    try:  # without blocking: a FIFO named as the source waits for a writer
+        with os.fdopen(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            head = f.read(3 * 192) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else b""
+    except (OSError, ValueError):  # a pipeline's text, a name with a NUL
+        return None
+    ts = any(len(head) > start + 2 * size and all(head[start + k * size] == 0x47 for k in range(3))
+             for size, start in ((188, 0), (192, 4)))
+    return PTS_WRAP_S if ts or head[:4] == b"\x00\x00\x01\xba" else None
 
 
 def _frames_left(cap: object) -> int:
@@ -792,7 +816,8 @@ class OpenCVSource:
         """A file or folder at its own pace: each sampled frame when its media time has come."""
         start = self.clock.monotonic()
         played = 0
-        for img, t in sample(cap, self.kind, 1.0 / self.period):
+        wrap = pts_wrap_s(self.source) if self.kind == "file" else None
+        for img, t in sample(cap, self.kind, 1.0 / self.period, wrap):
             if self._stop.is_set():
                 return
             wait = start + t - self.clock.monotonic()

@@ -3,7 +3,8 @@
 OpenCV says only that a capture is not opened. ``run`` logged "camera stream: cannot open" at every retry and
 ``doctor``'s camera row said "cannot open", whether the camera's name did not resolve, nothing listened on its
 port, or a USB camera was unplugged or unreadable by the service user; the cause was at best a raw FFmpeg line
-on stderr. This asks the network (name, then port) or the device node the same question the driver did.
+on stderr. This asks the network (name, then port) or the device node the same question the driver did, and a
+video file its own first bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from edge_agent.config.camera import RELATIVE_HINT, is_pipeline, missing_path
@@ -27,6 +29,8 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
     if kind in ("file", "folder") and (missing := missing_path(source)):
         # "camera file: cannot open" named neither the path nor why (the frames never came, camera_lost)
         return f"{missing} ({RELATIVE_HINT})"
+    if kind == "file" and not is_pipeline(source):
+        return _recording(source)
     if kind != "stream" or is_pipeline(source):  # a file there but no video, a GStreamer pipeline: OpenCV says
         return ""
     try:
@@ -58,6 +62,53 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
     if isinstance(last, TimeoutError):
         return f"no answer from {host} port {port} within {timeout_s:g} s (camera off, another network, a firewall)"
     return f"{host} port {port} cannot be reached ({last.strerror if last is not None else 'no address'})"
+
+
+# Top-level boxes looked at in an MP4 / MOV: a recording has a handful (ftyp, moov, mdat, free); a fragmented one one
+# pair per fragment, its index first
+MAX_BOXES = 4096
+
+
+def _recording(path: str) -> str:
+    """Why a video file that is there did not open, when its own bytes say; "" when they do not (OpenCV's call).
+    Why: a camera or recorder that loses power while writing an MP4 leaves its frames without the index written
+    at the end (the ``moov`` box); such a file opens nowhere, and "cannot open" sent its owner looking for a codec."""
+    try:  # without blocking: a FIFO named as the source waits for a writer, and this runs in the reader's thread
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device: OpenCV's call
+                return ""
+            if st.st_size == 0:
+                return f"{path} is empty (0 bytes)"
+            boxes = _top_boxes(f, st.st_size)
+    except FileNotFoundError:  # gone since it was looked for: said as it opens next
+        return ""
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    if boxes[:1] == [b"ftyp"] and b"moov" not in boxes:
+        return (f"{path} is an MP4 / MOV recording without its index (no moov box): it was cut off before it was "
+                "closed (power lost, disk full, the recorder stopped); it plays nowhere as it is (a repair tool such "
+                "as untrunc rebuilds it from a whole recording of the same camera)")
+    return ""
+
+
+def _top_boxes(f: BinaryIO, size: int) -> list[bytes]:
+    """The types of an ISO media file's top-level boxes, read header by header (the data between is skipped)."""
+    types: list[bytes] = []
+    at = 0
+    while at + 8 <= size and len(types) < MAX_BOXES:
+        f.seek(at)
+        head = f.read(16)
+        length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        if length == 1 and len(head) == 16:  # a 64-bit size follows the type
+            length = int.from_bytes(head[8:16], "big")
+        types.append(kind)
+        if length == 0:  # the last box, to the end of the file
+            break
+        if length < 8:
+            break  # damaged: what was read so far is all that is known
+        at += length
+    return types
 
 
 def _device(source: str) -> str:

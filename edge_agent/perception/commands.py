@@ -268,12 +268,42 @@ def _pipeline(args: argparse.Namespace):
         return None, str(exc)
 
 
-def _recognize(args: argparse.Namespace) -> int:
-    """``recognize``; a reader that stops early (``--json | head -1``) ends it quietly."""
+class _StdoutFailed(Exception):
+    """Standard output took no more (a full disk, an I/O error): the results cannot be delivered."""
+
+
+def _out(text: str | None, flush: bool = False) -> None:
+    """A line of ``recognize``'s results on stdout (None: only flush); a write that fails other than by a closed
+    pipe is ``_StdoutFailed``. Why: ``recognize --json photos/*.jpg > results.jsonl`` on a full SD card was a
+    traceback (with the table's buffer, one at exit), not a line saying the results were not all written."""
     try:
-        return _recognize_all(args)
+        if text is None:
+            sys.stdout.flush()
+        else:
+            print(text, flush=flush)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _StdoutFailed(exc.strerror or str(exc)) from exc
+
+
+def _recognize(args: argparse.Namespace) -> int:
+    """``recognize``; a reader that stops early (``--json | head -1``) ends it quietly; stdout closed or full
+    is said on stderr, exit 2 / 1."""
+    if sys.stdout is None:  # started with stdout closed (``>&-``): every result went nowhere, and the exit was 0
+        print("recognize: standard output is closed: nowhere to write the results", file=sys.stderr)
+        return 2
+    try:
+        rc = _recognize_all(args)
+        _out(None)  # the table is buffered: a full disk is found here, not at exit
+        return rc
     except BrokenPipeError:
         stdout_gone()  # the reader is gone: stop
+        return 1
+    except _StdoutFailed as exc:
+        stdout_gone()  # nothing more is written there, nor at exit
+        print(f"recognize: cannot write standard output ({exc}): stopped, the results are incomplete",
+              file=sys.stderr)
         return 1
 
 
@@ -311,7 +341,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
     inputs = _file_ids(args.paths) if args.annotate else set()
     failed = warned = 0
     if not args.json:
-        print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
+        _out(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
     for path in args.paths:
         t = time.perf_counter()
         try:
@@ -319,9 +349,9 @@ def _recognize_all(args: argparse.Namespace) -> int:
         except ImageReadError as exc:
             failed += 1
             if args.json:
-                print(_json_line({"file": path, "error": str(exc), "plates": []}), flush=True)
+                _out(_json_line({"file": path, "error": str(exc), "plates": []}), flush=True)
             else:
-                print(f"{_shown(path):40} error: {_shown(str(exc))}")
+                _out(f"{_shown(path):40} error: {_shown(str(exc))}")
             continue
         img, factor = view.apply(decoded.image), decoded.factor  # annotated copies show the turned view
         if decoded.warnings:
@@ -352,16 +382,16 @@ def _recognize_all(args: argparse.Namespace) -> int:
             doc = {"file": path, "ms": round(ms, 1), "plates": rows}
             if decoded.warnings:
                 doc["warnings"] = list(decoded.warnings)
-            print(_json_line(doc), flush=True)
+            _out(_json_line(doc), flush=True)
         else:
             for i, p in enumerate(plates or [None]):
                 name = _shown(path) if i == 0 else ""
                 if p is None:
-                    print(f"{name:40} {'(none)':10} {'':12} {'':7} {'':16} {'':>5} {ms:6.1f}")
+                    _out(f"{name:40} {'(none)':10} {'':12} {'':7} {'':16} {'':>5} {ms:6.1f}")
                     continue
                 nev = {True: "NEV", False: "no", None: "?"}[p.nev]
                 text = p.text or ("2-row" if p.double_row else "?")
-                print(f"{name:40} {text:10} {p.colour:12} {nev:7} {p.nev_reason:16} {p.confidence:5.2f} "
+                _out(f"{name:40} {text:10} {p.colour:12} {nev:7} {p.nev_reason:16} {p.confidence:5.2f} "
                       f"{ms if i == 0 else 0:6.1f}")
     if warned:
         print(f"recognize: {warned} image(s) decoded with warnings", file=sys.stderr)

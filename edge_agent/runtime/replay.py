@@ -29,7 +29,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge_agent.camera.source import DecodeCounts, Frame, default_opener, describe_source, folder_frames, sample
+from edge_agent.camera.source import (
+    DecodeCounts,
+    Frame,
+    default_opener,
+    describe_source,
+    folder_frames,
+    pts_wrap_s,
+    sample,
+)
+from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
@@ -74,9 +83,10 @@ class ClipSource:
         self.decode_counts = DecodeCounts()
         self._cap = default_opener(path, loop=False, counts=self.decode_counts)()
         if not self._cap.isOpened():
+            why = why_unopened(path, self.kind) if self.kind == "file" else ""  # a recording cut off, an empty file
             raise ValueError(no_frames(Path(path)) if self.kind == "folder" else
-                             f"cannot open {path} as video or image folder")
-        self._frames = sample(self._cap, self.kind, fps)
+                             f"cannot open {path} as video or image folder{f': {why}' if why else ''}")
+        self._frames = sample(self._cap, self.kind, fps, pts_wrap_s(path) if self.kind == "file" else None)
         self._next: tuple[np.ndarray | None, float] | None = None  # sampled, its clip time not reached yet
         self.period = 1.0 / fps
         self._t0 = clock.monotonic()

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
-from edge_agent.camera.source import Frame, OpenCVSource, default_opener, describe_source, open_source, sample
+from edge_agent.camera.source import (
+    PTS_WRAP_S,
+    Frame,
+    OpenCVSource,
+    default_opener,
+    describe_source,
+    open_source,
+    pts_wrap_s,
+    sample,
+)
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config.camera import CameraConfig
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
@@ -376,6 +385,81 @@ def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
     assert all(b > a for a, b in zip(times, times[1:])), times  # media time runs on
     assert times[-1] == pytest.approx(3.8, abs=0.05)
     assert int(got[-1][0].mean()) > 150  # the last frame is the second recording's
+
+
+def _ts_clock_moved(data: bytes, seconds: float) -> bytes:
+    """An MPEG-TS file with every PTS, DTS and PCR ``seconds`` later, as a recorder whose clock ran that long
+    before it started writes them (33 bits of 90 kHz)."""
+    out, shift = bytearray(data), round(seconds * 90_000)
+
+    def moved(at: int) -> None:  # a 5-byte PTS / DTS field: 3 + 15 + 15 bits with markers
+        b = out[at:at + 5]
+        v = ((b[0] >> 1) & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1
+        v = (v + shift) % (1 << 33)
+        out[at:at + 5] = bytes([(b[0] & 0xF1) | ((v >> 29) & 0xE), (v >> 22) & 0xFF, ((v >> 14) & 0xFE) | 1,
+                                (v >> 7) & 0xFF, ((v << 1) & 0xFE) | 1])
+
+    for p in range(0, len(out) - 187, 188):
+        assert out[p] == 0x47
+        at = p + 4
+        if out[p + 3] & 0x20:  # adaptation field: a PCR (33-bit base first) when its flag says
+            if out[p + 4] and out[p + 5] & 0x10:
+                base = (int.from_bytes(out[p + 6:p + 10], "big") << 1 | out[p + 10] >> 7) + shift
+                base %= 1 << 33
+                out[p + 6:p + 10] = (base >> 1).to_bytes(4, "big")
+                out[p + 10] = (out[p + 10] & 0x7F) | (base & 1) << 7
+            at += 1 + out[p + 4]
+        if out[p + 1] & 0x40 and out[at:at + 3] == b"\x00\x00\x01" and out[at + 3] >= 0xBD:  # a PES header
+            flags = out[at + 7] >> 6
+            if flags & 2:
+                moved(at + 9)
+            if flags == 3:
+                moved(at + 14)
+    return bytes(out)
+
+
+def test_joined_recordings_whose_clock_went_back_over_a_minute_are_played_whole(tmp_path):
+    """Two MPEG-TS recordings joined with ``cat``, the second's clock 1000 s behind the first's (the recorder
+    restarted): FFmpeg takes a timestamp over 60 s below the file's first for a 33-bit wrap and adds 26.5 h, so
+    4 s of clip played as 26.2 h — a day of ``camera_lost``, the second part's events a day late."""
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"part{k}.ts"
+        w = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"MPEG"), 5, (96, 64))
+        for i in range(10):
+            w.write(np.full((64, 96, 3), 20 + 100 * k + 8 * i, np.uint8))
+        w.release()
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(_ts_clock_moved(parts[0], 1000.0) + parts[1])
+    cap = cv2.VideoCapture(str(joined))
+    try:
+        got = list(sample(cap, "file", 5, pts_wrap_s(str(joined))))
+    finally:
+        cap.release()
+    times = [t for _, t in got]
+    assert len(got) == 20
+    assert all(b > a for a, b in zip(times, times[1:])), times
+    assert times[-1] == pytest.approx(3.8, abs=0.05)
+    assert int(got[-1][0].mean()) > 150  # the last frame is the second recording's
+
+
+def test_only_mpeg_streams_timestamps_are_read_as_wrapping(tmp_path):
+    """An MP4 / MKV's timestamps do not wrap: a gap of hours in them is a gap (a night between motion clips)."""
+    ts = tmp_path / "a.ts"
+    w = cv2.VideoWriter(str(ts), cv2.VideoWriter_fourcc(*"MPEG"), 5, (96, 64))
+    w.write(np.zeros((64, 96, 3), np.uint8))
+    w.release()
+    m2ts = tmp_path / "a.m2ts"  # Blu-ray / AVCHD packets: a 4-byte time code before each
+    data = ts.read_bytes()
+    m2ts.write_bytes(b"".join(bytes(4) + data[p:p + 188] for p in range(0, len(data), 188)))
+    ps = tmp_path / "a.mpg"
+    ps.write_bytes(b"\x00\x00\x01\xba" + bytes(100))
+    mp4 = tmp_path / "a.mp4"
+    mp4.write_bytes(b"\x00\x00\x00\x10ftypisom" + bytes(600))
+    assert [pts_wrap_s(str(p)) for p in (ts, m2ts, ps)] == [PTS_WRAP_S] * 3
+    assert pts_wrap_s(str(mp4)) is None and pts_wrap_s(str(tmp_path / "gone.ts")) is None
+    assert pts_wrap_s("videotestsrc ! appsink") is None
 
 
 def test_looping_folder_follows_new_files_and_reconnects_once_emptied(tmp_path):

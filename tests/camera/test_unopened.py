@@ -27,8 +27,28 @@ def _absent_device() -> str:
     return next(f"/dev/video{n}" for n in range(40, 200) if not os.path.exists(f"/dev/video{n}"))
 
 
-@pytest.fixture(params=["name", "port", "device", "file"])
+def cut_recording(path) -> None:  # noqa: ANN001
+    """A real MP4 (OpenCV's writer puts the index, ``moov``, after the frames) cut where a recorder that lost power
+    stops: half way, before its index was written."""
+    import cv2
+    import numpy as np
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    assert w.isOpened()
+    for i in range(20):
+        w.write(np.full((48, 64, 3), i * 10, np.uint8))
+    w.release()
+    data = path.read_bytes()
+    assert cv2.VideoCapture(str(path)).isOpened() and data.index(b"moov") > data.index(b"mdat")
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.fixture(params=["name", "port", "device", "file", "cut"])
 def dead_camera(request, tmp_path):  # noqa: ANN001, ANN201 - (source, what the cause says)
+    if request.param == "cut":  # a recording cut off before its index was written: "cannot open" and nothing else
+        clip = tmp_path / "bay.mp4"
+        cut_recording(clip)
+        return str(clip), "without its index (no moov box)"
     if request.param == "file":  # a relative source read beside the config after the upgrade: it named no path
         clip = str(tmp_path / "clips" / "bay.mp4")
         return clip, clip  # the doctor's row named it already; run's log said "camera file: cannot open"
@@ -70,3 +90,18 @@ def test_a_pipeline_reading_a_missing_file_is_not_called_a_missing_path():
 
     assert why_unopened("filesrc location=/nowhere/clip.mp4 ! decodebin ! videoconvert ! appsink", "file") == ""
     assert why_unopened("/nowhere/clip.mp4", "file").startswith("no file or folder /nowhere/clip.mp4 (")
+
+
+def test_a_video_file_that_is_there_says_what_is_wrong_with_it(tmp_path):
+    """An empty file and an unreadable one are said as such; any other file OpenCV refuses is left to it ("")."""
+    from edge_agent.camera.unopened import why_unopened
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert why_unopened(str(empty), "file") == f"{empty} is empty (0 bytes)"
+    other = tmp_path / "other.mp4"
+    other.write_bytes(b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov")  # indexed, no track
+    assert why_unopened(str(other), "file") == ""
+    fifo = tmp_path / "fifo.mp4"  # opened without waiting for a writer (this runs in the camera reader's thread)
+    os.mkfifo(fifo)
+    assert why_unopened(str(fifo), "file") == ""

@@ -513,3 +513,32 @@ def test_a_box_at_the_edge_of_a_photo_decoded_reduced_stays_inside_the_file(tmp_
     assert plate["box"][2] == 4033.0  # clipped at the file's edge, as at full size
     xs, ys = _numbers(plate["box"])[::2] + [x for x, _ in plate["corners"]], _numbers(plate["box"])[1::2]
     assert max(xs) <= 4033 and max(ys) <= 3025
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_a_full_disk_under_the_results_is_said_not_a_traceback(tmp_path, models_dir, json_lines):
+    """``recognize --json photos/*.jpg > results.jsonl`` on a full SD card was a Python traceback (the table's, at
+    exit); the run now says that its results could not be written, exit 1."""
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 90, np.uint8))
+    root = Path(__file__).resolve().parents[2]
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", str(photo), str(tmp_path / "none.jpg"),
+                               "--models", str(models_dir), *(["--json"] if json_lines else [])],
+                              stdout=full, stderr=subprocess.PIPE, cwd=tmp_path, timeout=120,
+                              env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("recognize: cannot write standard output (No space left on device): stopped, "
+                                    "the results are incomplete")
+
+
+def test_results_with_stdout_closed_are_refused_not_lost(tmp_path, models_dir):
+    """``recognize --json a.jpg >&-`` wrote its results nowhere and exited 0."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "edge_agent", "recognize", "a.jpg",
+                           "--json", "--models", str(models_dir)], stderr=subprocess.PIPE, cwd=tmp_path, timeout=120,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "recognize: standard output is closed: nowhere to write the results\n"

@@ -18,6 +18,7 @@ import yaml
 from edge_agent.cli import main
 from edge_agent.sim.scenario import EMPTY, FUEL, Scene, drive, hold, scene_config
 from edge_agent.sim.synthetic import H, W, render
+from tests.camera.test_unopened import cut_recording
 
 NATIVE_FPS = 10
 
@@ -155,7 +156,10 @@ def test_a_replay_that_cannot_start_leaves_the_events_file_of_the_last_one_as_it
     before = events.read_bytes()
     not_video = tmp_path / "clip.mp4"
     not_video.write_text("not a video", encoding="utf-8")
-    for source, says in ((tmp_path / "nope.mp4", "no such file or folder"), (not_video, "cannot open")):
+    cut = tmp_path / "cut.mp4"  # a recording cut off: "cannot open … as video" sent its owner looking for a codec
+    cut_recording(cut)
+    for source, says in ((tmp_path / "nope.mp4", "no such file or folder"), (not_video, "cannot open"),
+                         (cut, "without its index (no moov box)")):
         assert main(["replay", str(p), str(source), "-o", str(events)]) == 2
         assert says in capsys.readouterr().err
         assert events.read_bytes() == before
