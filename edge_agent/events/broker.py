@@ -11,7 +11,8 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _reserve_port() -> socket.socket:
+    """A bound, never listening socket on a free loopback port. The kernel hands that port to no other bind while
+    it is open (another worker's ``free_port()`` included), yet mosquitto, which binds with SO_REUSEADDR, can listen
+    on it: the port stays ours between the pick and the start, and across restarts."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 def mosquitto_path() -> str | None:
@@ -49,7 +60,7 @@ class LocalBroker:
     """
 
     workdir: Path
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free port, held from the pick on (``_reserve_port``) and picked again if still taken
     tls: BrokerTls | None = None
     password_file: Path | None = None
     acl_file: Path | None = None
@@ -57,6 +68,19 @@ class LocalBroker:
     config: str | None = None  # a whole mosquitto.conf instead of the generated one
     _proc: subprocess.Popen[bytes] | None = None
     _log: BinaryIO | None = None
+    _held: socket.socket | None = None
+    _came_up: bool = False  # once up, the port is the clients': never picked again
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self._hold_new_port()
+
+    def _hold_new_port(self) -> None:
+        if self._held is not None:
+            self._held.close()
+        self._held = _reserve_port()
+        weakref.finalize(self, self._held.close)
+        self.port = int(self._held.getsockname()[1])
 
     def config_text(self) -> str:
         lines = [
@@ -98,21 +122,49 @@ class LocalBroker:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_path or self.workdir / "mosquitto.log"
+        for _ in range(3):
+            if self._start_once(exe, log_path, timeout):
+                self._came_up = True
+                return self
+            # the port was taken before mosquitto bound it (a port given by the caller, or a listener that
+            # bound over the hold with SO_REUSEADDR): a broker whose port no client knows yet takes another
+            if self._came_up or self._held is None:
+                break
+            self._hold_new_port()
+        raise BrokerError(f"mosquitto could not listen on port {self.port} (address in use); see {log_path}")
+
+    def _start_once(self, exe: str, log_path: Path, timeout: float) -> bool:
+        """True once our mosquitto listens; False when it exited on a port in use. Up means our process said
+        ``running`` (generated config) and accepts a connection: a connection alone may be another listener's."""
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config if self.config is not None else self.config_text())
-        log_path = self.log_path or self.workdir / "mosquitto.log"
+        start_at = log_path.stat().st_size if log_path.exists() else 0
         self._log = open(log_path, "ab")
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                code = self._proc.returncode
+                self._proc = None
                 self._close_log()
-                raise BrokerError(f"mosquitto exited with {self._proc.returncode}; see {log_path}")
+                with open(log_path, "rb") as f:
+                    f.seek(start_at)
+                    if b"Address already in use" in f.read():
+                        return False
+                raise BrokerError(f"mosquitto exited with {code}; see {log_path}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                    pass
+                if self.config is not None:
+                    return True
+                with open(log_path, "rb") as f:
+                    f.seek(start_at)
+                    if b" running" in f.read():
+                        return True
             except OSError:
-                time.sleep(0.02)  # waiting on a real process's port, not on time-based behaviour
+                pass
+            time.sleep(0.02)  # waiting on a real process's port, not on time-based behaviour
         self.stop()
         raise BrokerError(f"mosquitto did not open port {self.port} within {timeout} s; see {log_path}")
 

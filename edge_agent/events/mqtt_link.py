@@ -576,13 +576,16 @@ class MqttLink:
             if not valid_topic_level(bay):  # never published (``_on_state`` refuses such a level)
                 continue
             topic = self.topics.state(bay)
-            with self._retained_lock:  # cleared: never said again at a connect
-                self._retained.pop(topic, None)
-                self._unstored.discard(topic)
             log.info("bay %s is not in the running config: clearing its retained state %s", quote(bay, 80),
                      quote(topic, 200))
-            if self.outbox.put(topic, b"", qos=1, retain=True, protected=True, key=topic) is None:
-                current.add(bay)  # the outbox could not take it (a full disk): kept, to be cleared next time
+            # as a bay state: refused by a full disk, the clearing is said from memory, and in place of an older
+            # state of the bay still waiting, which otherwise went out at the connect and stayed (probe chaos43)
+            self._put_retained(topic, b"")
+            with self._retained_lock:
+                if topic in self._unstored:
+                    current.add(bay)  # the outbox could not take it: kept, to be cleared again next time
+                else:  # stored: cleared through the outbox, never said again at a connect
+                    self._retained.pop(topic, None)
         if current != self._state_bays:
             self._state_bays = current
             try:

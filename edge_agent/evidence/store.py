@@ -145,6 +145,35 @@ def read_photo(root: Path, rel: str) -> bytes | None:
     ``root / rel`` with whatever it led to, and a link planted at a photo's name (the data folder may be written by
     others) handed any signed-in viewer a file only the agent may read: ``web.session_secret_file`` (every session
     forged), the command key, the users file."""
+    fd = _open_photo(root, rel)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(MAX_PHOTO_BYTES)
+
+
+def photo_is_whole(root: Path, rel: str) -> bool:
+    """Whether the photo ``rel`` is there and whole (``read_photo``'s rules), from its first and last two bytes: a
+    file deleted or cut short under the store (by hand, a copy that stopped, a card that lost its tail at a power
+    cut) showed as a broken picture, the page saying nothing (probe chaos43)."""
+    fd = _open_photo(root, rel)
+    if fd is None:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.read(2)
+        if os.fstat(fd).st_size < 4:
+            return False
+        fh.seek(-2, os.SEEK_END)
+        return _is_whole_jpeg(head, fh.read(2))
+
+
+def _is_whole_jpeg(head: bytes, tail: bytes) -> bool:
+    """A JPEG starts with SOI (FF D8) and ends with EOI (FF D9); the store's encoder writes nothing after EOI."""
+    return head == b"\xff\xd8" and tail == b"\xff\xd9"
+
+
+def _open_photo(root: Path, rel: str) -> int | None:
+    """A read-only descriptor of the regular file ``rel`` names (``read_photo``'s rules), or None."""
     day, sep, name = rel.partition("/")
     if not sep or not _DAY.fullmatch(day) or not _PHOTO.fullmatch(name):
         return None
@@ -159,11 +188,11 @@ def read_photo(root: Path, rel: str) -> bytes | None:
         return None
     finally:
         os.close(folder)
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PHOTO_BYTES:  # a FIFO, a device
-            return None
-        return fh.read(MAX_PHOTO_BYTES)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PHOTO_BYTES:  # a FIFO, a device
+        os.close(fd)
+        return None
+    return fd
 
 
 RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again
@@ -650,6 +679,11 @@ class EvidenceStore:
         rec = self.get(evidence_id)
         rel = None if rec is None else (rec.frame_file if which == "frame" else rec.crop_file)
         return None if rel is None else read_photo(self.root, rel)
+
+    def frame_damaged(self, evidence_id: str) -> bool:
+        """Whether the index names a frame for ``evidence_id`` whose file is gone or not whole (``photo_is_whole``)."""
+        rec = self.get(evidence_id)
+        return rec is not None and rec.frame_file is not None and not photo_is_whole(self.root, rec.frame_file)
 
     def total_bytes(self) -> int:
         with self._lock:

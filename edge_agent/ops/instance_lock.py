@@ -38,7 +38,29 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
     if data_dir in _held:
         return None
     note = close_to_others(data_dir)
-    path = data_dir / LOCK_FILE
+    # a second agent may go elsewhere; a maintenance command (``evidence forget``) says "stop the agent" itself
+    advice = "" if command.startswith("evidence") else "; one agent per data_dir: stop it, or give this one its own data_dir"
+    _held[data_dir] = _lock(data_dir / LOCK_FILE, data_dir, command, f"data_dir {data_dir}", advice)
+    return note
+
+
+def hold_outbox(outbox: Path, data_dir: Path, command: str) -> None:
+    """Take ``{outbox}.lock`` when ``mqtt.outbox.path`` lies outside ``data_dir`` (inside, the data folder's lock
+    covers it), or raise ``DataDirBusy`` naming the holder. Why: two agents on their own data folders but one
+    outbox (a config copied with only ``data_dir`` changed, the outbox on a partition of its own) both ran and both
+    sent its rows: 6 event_ids twice in 400, and each stop's count of the rows left went wrong (probe chaos43)."""
+    outbox, data_dir = Path(outbox).resolve(), Path(data_dir).resolve()
+    if outbox.parent == data_dir:
+        return
+    path = outbox.with_name(outbox.name + ".lock")
+    if path not in _held:
+        outbox.parent.mkdir(parents=True, exist_ok=True)
+        _held[path] = _lock(path, outbox.parent, command, f"mqtt.outbox.path {outbox}",
+                            "; one agent per outbox: stop it, or give this one its own mqtt.outbox.path")
+
+
+def _lock(path: Path, folder: Path, command: str, what: str, advice: str) -> IO[str]:
+    """``path`` opened (never through a link) and ``flock``ed for the process's life, naming this process in it."""
     try:  # never through a link: root's `evidence forget` opened (and emptied) what the agent's user planted here
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
@@ -53,7 +75,7 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
         os.close(fd)
         raise DataDirBusy(f"{path} has another name (a hard link): root never writes or hands over a lock file that "
                           "may be any file of the device; remove it while the agent is stopped (it makes a new one)")
-    _agents_own(fd, data_dir)
+    _agents_own(fd, folder)
     f = os.fdopen(fd, "a+", encoding="utf-8")  # kept open on purpose
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,14 +83,11 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
         f.seek(0)
         holder = f.read().strip() or "unknown pid"
         f.close()
-        # a second agent may go elsewhere; a maintenance command (``evidence forget``) says "stop the agent" itself
-        advice = "" if command.startswith("evidence") else "; one agent per data_dir: stop it, or give this one its own data_dir"
-        raise DataDirBusy(f"data_dir {data_dir} is in use by another edge-agent (pid {holder}){advice}") from None
+        raise DataDirBusy(f"{what} is in use by another edge-agent (pid {holder}){advice}") from None
     f.truncate(0)
     f.write(f"{os.getpid()} {command}\n")
     f.flush()
-    _held[data_dir] = f
-    return note
+    return f
 
 
 def _agents_own(fd: int, data_dir: Path) -> None:

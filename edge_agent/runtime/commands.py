@@ -172,7 +172,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.config.load import load_config
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.config.secretmodes import open_secret_files
-    from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
+    from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir, hold_outbox
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
     from edge_agent.runtime.assemble import assemble
@@ -183,6 +183,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     check_data_dir(cfg)
     try:  # before anything opens a file in data_dir: a second agent there would share them all
         open_to_others = hold_data_dir(Path(cfg.data_dir), "run")
+        if cfg.mqtt.enabled and cfg.mqtt.outbox.path:  # one kept elsewhere: two agents sent its rows twice
+            hold_outbox(Path(cfg.mqtt.outbox.path), Path(cfg.data_dir), "run")
     except DataDirBusy as exc:
         raise StartupError(str(exc), 2) from None
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)

@@ -123,6 +123,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "photo_pending": ("照片尚未保存（正在写入）", "Photo not saved yet (being written)"),
     "photo_gone": ("设备上没有这张照片（已按保留期限删除，或未能保存）",
                    "The photo is not on the device (deleted by retention, or never saved)"),
+    "photo_damaged": ("这张照片的文件在设备上缺失或不完整（被删除或损坏）",
+                      "The photo's file is missing or incomplete on the device (deleted or damaged)"),
     "photo_not_here": ("设备上没有这张照片（代理尚未写入、已按保留期限删除，或未能保存）",
                        "The photo is not on the device (not written by the agent yet, deleted by retention, or never "
                        "saved)"),

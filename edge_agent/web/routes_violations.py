@@ -179,8 +179,13 @@ def detail(request: Request, vid: str):
                                           or (store is not None and store.holds(e)))}
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
     pending -= saved
+    # named by the index, but its file gone or cut short under the store (by hand, a card's fault): said so, never
+    # a broken picture (probe chaos43)
+    damaged = {e for e in saved if store is not None and store.frame_damaged(e)}
+    saved -= damaged
     from_list = ListQuery.carried(request.query_params.get("list"))
-    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending, from_list=from_list,
+    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending, damaged=damaged,
+                  from_list=from_list,
                   writes_here=writer is not None,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 def site_broker(repo, tmp_path, tls_material):
     conf = (repo / "deploy/mosquitto/mosquitto-tls.conf").read_text()
-    port = free_port()
+    b = LocalBroker(tmp_path / "site")  # its port held from here to the start: no other worker is handed it
+    port = b.port
     for old, new in {
         "listener 8883": f"listener {port} 127.0.0.1",
         "/etc/mosquitto/certs/ca.crt": str(tls_material.ca),
@@ -44,7 +45,8 @@ def site_broker(repo, tmp_path, tls_material):
     }.items():
         assert old in conf, old
         conf = conf.replace(old, new)
-    b = LocalBroker(tmp_path / "site", port=port, config=conf).start()
+    b.config = conf
+    b.start()
     yield b
     b.stop()
 

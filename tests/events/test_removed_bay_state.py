@@ -81,8 +81,8 @@ def test_a_bay_removed_while_the_agent_was_stopped_is_cleared_at_the_next_start(
 
 @pytest.mark.broker
 def test_a_clear_the_outbox_cannot_take_is_tried_again_at_the_next_reload(broker, tmp_path, monkeypatch):
-    """A full disk refuses the clearing message (``put`` returns None): the bay stays in the set the link keeps,
-    so the next reload clears it, instead of forgetting it with its state still on the broker."""
+    """A full disk refuses the clearing message (``put`` returns None): it is said straight to the connected
+    broker, and the bay stays in the set the link keeps, so the next reload clears it through the outbox too."""
     bus = EventBus()
     link = _link(broker, tmp_path, ["B1", "B2"], bus)
     try:
@@ -93,10 +93,37 @@ def test_a_clear_the_outbox_cannot_take_is_tried_again_at_the_next_reload(broker
         monkeypatch.setattr(link.outbox, "put", lambda topic, payload, **kw: None if not payload
                             else put(topic, payload, **kw))  # fmt: skip
         link.config_applied(_cfg(broker, tmp_path, ["B1"]), [])
-        assert _retained_bays(broker, 2) == {"B1", "B2"}
+        wait_until(lambda: _retained_bays(broker, 1) == {"B1"}, what="the refused clearing said from memory")
         assert "B2" in (tmp_path / "data" / "mqtt-bays.json").read_text()
         monkeypatch.setattr(link.outbox, "put", put)  # room again
         link.config_applied(_cfg(broker, tmp_path, ["B1"]), [])
         wait_until(lambda: _retained_bays(broker, 1) == {"B1"}, what="the removed bay's state cleared")
     finally:
         link.stop()
+
+
+@pytest.mark.broker
+def test_a_waiting_state_of_a_bay_removed_on_a_full_disk_does_not_go_out_in_place_of_its_clearing(
+        broker, tmp_path, monkeypatch):  # fmt: skip
+    """B2's state waits in the outbox (the broker was down); B2 is taken out of the config and the next start's
+    clearing is refused by a full disk. Before, the waiting ``free`` of B2 went out at the connect and stayed
+    retained until some later start had room: a backend subscribing meanwhile was told a bay that no longer
+    exists was free. The clearing is said from memory, in place of the waiting row, as a refused state is."""
+    broker.stop()  # the broker is down: both states wait on disk
+    bus = EventBus()
+    first = _link(broker, tmp_path, ["B1", "B2"], bus)
+    first.start()
+    _publish(bus, ["B1", "B2"])
+    first.stop()
+    assert first.outbox.pending_keys() >= {"edge/s1/dev1/bays/B1/state", "edge/s1/dev1/bays/B2/state"}
+    second = _link(broker, tmp_path, ["B1"], EventBus())  # B2 taken out of the config while stopped
+    put = second.outbox.put
+    monkeypatch.setattr(second.outbox, "put", lambda topic, payload, **kw: None if not payload
+                        else put(topic, payload, **kw))  # fmt: skip  # the disk is full for the clearing
+    try:
+        second.start()
+        broker.start()
+        wait_until(lambda: not second.outbox.pending_keys(), what="the waiting rows delivered")
+        assert _retained_bays(broker, 1) == {"B1"}
+    finally:
+        second.stop()

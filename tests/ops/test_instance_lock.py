@@ -169,3 +169,37 @@ def test_run_on_a_folder_with_other_files_logs_the_line_and_keeps_its_mode(tmp_p
     said = [ln for ln in proc.stderr.splitlines() if "other users may read it" in ln]
     assert len(said) == 1 and f"data_dir {project.resolve()}: other users may read it (mode 0755)" in said[0]
     assert "WARNING" in said[0].upper() and oct(project.stat().st_mode & 0o777) == oct(0o755)
+
+
+def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_path, models_dir):
+    """Two agents on their own data folders with one ``mqtt.outbox.path`` (a config copied with only ``data_dir``
+    changed, the outbox on a partition of its own) both ran and both sent its rows: 6 event_ids twice in 400 over a
+    real mosquitto (probe chaos43). The second is refused in one line, exit 2, as on a shared data_dir."""
+    import yaml
+
+    from edge_agent.events.broker import free_port
+    from tests.events.helpers import wait_until
+
+    box = tmp_path / "outboxes" / "outbox.sqlite"
+    configs = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
+        cfg = yaml.safe_load(path.read_text())
+        cfg["camera"]["loop"] = True  # runs until killed
+        cfg["mqtt"] = {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{free_port()}"], "outbox": {"path": str(box)}}
+        path.write_text(yaml.safe_dump(cfg))
+        configs.append(path)
+    first = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[0]), "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: box.exists() or first.poll() is not None, what="the first agent's outbox")
+        assert first.poll() is None
+        proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[1]), "--quiet"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+        line = _one_line(proc)
+        assert f"mqtt.outbox.path {box} is in use by another edge-agent" in line and f"pid {first.pid} run" in line
+    finally:
+        first.kill()
+        first.wait(10)

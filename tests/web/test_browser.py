@@ -538,3 +538,23 @@ def test_a_save_past_the_rate_says_so_in_the_pages_language_and_keeps_the_drawin
     assert page.evaluate("sessionStorage.length") == 1  # the drawing, put back at the next load
     assert site.control.reloads == []
     ctx.close()
+
+
+def test_a_photo_retention_deletes_between_the_page_and_the_picture_is_said_gone(browser, server, site):
+    """Retention pruning while the review page loads: the page named the photo, its file went before the browser
+    asked for it (a 404). Before, a broken picture and no word; now the line that says it is gone (probe chaos43)."""
+    ctx, page = login(browser, server.url)
+    v = site.log.get(1)
+    assert v is not None and v.evidence_id
+    path = site.store.image_path(v.evidence_id)
+    assert path is not None and path.is_file()
+
+    def prune_then_fetch(route):  # noqa: ANN001, ANN202 - the sweep runs between the page and its picture
+        path.unlink(missing_ok=True)
+        route.continue_()
+
+    page.route(f"**/evidence/{v.evidence_id}/frame.jpg", prune_then_fetch)
+    page.goto(server.url + "/violations/1")
+    page.wait_for_selector("#photo-gone")
+    assert page.locator("#frame").count() == 0 and "设备上没有这张照片" in page.inner_text("#photo-gone")
+    ctx.close()

@@ -6,6 +6,18 @@
     function hide() { img.style.display = "none"; }
     if (img.complete && img.naturalWidth === 0) hide(); else img.addEventListener("error", hide);
   });
+  // A photo the page named but that failed to load (retention deleted it between the page and the picture: a
+  // race no check on the server can close) is replaced by the line saying so, not left a broken picture.
+  document.querySelectorAll("img[data-gone-text]").forEach(function (img) {
+    function gone() {
+      var line = document.createElement("p");
+      line.className = "empty";
+      line.id = "photo-gone";
+      line.textContent = img.dataset.goneText;
+      (img.closest("a") || img).replaceWith(line);
+    }
+    if (img.complete && img.naturalWidth === 0) gone(); else img.addEventListener("error", gone);
+  });
 
   // A page that asks for it (<body data-refresh-s="15">: the live bays) reloads that often while nobody is using
   // it. A <meta http-equiv="refresh"> reloaded under a keyboard user every 15 s, focus back at the top of the page:
