@@ -339,11 +339,17 @@ def test_a_sensor_that_reads_clear_dead_is_no_witness_from_the_last_run(site, un
     assert "A" in site.agent.monitor.unplaced(), "a sensor dead in its clear state ended the wait"
 
 
-def test_a_sensor_that_reads_clear_dead_is_a_witness_once_it_reports_the_car_in_this_run(site, untold):  # noqa: ANN001
+@pytest.mark.parametrize("health", [False, True])
+def test_a_sensor_that_reads_clear_dead_is_a_witness_once_it_reports_the_car_in_this_run(site, untold, health):  # noqa: ANN001
     """The availability side: the same sensor alive, the car still there at the start, then driven off. The sensor
-    said "vehicle" for ``SEEN_PARKED_S`` in this run, so its "clear" after is a witness again."""
+    said "vehicle" for ``SEEN_PARKED_S`` in this run, so its "clear" after is a witness again (with a health line
+    too: the 30 s it pays in this run, probe locks45)."""
     site.active = "vehicle"
-    _rewire(site, pin_active="vehicle")
+    if health:
+        site.health = PRESENCE + 2
+        _rewire(site, pin_active="vehicle", health_pin={"pin": PRESENCE + 2})
+    else:
+        _rewire(site, pin_active="vehicle")
     _park_and_restart(site)
     site.run(40)  # still parked; the sensor sees it
     site.vehicle, site.classifier.p, site.src.next = False, 0.1, render(Scene())
