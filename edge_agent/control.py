@@ -70,6 +70,7 @@ class LockNote:
     maintenance: bool = False
     maintenance_since: str | None = None
     maintenance_by: str | None = None
+    maintenance_from: str | None = None  # the lock, no longer configured, whose maintenance this one took at a start
     blind_since: str | None = None  # the presence sensor is no witness (``presence_blind``) since
     blind_min: float | None = None  # for how long it missed a car the camera saw (``presence.disagree_s``)
     refused: str | None = None  # the refusal the interlock said last, while it stands and says more than the above

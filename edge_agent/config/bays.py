@@ -239,13 +239,17 @@ def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tupl
             if lk.presence.kind == "ultrasonic":  # a module that hears no echo answers "clear" (probe review103)
                 load_warning(info, log, f"locks[{i}].presence.kind ({lk.id}): ultrasonic: a module that hears no echo "
                              f"(receiver dead or iced, knocked off its aim) reads as an empty bay, {cost}; a digital "
-                             "sensor wired fail-safe (pin_active: clear) or with its health output (health_pin) "
-                             "can (docs/wiring.md)")
+                             "sensor wired fail-safe (pin_active: clear) can (docs/wiring.md)")
+            elif lk.presence.health_pin is not None:  # it watches the module, not the output's wire (probe locks45)
+                load_warning(info, log, f"locks[{i}].presence.pin_active ({lk.id}): vehicle, with a health_pin: its "
+                             "output wire alone coming loose reads as an empty bay while the health line stays OK, "
+                             f"{cost}; wire it fail-safe (an output that conducts while the bay is clear, "
+                             "pin_active: clear) (docs/wiring.md)")
             else:
                 load_warning(info, log, f"locks[{i}].presence.pin_active ({lk.id}): vehicle with no health_pin: a cut "
                              f"wire or a dead sensor reads as an empty bay, {cost}; wire it fail-safe (an output that "
-                             "conducts while the bay is clear, pin_active: clear) or add its health output "
-                             "(health_pin) (docs/wiring.md)")
+                             "conducts while the bay is clear, pin_active: clear); a health output (health_pin) "
+                             "catches a dead module, not a cut output wire (docs/wiring.md)")
     first_lock: dict[str, int] = {}
     for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
         if lk.id in first_lock:

@@ -270,16 +270,17 @@ class LockConfig(StrictModel):
 
     def presence_clear_is_shown(self) -> bool:
         """Whether the sensor's "clear" is something it must do, never what it says dead: a digital one wired fail-safe
-        (``pin_active: clear``: a cut wire or a dead output reads "vehicle") or with its health output watched (off:
-        lost). A digital one whose output means "vehicle" and no health line reads "clear" dead, cut or unpowered.
-        Nor an ultrasonic one: a module that hears no echo (its receiver dead or iced, knocked to aim at the sky)
+        (``pin_active: clear``: a cut wire or a dead output reads "vehicle"). A digital one whose output means
+        "vehicle" reads "clear" dead, cut or unpowered; a health output does not change that: it watches the module,
+        not the output's own wire, which alone coming loose reads "clear" with the health line OK (probe locks45;
+        until then it counted as shown). Nor an ultrasonic one: a module that hears no echo (its receiver dead or iced, knocked to aim at the sky)
         still answers with its 38 ms timeout pulse, read at ``max_distance_m``: "clear", healthy — only a module
         that does not answer at all is "lost" (until probe review103 it counted as shown). The simulator's sensor
         fails only as scripted ("lost")."""
         pr = self.presence
         if self.driver == "simulator":
             return self.simulator.presence
-        return pr is not None and pr.kind == "digital" and (pr.pin_active == "clear" or pr.health_pin is not None)
+        return pr is not None and pr.kind == "digital" and pr.pin_active == "clear"
 
     def pin_keys(self) -> list[tuple[tuple[str, ...], PinId]]:
         """Every pin this lock's driver opens, with its key (``("motor", "up", "pin")``); none for the simulator.

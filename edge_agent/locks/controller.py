@@ -202,7 +202,7 @@ class LockController:
             lock_id, fault=il.fault, fault_message=fault.message if fault else "",
             fault_since=fault.since if fault else None, lowering_timed_out=il.lowering_timed_out,
             maintenance=self.mode == "maintenance", maintenance_since=maint.since if maint else None,
-            maintenance_by=maint.operator if maint else None,
+            maintenance_by=maint.operator if maint else None, maintenance_from=maint.inherited_from if maint else None,
             blind_since=blind.since if blind else None,
             blind_min=self.cfg.presence.disagree_s / 60 if il.presence_blind is not None and self.cfg.presence else None,
             refused=said[0] if said else None, refused_reason=said[1] if said else "",
@@ -215,10 +215,12 @@ class LockController:
     def _maintenance_event(self, on: bool, operator: str | None = None, since: str | None = None,
                            restored: bool = False) -> None:
         saved = self.il.latches.maintenance(self.cfg.id)
+        heir_of = None
         if on and saved is not None:  # when it began, and who began it (a restored one: from the file)
             since, operator = saved.since, operator or saved.operator
+            heir_of = saved.inherited_from if restored else None  # a lock no longer configured's (probe locks45)
         self.il.emit(EventType.LOCK_MAINTENANCE, on=on, operator=operator, since=since,
-                     restored=True if restored else None)
+                     restored=True if restored else None, inherited_from=heir_of)
 
     # -- time -------------------------------------------------------------------------------------------
     def tick(self) -> None:

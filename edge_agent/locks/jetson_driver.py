@@ -108,9 +108,17 @@ class JetsonLock(TwoLineMotor):
             self._gpio.add_event_detect(int(p.pin), self._gpio.BOTH, callback=lambda _ch: callback())
 
     def close(self) -> None:
+        """The motor stopped, the warning off and every line released, each step on its own, the first failure raised
+        after. Why: a failed motor line write raised out of ``motor_stop`` before the warning went off and before any
+        line was released (probe locks45), as the gpiozero driver's close did until probe review97."""
         if not self._channels:
             return
-        self.motor_stop()
-        self.set_warning(False)
-        self._gpio.cleanup(self._channels)
+        failed: Exception | None = None
+        for step in (self.motor_stop, lambda: self.set_warning(False), lambda: self._gpio.cleanup(self._channels)):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - the next output is still switched off, the lines released
+                failed = failed or exc
         self._channels = []
+        if failed is not None:
+            raise failed

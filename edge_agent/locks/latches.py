@@ -157,6 +157,9 @@ class Asked:
 class SavedMaintenance:
     since: str
     operator: str | None = None
+    # the lock, no longer configured, whose record this lock took at a start (``_inherit``): the operator must know why
+    # an arm is held (probe locks45). A key older readers pass over
+    inherited_from: str | None = None
 
 
 class Latches:
@@ -516,7 +519,7 @@ class Latches:
         for lock_id, f in self._faults.items():
             locks.setdefault(lock_id, {})["fault"] = {k: v for k, v in asdict(f).items() if v is not None}
         for lock_id, m in self._maintenance.items():
-            locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
+            locks.setdefault(lock_id, {})["maintenance"] = {k: v for k, v in asdict(m).items() if v is not None}
         for lock_id, since in self._rising.items():
             locks.setdefault(lock_id, {})["rising"] = {"since": since}
         held: dict[str, dict[str, Any]] = {}  # beside ``locks``, where 0.22.0's reader passes it over
@@ -574,17 +577,23 @@ class LatchFile(Latches):
         known = set(lock_ids)
         stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()
                         | rest.keys() | starts.keys()) - known)
+        heirs = sorted(known - set().union(faults, maintenance, blind, rising, lowering, rest, starts))
         for lock_id in stale:
             what = _records(lock_id, faults, maintenance, rising, lowering, blind) or \
                 [w for k, w in ((rest, "rest position"), (starts, "motor starts")) if lock_id in k]
+            held = [w for k, w in ((faults, "fault"), (maintenance, "maintenance"), (blind, "blind sensor's hold"))
+                    if lock_id in k]
+            # which locks took the holds, by name: an operator finding an arm held must know why (probe locks45)
+            taken = (f"; its {' and '.join(held)} taken by {', '.join(heirs)} (no record of their own: a lock renamed "
+                     "is among them), held until an operator clears each: check their arms") if held and heirs else \
+                (f"; its {' and '.join(held)} taken by no lock (each has a record of its own)" if held else "")
             log.warning("lock %s is no longer configured: its saved %s dropped (configured: %s; a lock renamed "
-                        "starts under its new id without them, but a fault, maintenance or a blind sensor's hold, "
-                        "which every lock with no record of its own takes: check its arm)", lock_id,
-                        ", ".join(what), ", ".join(lock_ids) or "none")
+                        "starts under its new id without them%s)", lock_id, ", ".join(what),
+                        ", ".join(lock_ids) or "none", taken)
             moves = [w for w in what if w.startswith(("unfinished rise", "owed lowering"))]
             if moves:
                 self._orphaned_moves[lock_id] = " and ".join(moves)
-        _inherit(stale, known, faults, maintenance, blind, rising, lowering, rest, starts)
+        _inherit(stale, heirs, faults, maintenance, blind)
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
@@ -603,8 +612,9 @@ class LatchFile(Latches):
             log.warning("lock %s: FAULT %s since %s, saved before the restart: kept until a reset (%s)",
                         lock_id, f.code, f.since, f.message)
         for lock_id, m in self._maintenance.items():
-            log.warning("lock %s: in maintenance mode since %s (%s), saved before the restart: kept until "
-                        "turned off", lock_id, m.since, m.operator or "no operator named")
+            log.warning("lock %s: in maintenance mode since %s (%s), saved before the restart%s: kept until "
+                        "turned off", lock_id, m.since, m.operator or "no operator named",
+                        f" for lock {m.inherited_from}, no longer configured (renamed?)" if m.inherited_from else "")
         return self
 
     def _fail_safe(self, lock_ids: list[str], exc: Exception) -> None:
@@ -642,20 +652,19 @@ def _mark(m: StartMark) -> dict[str, Any]:
     return {"boot": m.boot, "mono": m.mono, **({"synced": True} if m.synced else {})}
 
 
-def _inherit(stale: list[str], known: set[str], faults: dict[str, SavedFault],
-             maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind], *others: dict[str, Any]) -> None:
+def _inherit(stale: list[str], heirs: list[str], faults: dict[str, SavedFault],
+             maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind]) -> None:
     """A fault, maintenance mode or a blind sensor's hold saved for a lock no longer configured falls on every
-    configured lock with no record of its own (``known`` less every record's keys; in place). A lock renamed in the
+    configured lock with no record of its own (``heirs``; in place), each naming the lock it came from. A lock renamed in the
     config is the same arm under another id, among those: until probe locks43 its records were dropped, and a sensor
     known blind to parked cars was a witness again, the arm up 40 s after the start. The cost: a lock added beside
     the rename starts held too, until a reset (or maintenance turned off)."""
-    heirs = known - set().union(faults, maintenance, blind, *others)
     for lock_id in stale:
-        for heir in sorted(heirs):
+        for heir in heirs:
             if (f := faults.get(lock_id)) is not None and heir not in faults:
                 faults[heir] = replace(f, message=f"lock {lock_id}'s, no longer configured (renamed?): {f.message}")
             if (m := maintenance.get(lock_id)) is not None and heir not in maintenance:
-                maintenance[heir] = m
+                maintenance[heir] = replace(m, inherited_from=m.inherited_from or lock_id)
             if (b := blind.get(lock_id)) is not None and heir not in blind:
                 blind[heir] = replace(b, reason=f"lock {lock_id}'s, no longer configured (renamed?): {b.reason}")
 
@@ -701,10 +710,11 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
                                          _since(timed_out, f"locks.{lock_id}.fault.lowering_timed_out"))
         if "maintenance" in entry:
             m = entry["maintenance"]
-            op = m.get("operator") if isinstance(m, dict) else None
-            if not isinstance(m, dict) or not (op is None or isinstance(op, str)):
-                raise ValueError(f"locks.{lock_id}.maintenance: operator must be text")
-            maintenance[lock_id] = SavedMaintenance(_since(m.get("since"), f"locks.{lock_id}.maintenance"), op)
+            op, heir_of = (m.get("operator"), m.get("inherited_from")) if isinstance(m, dict) else (None, None)
+            if not isinstance(m, dict) or not all(v is None or isinstance(v, str) for v in (op, heir_of)):
+                raise ValueError(f"locks.{lock_id}.maintenance: operator and inherited_from must be text")
+            maintenance[lock_id] = SavedMaintenance(_since(m.get("since"), f"locks.{lock_id}.maintenance"), op,
+                                                    heir_of)
         if "rising" in entry:
             r = entry["rising"]
             rising[lock_id] = _since(r.get("since") if isinstance(r, dict) else None, f"locks.{lock_id}.rising")

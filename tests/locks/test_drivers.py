@@ -354,3 +354,33 @@ def test_motor_stop_switches_both_lines_off_when_the_enable_write_fails(factory,
             lock.motor_stop()  # said: the interlock faults the lock
         assert not factory.pin(DOWN).state and not factory.pin(UP).state, "a direction line was left on"
         enable.broken = False
+
+
+def test_jetson_close_switches_every_output_off_and_releases_every_line_when_one_write_fails():
+    """The agent's stop closes the driver. A motor line write failing there (an I/O error on the GPIO chip) raised out
+    of ``motor_stop`` before the warning output was switched off and before any line was released: the lines stayed
+    outputs at their last levels (the warning on) with no agent watching. As the gpiozero driver since probe
+    review97: every output off on its own, every line released, the first failure raised after (probe locks45)."""
+    cfg = LockConfig.model_validate({
+        "id": "J1", "driver": "jetson",
+        "motor": {"up": {"pin": 31, "active_high": False}, "down": {"pin": 33, "active_high": False}},
+        "switches": {"down": {"pin": 29, "pull_up": None, "active_high": False},
+                     "up": {"pin": 32, "pull_up": None, "active_high": False}},
+        "warning": {"pin": 37},
+    })
+    g = FakeJetsonGPIO()
+    lock = JetsonLock(cfg, gpio=g)
+    lock.set_warning(True)
+    write = g.output
+
+    def failing(ch: int, level: int) -> None:
+        if ch == 31:
+            raise OSError(5, "Input/output error")
+        write(ch, level)
+
+    g.output = failing
+    with pytest.raises(OSError, match="Input/output error"):
+        lock.close()
+    assert g.levels[37] == g.LOW, "the warning output was left on"
+    assert g.levels[33] == g.HIGH  # the other motor line off (active-low relay)
+    assert g.cleaned is not None and sorted(g.cleaned) == [29, 31, 32, 33, 37], "lines left claimed"

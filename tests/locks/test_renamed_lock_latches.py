@@ -40,3 +40,39 @@ def test_a_lock_with_its_own_record_takes_nothing_of_a_removed_one(make_rig, clo
     lf.set_rest("L2", "down")
     rig = make_rig("gpio", position=0.0, latches_at=path, id="L2")
     assert rig.manager._unit(BAY).interlock.fault is None
+
+
+def test_the_renamed_locks_warning_names_the_locks_that_took_its_holds(clock, tmp_path, caplog):  # noqa: ANN001
+    """L1's fault and maintenance fall on L2 and L3, the locks with no record of their own: the start's warning names
+    them, so an operator finding an arm held knows why (until probe locks45 it said only "every lock with no record
+    of its own"). L4 has a record (its rest position) and is not named."""
+    path = tmp_path / "lock-latches.json"
+    lf = LatchFile.open(path, ["L1", "L4"], clock)
+    lf.set_fault("L1", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_maintenance("L1", True, "technician")
+    lf.set_rest("L4", "down")
+    LatchFile.open(path, ["L2", "L3", "L4"], clock)
+    (said,) = [
+        r.getMessage()
+        for r in caplog.records
+        if "no longer configured" in r.getMessage() and r.getMessage().startswith("lock L1 ")
+    ]
+    assert "fault and maintenance taken by L2, L3 " in said, said
+    assert "L4 (" not in said and "L4," not in said.split("taken by")[1], said
+
+
+def test_an_inherited_maintenance_names_the_lock_it_came_from(make_rig, clock, tmp_path, caplog):  # noqa: ANN001
+    """The lock's status (``LockNote``), its restored ``lock_maintenance`` event and the start's log name the lock
+    the maintenance was saved for (until probe locks45 nothing said an arm was held by another lock's record); the
+    name is kept over a second restart. A fault's message and a blind hold's reason named it already."""
+    path = tmp_path / "lock-latches.json"
+    _saved(LatchFile.open(path, ["L1"], clock), "maintenance")
+    for _ in range(2):  # the second start reads the heir's own record, which keeps the name
+        caplog.clear()
+        rig = make_rig("gpio", position=0.0, latches_at=path, id="L2")
+        rig.step(1)
+        (ev,) = rig.of("lock_maintenance")
+        assert ev.data["restored"] and ev.data["inherited_from"] == "L1", ev.data
+        assert rig.manager.lock_notes()[BAY].maintenance_from == "L1"
+        assert "saved before the restart for lock L1, no longer configured" in caplog.text
+        rig.close()

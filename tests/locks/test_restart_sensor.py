@@ -318,25 +318,38 @@ def test_a_record_without_the_sensors_identity_leaves_the_strict_wait(site, unto
     assert "A" in site.agent.monitor.unplaced(), "a record of an unknown sensor ended the wait"
 
 
-def test_a_sensor_that_reads_clear_dead_is_no_witness_from_the_last_run(site, untold):  # noqa: ANN001
-    """A digital sensor whose active output means "vehicle", no health line: dead, unpowered or its wire cut it reads
-    "clear". It saw the last run's car; during the stop its wire was cut (or it died). At the start a drop too small
-    to tell reads the still car surely empty: until probe locks43 its "clear" ended the wait 30 s in and the arm rose
-    under the car. Its record from the last run no longer counts; it is a witness once it has reported the car in
-    this run (then it was alive since the start)."""
+@pytest.mark.parametrize("health", [False, True])
+def test_a_sensor_that_reads_clear_dead_is_no_witness_from_the_last_run(site, untold, health):  # noqa: ANN001
+    """A digital sensor whose active output means "vehicle": dead, unpowered or its wire cut it reads "clear". It saw
+    the last run's car; during the stop its wire was cut (or it died). At the start a drop too small to tell reads
+    the still car surely empty: until probe locks43 its "clear" ended the wait 30 s in and the arm rose under the
+    car. Its record from the last run no longer counts; it is a witness once it has reported the car in this run
+    (then it was alive since the start). A health line (active: OK) does not make it fail-safe: it watches the
+    module, not the output's own wire, which alone coming loose reads "clear" with health OK (probe locks45: until
+    then such a sensor ended the wait and the arm rose under the car)."""
     site.active = "vehicle"
-    _rewire(site, pin_active="vehicle")
+    if health:
+        site.health = PRESENCE + 2  # its health output: active (LOW), sensor OK throughout
+        _rewire(site, pin_active="vehicle", health_pin={"pin": PRESENCE + 2})
+    else:
+        _rewire(site, pin_active="vehicle")
     _park_and_restart(site)
     site.vehicle, site.classifier.p = False, 0.1  # dead in its clear state; the drop
     _never_up(site, 120)
     assert "A" in site.agent.monitor.unplaced(), "a sensor dead in its clear state ended the wait"
 
 
-def test_a_sensor_that_reads_clear_dead_is_a_witness_once_it_reports_the_car_in_this_run(site, untold):  # noqa: ANN001
+@pytest.mark.parametrize("health", [False, True])
+def test_a_sensor_that_reads_clear_dead_is_a_witness_once_it_reports_the_car_in_this_run(site, untold, health):  # noqa: ANN001
     """The availability side: the same sensor alive, the car still there at the start, then driven off. The sensor
-    said "vehicle" for ``SEEN_PARKED_S`` in this run, so its "clear" after is a witness again."""
+    said "vehicle" for ``SEEN_PARKED_S`` in this run, so its "clear" after is a witness again (with a health line
+    too: the 30 s it pays in this run, probe locks45)."""
     site.active = "vehicle"
-    _rewire(site, pin_active="vehicle")
+    if health:
+        site.health = PRESENCE + 2
+        _rewire(site, pin_active="vehicle", health_pin={"pin": PRESENCE + 2})
+    else:
+        _rewire(site, pin_active="vehicle")
     _park_and_restart(site)
     site.run(40)  # still parked; the sensor sees it
     site.vehicle, site.classifier.p, site.src.next = False, 0.1, render(Scene())
