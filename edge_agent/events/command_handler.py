@@ -34,7 +34,7 @@ from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
-from edge_agent.jsondepth import too_deep, unique_names
+from edge_agent.jsondepth import too_deep, too_many_values, unique_names
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ TEXT_FIELDS = ("operator", "reason")
 # written as \uXXXX escapes: 19.8 MB. A bigger payload is no command; it is refused before it is parsed (a
 # 20 MB one took 2 s of the command thread to refuse, and a flood of them held hundreds of MB in the queue).
 COMMAND_MAX_BYTES = 24 * 2**20
+# The most values (array elements, object members) a command can hold: that set-lists's 2 × 100,000 plates and its
+# envelope's few fields. More is no command; refused ``too_large`` before it is parsed, since the parse and the
+# schema check cost per value: a payload well under 24 MiB held the command thread, and every ``unlock`` behind it,
+# 53 s (1.8 million object names) to over 300 s (7 million ``{}``) under load (attacker41).
+COMMAND_MAX_VALUES = 2 * 100_000 + 64
 
 
 def canonical(name: str, body: dict[str, Any]) -> bytes:
@@ -296,6 +301,9 @@ class CommandHandler:
     def _parse(self, cmd: Command) -> dict[str, Any]:
         if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
             raise Refused("malformed_json", "payload is not JSON: nested too deeply")
+        if too_many_values(cmd.payload, COMMAND_MAX_VALUES):  # [{},{},…: refused before it is parsed (jsondepth)
+            raise Refused("too_large", f"more than {COMMAND_MAX_VALUES} values (array elements, object members): no "
+                          "command holds that many; nothing done")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
                               object_pairs_hook=unique_names)
