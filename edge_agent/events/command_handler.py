@@ -22,7 +22,6 @@ import logging
 import math
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,6 +33,7 @@ from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
+from edge_agent.freetext import hidden, said
 from edge_agent.jsondepth import too_deep, too_many_values, unique_names
 from edge_agent.plates import check_plate_list
 
@@ -55,9 +55,9 @@ LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
 REPLY_FIELDS = ("reply_to", "correlation_id", "id")  # what a reply takes from a command's payload
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig", "device", "site")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
-# control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
-# \u0000, which PostgreSQL's jsonb refuses ("unsupported Unicode escape sequence"): one command's text could keep
-# a device's event out of a backend's store.
+# control character (NUL, ESC, DEL, C1) and no invisible format character (a bidi override, a zero-width space):
+# ``freetext.hidden``. Why: a NUL went into the lock's events, the outbox and events.jsonl as \u0000, which
+# PostgreSQL's jsonb refuses; a U+202E made the operator shown in a log or a page row read as another (attacker41).
 TEXT_FIELDS = ("operator", "reason")
 # The largest command the schemas allow is a set-lists of 2 × 100,000 plates of at most 16 characters, each
 # written as \uXXXX escapes: 19.8 MB. A bigger payload is no command; it is refused before it is parsed (a
@@ -351,10 +351,8 @@ class CommandHandler:
         self._check_named("site", body.get("site"), self.site or "", self.require_site)
         for field in TEXT_FIELDS:
             text = body.get(field)
-            bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None) \
-                if isinstance(text, str) else None
-            if bad is not None:
-                raise Refused("schema_violation", f"{field}: control character U+{ord(bad):04X} is not text")
+            if isinstance(text, str) and (bad := hidden(text)) is not None:
+                raise Refused("schema_violation", f"{field}: {said(bad)} is not text")
         sent = self._check_fresh(body["ts"])
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one

@@ -24,8 +24,17 @@ def test_the_largest_command_is_within_the_cap():
     lists = _registry().contents("cmd-set-lists.json")["properties"]
     most = [lists[k]["maxItems"] for k in ("allow", "deny")]
     assert most == [100_000, 100_000]  # the cap is this schema's largest command: change both together
-    body = {"ts": "2026-12-08T00:00:00+08:00", "id": "i", "reply_to": "r", "correlation_id": "c", "sig": "0" * 64,
-            "device": "dev1", "site": "s1", "allow": ["京AD00001"] * most[0], "deny": ["粤B00001"] * most[1]}
+    body = {
+        "ts": "2026-12-08T00:00:00+08:00",
+        "id": "i",
+        "reply_to": "r",
+        "correlation_id": "c",
+        "sig": "0" * 64,
+        "device": "dev1",
+        "site": "s1",
+        "allow": ["京AD00001"] * most[0],
+        "deny": ["粤B00001"] * most[1],
+    }
     assert not too_many_values(json.dumps(body), COMMAND_MAX_VALUES)
     assert too_many_values(json.dumps({**body, "deny": body["deny"] + ["粤B00002"] * 100}), COMMAND_MAX_VALUES)
 
@@ -37,7 +46,9 @@ def test_more_values_than_any_command_is_refused_too_large_unparsed(setup, value
     make()
     many = b",".join([values] * (COMMAND_MAX_VALUES + 1))
     raw = (b'{"ts":"%s","allow":[%s]}' if values == b"{}" else b'{"ts":"%s","deny":["x"],%s}') % (
-        now(clock).encode(), many)
+        now(clock).encode(),
+        many,
+    )
     r = reply_with(backend, send(backend, "set-lists", None, "backend/v", raw=raw)).json()
     assert (r["ok"], r["code"], r["command"]) == (False, "too_large", "set-lists")
     assert f"more than {COMMAND_MAX_VALUES} values" in r["message"]
