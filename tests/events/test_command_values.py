@@ -55,3 +55,11 @@ def test_more_values_than_any_command_is_refused_too_large_unparsed(setup, value
     ok = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B12345"]}, "backend/v")
     assert reply_with(backend, ok).json()["ok"]
     assert [c[0] for c in control.calls] == ["set_lists"]
+
+
+def test_a_long_list_quoted_in_a_refusal_is_counted_in_items():
+    """The 1.5-million-plate refusal read "… (1500000 characters) is too long": a list's length is its items."""
+    from edge_agent.events.schemas import first_error
+
+    said = first_error("cmd-set-lists.json", {"ts": "2026-12-08T00:00:00Z", "allow": ["A"] * 100_001})
+    assert said is not None and "(100001 items) is too long" in said
