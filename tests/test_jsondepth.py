@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from edge_agent.jsondepth import MAX_DEPTH, too_deep
+from edge_agent.jsondepth import MAX_DEPTH, too_deep, too_many_values
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -119,3 +119,11 @@ def test_json_in_utf_16_or_32_is_counted_as_the_parser_reads_it(encoding):
     with pytest.raises(ValueError):
         json.loads(odd)
     assert not too_deep(odd)
+
+
+def test_values_are_counted_outside_strings_only():
+    assert not too_many_values(b"[" + b",".join([b"0"] * 10) + b"]", 10)  # 10 values: 9 commas and 1 bracket
+    assert too_many_values(b"[" + b",".join([b"0"] * 11) + b"]", 10)
+    assert too_many_values('{"a":[{},{},{},{},{},{}]}', 10)  # text as well as bytes; each {} counts
+    assert not too_many_values(json.dumps(["," * 1000, '\\",[{' * 100]), 10)  # commas and brackets in strings
+    assert too_many_values(("[" + ",".join(["0"] * 11) + "]").encode("utf-16"), 10)  # as the parser reads it

@@ -22,7 +22,6 @@ import logging
 import math
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,7 +33,8 @@ from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
-from edge_agent.jsondepth import too_deep, unique_names
+from edge_agent.freetext import hidden, said
+from edge_agent.jsondepth import too_deep, too_many_values, unique_names
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,19 @@ LAST_WORD = frozenset({"lock", "unlock", "maintenance"})
 REPLY_FIELDS = ("reply_to", "correlation_id", "id")  # what a reply takes from a command's payload
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig", "device", "site")  # command-envelope.json's fields
 # A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
-# control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
-# \u0000, which PostgreSQL's jsonb refuses ("unsupported Unicode escape sequence"): one command's text could keep
-# a device's event out of a backend's store.
+# control character (NUL, ESC, DEL, C1) and no invisible format character (a bidi override, a zero-width space):
+# ``freetext.hidden``. Why: a NUL went into the lock's events, the outbox and events.jsonl as \u0000, which
+# PostgreSQL's jsonb refuses; a U+202E made the operator shown in a log or a page row read as another (attacker41).
 TEXT_FIELDS = ("operator", "reason")
 # The largest command the schemas allow is a set-lists of 2 × 100,000 plates of at most 16 characters, each
 # written as \uXXXX escapes: 19.8 MB. A bigger payload is no command; it is refused before it is parsed (a
 # 20 MB one took 2 s of the command thread to refuse, and a flood of them held hundreds of MB in the queue).
 COMMAND_MAX_BYTES = 24 * 2**20
+# The most values (array elements, object members) a command can hold: that set-lists's 2 × 100,000 plates and its
+# envelope's few fields. More is no command; refused ``too_large`` before it is parsed, since the parse and the
+# schema check cost per value: a payload well under 24 MiB held the command thread, and every ``unlock`` behind it,
+# 53 s (1.8 million object names) to over 300 s (7 million ``{}``) under load (attacker41).
+COMMAND_MAX_VALUES = 2 * 100_000 + 64
 
 
 def canonical(name: str, body: dict[str, Any]) -> bytes:
@@ -296,6 +301,9 @@ class CommandHandler:
     def _parse(self, cmd: Command) -> dict[str, Any]:
         if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
             raise Refused("malformed_json", "payload is not JSON: nested too deeply")
+        if too_many_values(cmd.payload, COMMAND_MAX_VALUES):  # [{},{},…: refused before it is parsed (jsondepth)
+            raise Refused("too_large", f"more than {COMMAND_MAX_VALUES} values (array elements, object members): no "
+                          "command holds that many; nothing done")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
                               object_pairs_hook=unique_names)
@@ -343,10 +351,8 @@ class CommandHandler:
         self._check_named("site", body.get("site"), self.site or "", self.require_site)
         for field in TEXT_FIELDS:
             text = body.get(field)
-            bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None) \
-                if isinstance(text, str) else None
-            if bad is not None:
-                raise Refused("schema_violation", f"{field}: control character U+{ord(bad):04X} is not text")
+            if isinstance(text, str) and (bad := hidden(text)) is not None:
+                raise Refused("schema_violation", f"{field}: {said(bad)} is not text")
         sent = self._check_fresh(body["ts"])
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one

@@ -17,6 +17,7 @@ from edge_agent.config.load import ConfigError
 from edge_agent.csvcell import text_cell
 from edge_agent.evidence.forget import masked
 from edge_agent.evidence.violations import EXPIRED, STATES, StaleDecision, ViolationFilter
+from edge_agent.freetext import hidden, said
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
     NotWritten,
@@ -146,11 +147,11 @@ def by_event(request: Request, event_id: str):
 
 def one_line(text: str, field: str) -> str:
     """Text a person typed into one line: whitespace (a pasted TAB or line break) is a space; any other control
-    character (NUL, ESC, DEL, C1) is no text and is refused naming the field. They went as they were into the
-    violation log, the audit, the page and the CSV export."""
-    bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None)
-    if bad is not None:
-        raise HTTPException(400, f"{field}: control character U+{ord(bad):04X} is not text")
+    character (NUL, ESC, DEL, C1) or invisible format character (a bidi override: the row then read reordered) is
+    no text and is refused naming the field (``freetext.hidden``). They went as they were into the violation log,
+    the audit, the page and the CSV export."""
+    if (bad := hidden(text)) is not None:
+        raise HTTPException(400, f"{field}: {said(bad)} is not text")
     return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
 
 

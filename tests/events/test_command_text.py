@@ -44,3 +44,22 @@ def test_a_field_refused_by_its_schema_says_what_it_takes(raw, said):
     reply, calls, unmoved = send("unlock", "ts", raw)
     assert reply["code"] == "schema_violation" and not calls and unmoved, reply
     assert reply["message"].startswith(said), reply
+
+
+@pytest.mark.parametrize(("full", "field"), [("lock", "operator"), ("unlock", "reason")])
+@pytest.mark.parametrize(("char", "name"), [("\u202e", "RIGHT-TO-LEFT OVERRIDE"), ("\u2066", "LEFT-TO-RIGHT ISOLATE"),
+                                            ("\u2069", "POP DIRECTIONAL ISOLATE"), ("\u200b", "ZERO WIDTH SPACE"),
+                                            ("\u200f", "RIGHT-TO-LEFT MARK"), ("\ufeff", "ZERO WIDTH NO-BREAK SPACE")])
+def test_an_invisible_character_that_reorders_or_hides_words_is_refused_naming_the_field(full, field, char, name):
+    """Trojan Source (attacker41): an ``operator`` of ``"ops\\u202e nimda"`` was taken, and a log viewer, the page or
+    a spreadsheet showed it as ``ops admin``; a zero-width space makes two operators' names look the same."""
+    reply, calls, unmoved = send(full, field, json.dumps(f"ops{char} nimda"))
+    assert not reply["ok"] and reply["code"] == "schema_violation" and not calls and unmoved, reply
+    assert reply["message"] == f"{field}: invisible character U+{ord(char):04X} ({name}) is not text"
+
+
+@pytest.mark.parametrize("words", ["\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "fixed \U0001f468\u200d\U0001f527"])
+def test_the_joiners_words_need_pass(words):
+    """ZWNJ parts Persian letters, ZWJ joins an emoji sequence: format characters words are written with."""
+    reply, calls, _ = send("lock", "reason", json.dumps(words), watched=True)
+    assert reply["ok"] and calls, reply

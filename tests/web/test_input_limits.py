@@ -158,11 +158,16 @@ def test_a_form_posted_to_the_installer_is_400_not_500(client, site, kind):
 def test_a_dismissal_reason_is_readable_text(client, site):
     """A reason of NULs or of zero-width / bidirectional marks passed the "reason required" rule (``strip()``
     left them) and was recorded, audited and exported as a reason nobody can read; other control characters
-    went into the page and the CSV as they were. Now: 400 naming the field, nothing decided."""
+    went into the page and the CSV as they were, and a bidi override made a reason show reordered. Now: 400 naming
+    the field, nothing decided."""
     tok = token(client, "/violations")
     for reason, says in (("\x00\x00", "reason: control character U+0000 is not text"),
                          ("staff\x1b[2Jcar", "reason: control character U+001B is not text"),
-                         ("\u200b\u2066\u2069 ", "a dismissal needs a reason")):
+                         ("\u200b\u2066\u2069 ", "reason: invisible character U+200B (ZERO WIDTH SPACE) is not text"),
+                         # Trojan Source (attacker41): the page, the audit and the CSV showed "car parked ok" reordered
+                         ("car parked \u202ekon", "reason: invisible character U+202E (RIGHT-TO-LEFT OVERRIDE) is not "
+                          "text"),
+                         (" ", "a dismissal needs a reason")):
         r = client.post("/violations/6/decide", data={"decision": "dismissed", "reason": reason, "seen": "open",
                                                       "csrf": tok}, follow_redirects=False)
         assert (r.status_code, r.json()["detail"]) == (400, says), reason

@@ -79,7 +79,9 @@ def quote(value: object, limit: int = QUOTE_MAX) -> str:
     text = repr(value)
     if len(text) <= limit:
         return text
-    size = f"{len(value)} characters" if isinstance(value, (str, bytes, list, dict)) else "long"
+    # a list's length is its items: "(1500000 characters)" under a list of 1.5 million one-letter plates misled
+    unit = "characters" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else "items"
+    size = f"{len(value)} {unit}" if isinstance(value, (str, bytes, list, dict)) else "long"
     return f"{text[:limit]}… ({size})"
 
 

@@ -1,0 +1,65 @@
+"""A command's cost is per value, not per byte: the parser and the schema check held the command thread 53 s on a
+22 MiB object of 1.8 million names, over 300 s on 7 million ``{}`` in a list (attacker41, load 14–18), and an
+``unlock`` sent after them waited as long. A payload of more values than any command holds is refused ``too_large``
+unparsed; the largest command (a ``set-lists`` of 2 × 100,000 plates) is still taken."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.events.command_handler import COMMAND_MAX_VALUES
+from edge_agent.events.schemas import _registry
+from edge_agent.jsondepth import too_many_values
+from tests.events.test_command_hardening import (  # noqa: F401 - setup: the fixture
+    now,
+    reply_with,
+    send,
+    setup,
+)
+
+
+def test_the_largest_command_is_within_the_cap():
+    lists = _registry().contents("cmd-set-lists.json")["properties"]
+    most = [lists[k]["maxItems"] for k in ("allow", "deny")]
+    assert most == [100_000, 100_000]  # the cap is this schema's largest command: change both together
+    body = {
+        "ts": "2026-12-08T00:00:00+08:00",
+        "id": "i",
+        "reply_to": "r",
+        "correlation_id": "c",
+        "sig": "0" * 64,
+        "device": "dev1",
+        "site": "s1",
+        "allow": ["京AD00001"] * most[0],
+        "deny": ["粤B00001"] * most[1],
+    }
+    assert not too_many_values(json.dumps(body), COMMAND_MAX_VALUES)
+    assert too_many_values(json.dumps({**body, "deny": body["deny"] + ["粤B00002"] * 100}), COMMAND_MAX_VALUES)
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("values", [b"{}", b'"k":0'])
+def test_more_values_than_any_command_is_refused_too_large_unparsed(setup, values):  # noqa: F811
+    make, backend, control, clock = setup
+    make()
+    many = b",".join([values] * (COMMAND_MAX_VALUES + 1))
+    raw = (b'{"ts":"%s","allow":[%s]}' if values == b"{}" else b'{"ts":"%s","deny":["x"],%s}') % (
+        now(clock).encode(),
+        many,
+    )
+    r = reply_with(backend, send(backend, "set-lists", None, "backend/v", raw=raw)).json()
+    assert (r["ok"], r["code"], r["command"]) == (False, "too_large", "set-lists")
+    assert f"more than {COMMAND_MAX_VALUES} values" in r["message"]
+    ok = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B12345"]}, "backend/v")
+    assert reply_with(backend, ok).json()["ok"]
+    assert [c[0] for c in control.calls] == ["set_lists"]
+
+
+def test_a_long_list_quoted_in_a_refusal_is_counted_in_items():
+    """The 1.5-million-plate refusal read "… (1500000 characters) is too long": a list's length is its items."""
+    from edge_agent.events.schemas import first_error
+
+    said = first_error("cmd-set-lists.json", {"ts": "2026-12-08T00:00:00Z", "allow": ["A"] * 100_001})
+    assert said is not None and "(100001 items) is too long" in said
