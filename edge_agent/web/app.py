@@ -54,6 +54,7 @@ from edge_agent.web.context import (
     WebContext,
     error_json,
     error_page,
+    form_next,
     lang_of,
     render,
     safe_next,
@@ -308,7 +309,7 @@ def create_app(
             # a form sent after the session ended (12 h on a desk, a logout in another tab): to the login,
             # then back to the page the form was on; nothing is done (was a bare "login required" text)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "") \
-                if request.method == "GET" else same_site_referer(request) or "/violations"
+                if request.method == "GET" else await form_next(request) or same_site_referer(request) or "/violations"
             # a form's action is lost: the login says so (newuser35: a dismissal typed and sent after the 12 h landed on
             # a bare login form, and after signing in the violation was still open, nothing said why)
             unsaved = "" if request.method == "GET" else "&unsaved=1"
