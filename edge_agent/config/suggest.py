@@ -44,8 +44,19 @@ def suggest_value(value: object, choices: Iterable[str]) -> str | None:
     folded = value.strip().casefold()
     if folded in by_folded:
         return by_folded[folded]
+    swapped = [c for c in by_folded if _one_swap(folded, c)]  # `rtps`: difflib rates `rtsps` (0.89) over `rtsp`
+    if len(swapped) == 1:
+        return by_folded[swapped[0]]
     found = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=VALUE_CUTOFF)
     return by_folded[found[0]] if found else None
+
+
+def _one_swap(a: str, b: str) -> bool:
+    """``b`` is ``a`` with two neighbouring letters swapped: the commonest slip of a typist."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
 def quoted_choices(expected: object) -> list[str]:

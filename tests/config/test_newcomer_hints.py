@@ -180,6 +180,9 @@ def test_a_list_written_in_quotes_says_to_take_the_quotes_off(tmp_path, old, new
     ("kind: digital", "kind: digitl", "locks[0].presence.kind", "digital"),
     ("kind: webhook", "kind: webhok", "notify.sinks[0].kind", "webhook"),  # a tagged union's tag
     ("[violation_started]", "[violaton_started]", "notify.sinks[0].events", "violation_started"),
+    ("source: 'rtsp:", "source: 'rtps:", "camera.source", "rtsp"),  # a scheme
+    ("['mqtts:", "['mqqts:", "mqtt.brokers", "mqtts"),
+    ("timezone: Asia/Urumqi", "timezone: Asia/Urumchi", "site.timezone", "Asia/Urumqi"),  # a time zone
 ])
 def test_a_misspelt_choice_is_told_the_value_it_was_probably_meant_to_be(tmp_path, old, new, key, meant):
     """``driver: gpiozer`` was pydantic's "Input should be 'gpiozero', 'jetson' or 'simulator'" alone (probe
