@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 from edge_agent import __version__
 from edge_agent.cliargs import Terminated, os_error_text, stdout_gone
@@ -59,8 +61,26 @@ def _terminate(_signum: int, _frame: object) -> None:
 EXITS = "exit status: 0 done, 1 the job ran but failed, 2 bad input or an invalid config (each problem named)"
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: (?P<value>'.*?'|\S+) \(choose from (?P<choices>.*)\)$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with "did you mean 'reviewer'?" after an invalid choice (``--role reviwer``, ``usres``), as the
+    config's choices have. Every subcommand's parser is one too (``add_subparsers`` makes its parsers this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        found = _INVALID_CHOICE.search(message)
+        if found:
+            from edge_agent.config.suggest import suggest_value
+
+            choices = [c.strip().strip("'") for c in found["choices"].split(",")]
+            meant = suggest_value(found["value"].strip("'"), choices)
+            message += f": did you mean {meant!r}?" if meant else ""
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-agent", description="One command, one subcommand per job.",
+    parser = _Parser(prog="edge-agent", description="One command, one subcommand per job.",
                                      epilog=f"{EXITS}. `edge-agent COMMAND --help` for each.")
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -208,3 +208,23 @@ def test_every_command_on_the_agents_config_takes_dash_c(argv):
     """``run`` took ``-c`` (the demo prints ``edge-agent run -c …``), ``doctor``, ``review``, ``users`` and ``stats``
     refused it: "the following arguments are required: --config" to an operator who had just typed one (newuser35)."""
     assert cli.build_parser().parse_args([*argv, "-c", "site.yaml"]).config == "site.yaml"
+
+
+@pytest.mark.parametrize(("argv", "meant"), [
+    (["usres", "list"], "users"),  # a command
+    (["users", "add", "bob", "--role", "reviwer", "--config", "x.yaml"], "reviewer"),  # an option's choice
+    (["occupancy", "evl"], "eval"),  # a subcommand's action
+])
+def test_a_misspelt_choice_on_the_command_line_is_told_the_one_meant(argv, meant, capsys):
+    """``--role reviwer`` was argparse's "invalid choice: 'reviwer' (choose from …)" alone (probe newuser41), like
+    the config's own choices before: the line now ends with the nearest one."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exc.value.code == 2 and "invalid choice" in err and err.endswith(f"did you mean '{meant}'?"), err
+
+
+def test_a_choice_like_none_on_the_command_line_is_not_given_a_guess(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["users", "add", "bob", "--role", "root", "--config", "x.yaml"])
+    assert "did you mean" not in capsys.readouterr().err

@@ -19,6 +19,7 @@ from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.hosts import host_problem
 from edge_agent.config.limits import MAX_FPS
 from edge_agent.config.polygon import Point, mask_problem
+from edge_agent.config.suggest import suggest_value
 
 MAX_MASKS = 32  # camera.masks: a few text lines, a logo, a privacy block or two; not a picture traced out
 MAX_MASK_POINTS = 64  # as a bay's outline
@@ -144,6 +145,8 @@ def stream_url_problem(url: str) -> str | None:
     scheme = parts.scheme.lower()
     if scheme not in STREAM_SCHEMES:
         hint = " (a file is given by its path)" if scheme == "file" else ""
+        meant = suggest_value(scheme, STREAM_SCHEMES) if scheme else None
+        hint += f": did you mean {meant!r}?" if meant else ""
         return f"{scheme or 'no'} scheme: a camera stream is one of {', '.join(STREAM_SCHEMES)}{hint}"
     if port == 0:
         return "port 0: a camera's port is 1 to 65535"

@@ -9,6 +9,8 @@ type was taken: that event was silently droppable when the outbox filled.
 
 from __future__ import annotations
 
+from edge_agent.config.suggest import suggest_value
+
 #: Every type the event bus carries.
 BUS_EVENT_TYPES = frozenset({
     "vehicle_arrived", "vehicle_identified", "vehicle_departed",
@@ -29,4 +31,6 @@ def unknown_types(names: list[str], known: frozenset[str]) -> str | None:
     unknown = [n for n in names if n not in known]
     if not unknown:
         return None
-    return f"{', '.join(unknown)}: no such event type (known: {', '.join(sorted(known))})"
+    meant = [m for m in (suggest_value(n, known) for n in unknown) if m]
+    guess = f": did you mean {', '.join(map(repr, meant))}?" if meant else ""
+    return f"{', '.join(unknown)}: no such event type (known: {', '.join(sorted(known))}){guess}"

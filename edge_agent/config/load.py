@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.suggest import elsewhere, suggest_key
+from edge_agent.config.suggest import elsewhere, quoted_choices, suggest_key, suggest_value
 from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
@@ -57,6 +57,11 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 if meant:
                     guessed[key_path((*loc[:-1], meant))] = key_path(loc)
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
+            if err["type"] in ("literal_error", "enum", "union_tag_invalid"):  # `driver: gpiozer`: the choice meant
+                ctx = err.get("ctx") or {}
+                choice = suggest_value(err.get("input") if err["type"] != "union_tag_invalid" else ctx.get("tag"),
+                                       quoted_choices(ctx.get("expected") or ctx.get("expected_tags")))
+                msg += f": did you mean {choice!r}?" if choice else ""
             if err["type"] == "tuple_type" and loc and isinstance(loc[-1], int) and not isinstance(
                     err.get("input"), (list, dict)):
                 # `polygon: [140, 420, 930, 420, …]` was one "Input should be a valid tuple" per number: eight lines

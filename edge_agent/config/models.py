@@ -27,6 +27,7 @@ from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.notify import NotifyConfig
 from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
+from edge_agent.config.suggest import suggest_value
 from edge_agent.config.web import WebConfig
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class SiteConfig(StrictModel):
             if not available_timezones():  # a slim image without /usr/share/zoneinfo: no name is known
                 raise ValueError(f"cannot check time zone {v!r}: this host has no time zone database "
                                  "(install the tzdata package)") from None
-            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+            meant = suggest_value(v, available_timezones())
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)"
+                             + (f": did you mean {meant!r}?" if meant else "")) from None
         m = _ETC_GMT.match(v)
         if m and int(m.group(2)):  # Etc/GMT+8 written for China: quiet hours, daily statistics 16 hours off
             sign, hours = m.group(1), int(m.group(2))

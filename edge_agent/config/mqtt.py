@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from edge_agent.config.base import StrictModel
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES, unknown_types
 from edge_agent.config.hosts import host_problem
+from edge_agent.config.suggest import suggest_value
 from edge_agent.durable import NotRegularFile, read_small
 from edge_agent.masking import mask_url_credentials
 
@@ -125,7 +126,8 @@ def parse_broker(url: str) -> BrokerAddress:
     except ValueError as exc:  # "Invalid IPv6 URL" alone did not say which broker
         raise ValueError(f"{shown}: {exc}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"{shown}: scheme must be mqtt:// or mqtts://")
+        meant = suggest_value(parts.scheme, ("mqtt", "mqtts")) if parts.scheme else None
+        raise ValueError(f"{shown}: scheme must be mqtt:// or mqtts://" + (f": did you mean {meant!r}?" if meant else ""))
     if parts.username or parts.password or "@" in parts.netloc:
         raise ValueError(f"{shown}: put credentials in mqtt.username / mqtt.password_env, not in the URL")
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):

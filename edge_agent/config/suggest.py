@@ -7,6 +7,7 @@ or the key without its suffix (``lock`` for ``lock_id``, ``ca`` for ``ca_file``)
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ from pydantic import BaseModel
 
 MIN_PLACED = 4  # a key this long or longer, found in one other section, is told that section (``elsewhere``)
 CUTOFF = 0.75  # difflib ratio: `fuel_grace` ~ `fuel_grace_s` 0.91, `timer` ~ `timers` 0.91, `colour` ~ `locks` 0.36
+VALUE_CUTOFF = 0.6  # a choice's: `relay` ~ `relays` 0.91, `webhok` ~ `webhook` 0.92, `arduino` ~ `gpiozero` 0.27
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
 def suggest_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
@@ -29,6 +32,36 @@ def suggest_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
         return suffixed[0]
     found = difflib.get_close_matches(loc[-1], names, n=1, cutoff=CUTOFF)
     return found[0] if found else None
+
+
+def suggest_value(value: object, choices: Iterable[str]) -> str | None:
+    """The choice ``value`` was probably meant to be (``gpiozer`` → ``gpiozero``, ``GPIOZero`` → ``gpiozero``), or
+    None. Why: "Input should be 'gpiozero', 'jetson' or 'simulator'" left the operator to spot the slip (probe
+    newuser41). Only a choice is ever named, never the text written."""
+    if not isinstance(value, str):
+        return None
+    by_folded = {c.casefold(): c for c in choices}
+    folded = value.strip().casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    swapped = [c for c in by_folded if _one_swap(folded, c)]  # `rtps`: difflib rates `rtsps` (0.89) over `rtsp`
+    if len(swapped) == 1:
+        return by_folded[swapped[0]]
+    found = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=VALUE_CUTOFF)
+    return by_folded[found[0]] if found else None
+
+
+def _one_swap(a: str, b: str) -> bool:
+    """``b`` is ``a`` with two neighbouring letters swapped: the commonest slip of a typist."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+def quoted_choices(expected: object) -> list[str]:
+    """The choices in pydantic's ``expected`` text (``"'gpiozero', 'jetson' or 'simulator'"``)."""
+    return _QUOTED.findall(expected) if isinstance(expected, str) else []
 
 
 def _keys(model: type[BaseModel]) -> Iterable[str]:

@@ -388,7 +388,24 @@ def check_web(cfg: AgentConfig) -> Check:
         found = read_session_key(path)
     except SecretError as exc:
         return Check("web", "fail", str(exc))
-    return Check("web", "pass", f"session key {path}" + ("" if found else " (none yet: written at the first start)"))
+    detail = f"session key {path}" + ("" if found else " (none yet: written at the first start)")
+    users = cfg.web.file(cfg.web.users_file, cfg.source_path)
+    if not _has_users(users):  # a first install: every login "wrong user name or password", nothing said why
+        return Check("web", "warn", f"{detail}; no users in {users}: nobody can sign in: add one with `edge-agent "
+                                    f"users add NAME --role admin --config {cfg.source_path or 'CONFIG'}`")
+    return Check("web", "pass", detail)
+
+
+def _has_users(path: Path) -> bool:
+    """Whether the users file holds a ``name:hash`` line (``web.auth.UsersFile``'s format; ``web`` is no import of
+    ``ops``). A file that cannot be read counts as holding some: the page's own login says what is wrong with it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError):
+        return True
+    return any(":" in line and not line.strip().startswith("#") for line in lines)
 
 
 def check_web_certificate(cfg: AgentConfig, now: Callable[[], datetime] | None = None) -> Check:

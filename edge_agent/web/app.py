@@ -54,6 +54,7 @@ from edge_agent.web.context import (
     WebContext,
     error_json,
     error_page,
+    form_next,
     lang_of,
     render,
     safe_next,
@@ -248,6 +249,18 @@ def rate_refusal(scope: Scope, kind: str, retry: int, whose: str = "address") ->
     return error_json(request, 429, text, kind="err_429", headers=headers, **words)
 
 
+def _say_if_nobody_can_sign_in(users: UsersFile, config_path: Path | None) -> None:
+    """A first install's page (deployment.md adds users after the start) answered every login "wrong user name or
+    password" and logged nothing why (probe newuser41). A file that cannot be read: the login says so itself."""
+    try:
+        if users.load():
+            return
+    except OSError:
+        return
+    _log.warning("review page: no users in %s: nobody can sign in; add one with `edge-agent users add NAME "
+                 "--role admin --config %s`", users.path, config_path or "CONFIG")
+
+
 def create_app(
     cfg: AgentConfig,
     store: Any,
@@ -264,6 +277,7 @@ def create_app(
     app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
     path = Path(config_path) if config_path else cfg.source_path
     users = UsersFile(web.file(web.users_file, path))
+    _say_if_nobody_can_sign_in(users, path)
     secret = session_secret(web.secret_file(path, cfg.data_dir))
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
@@ -308,7 +322,7 @@ def create_app(
             # a form sent after the session ended (12 h on a desk, a logout in another tab): to the login,
             # then back to the page the form was on; nothing is done (was a bare "login required" text)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "") \
-                if request.method == "GET" else same_site_referer(request) or "/violations"
+                if request.method == "GET" else await form_next(request) or same_site_referer(request) or "/violations"
             # a form's action is lost: the login says so (newuser35: a dismissal typed and sent after the 12 h landed on
             # a bare login form, and after signing in the violation was still open, nothing said why)
             unsaved = "" if request.method == "GET" else "&unsaved=1"

@@ -219,6 +219,9 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
         may_review=role in MAY_REVIEW, may_install=role in MAY_INSTALL,  # which controls to show (routes check)
         may_audit=role in MAY_AUDIT,
+        # the page a form on it is sent from (``form_next``): only a page reached by GET is one to come back to
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else "") if request.method == "GET"
+        else None,
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -242,6 +245,18 @@ def wants_html(request: Request) -> bool:
 def wants_json(request: Request) -> bool:
     """A page's own script asking (the installer's Save): a refusal as JSON it shows in the user's words."""
     return "application/json" in request.headers.get("accept", "")
+
+
+async def form_next(request: Request) -> str | None:
+    """The page a form says it was sent from (its ``next`` field, ``here``), when it is a path of this site. Why: a
+    browser that sends no Referer (a strict referrer policy) lost the violation and its list at a login."""
+    if not is_form(request):
+        return None
+    try:
+        target = (await request.form()).get("next")
+    except Exception:  # a body that cannot be read as a form (cut off, malformed): the Referer, or the list
+        return None
+    return target if isinstance(target, str) and _site_path(target) else None
 
 
 def same_site_referer(request: Request) -> str | None:

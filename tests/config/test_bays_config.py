@@ -44,7 +44,7 @@ def test_camera_turn_defaults_upright_and_takes_every_setting():
             assert (cam.rotate, cam.flip) == (rotate, flip)
     assert problems(camera={**GOOD["camera"], "rotate": 45, "flip": "Horizontal"}) == [
         "camera.rotate: Input should be 0, 90, 180 or 270",
-        "camera.flip: Input should be 'none', 'horizontal' or 'vertical'"]
+        "camera.flip: Input should be 'none', 'horizontal' or 'vertical': did you mean 'horizontal'?"]
 
 
 def test_polygon_with_two_points():

@@ -171,3 +171,26 @@ def test_a_list_written_in_quotes_says_to_take_the_quotes_off(tmp_path, old, new
     brackets, [a, b]" — the brackets were there; the quotes made it one text (probe review78)."""
     (problem,) = _problems(tmp_path, old, new)
     assert problem.startswith(f"{key}: ") and "quotes" in problem and "goes in brackets" not in problem, problem
+
+
+@pytest.mark.parametrize(("old", "new", "key", "meant"), [
+    ("driver: gpiozero", "driver: gpiozer", "locks[0].driver", "gpiozero"),
+    ("driver: gpiozero", "driver: GPIOZero", "locks[0].driver", "gpiozero"),  # only the case differs
+    ("kind: relays", "kind: relay", "locks[0].motor.kind", "relays"),
+    ("kind: digital", "kind: digitl", "locks[0].presence.kind", "digital"),
+    ("kind: webhook", "kind: webhok", "notify.sinks[0].kind", "webhook"),  # a tagged union's tag
+    ("[violation_started]", "[violaton_started]", "notify.sinks[0].events", "violation_started"),
+    ("source: 'rtsp:", "source: 'rtps:", "camera.source", "rtsp"),  # a scheme
+    ("['mqtts:", "['mqqts:", "mqtt.brokers", "mqtts"),
+    ("timezone: Asia/Urumqi", "timezone: Asia/Urumchi", "site.timezone", "Asia/Urumqi"),  # a time zone
+])
+def test_a_misspelt_choice_is_told_the_value_it_was_probably_meant_to_be(tmp_path, old, new, key, meant):
+    """``driver: gpiozer`` was pydantic's "Input should be 'gpiozero', 'jetson' or 'simulator'" alone (probe
+    newuser41): one line at the key, the choices, and the one a slip of the keyboard is nearest."""
+    (problem,) = _problems(tmp_path, old, new)
+    assert problem.startswith(f"{key}: ") and problem.endswith(f"did you mean '{meant}'?"), problem
+
+
+def test_a_choice_like_none_of_the_values_is_not_given_a_guess(tmp_path):
+    (problem,) = _problems(tmp_path, "driver: gpiozero", "driver: arduino")
+    assert problem == "locks[0].driver: Input should be 'gpiozero', 'jetson' or 'simulator'", problem

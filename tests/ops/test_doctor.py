@@ -489,6 +489,7 @@ def test_web_row_reads_the_session_key_file_as_run_does(write_config, tmp_path):
 
     key = tmp_path / "session.key"
     cfg = load_config(write_config(web={"enabled": True, "session_secret_file": str(key)}))
+    (key.parent / "users.txt").write_text("admin:$argon2id$x\n", encoding="utf-8")
     missing = check_web(cfg)
     assert (missing.status, missing.detail) == ("pass", f"session key {key} (none yet: written at the first start)")
     key.write_text("k" * 64 + "\n", encoding="utf-8")  # as 0.4.0 wrote it
@@ -499,6 +500,20 @@ def test_web_row_reads_the_session_key_file_as_run_does(write_config, tmp_path):
     with pytest.raises(SecretError, match="5 characters on its first line"):
         session_secret(key)  # what the page (run, review) does with the same file
     assert check_web(load_config(write_config())).status == "skip"
+
+
+def test_web_row_warns_when_nobody_can_sign_in(write_config, tmp_path):
+    """A first install started the page with no users file (deployment.md adds users after the start): every login
+    was "wrong user name or password", and no row nor log line said why (probe newuser41)."""
+    from edge_agent.ops.doctor import check_web
+
+    path = write_config(web={"enabled": True})
+    row = check_web(load_config(path))
+    assert row.status == "warn", row
+    assert f"no users in {tmp_path / 'users.txt'}: nobody can sign in" in row.detail
+    assert f"edge-agent users add NAME --role admin --config {path}" in row.detail
+    (tmp_path / "users.txt").write_text("# users\nana:$argon2id$x:reviewer\n", encoding="utf-8")
+    assert check_web(load_config(path)).status == "pass"
 
 
 def test_disk_row_passes_a_data_dir_the_first_run_makes(write_config, tmp_path):

@@ -455,3 +455,22 @@ def test_users_list_with_no_users_file_says_where_it_looked(tmp_path, capsys):
     assert main(["users", "list", "--config", str(cfg)]) == 0
     out = capsys.readouterr()
     assert out.out == "" and f"no users in {tmp_path / 'users.txt'}: add one with `edge-agent users add" in out.err
+
+
+def test_the_agents_page_with_no_users_says_so_at_its_start(site, caplog):
+    """``run`` started the page of a first install (deployment.md adds users after the start) with no users: every
+    login was "wrong user name or password", and the journal said nothing why (probe newuser41). ``review``
+    refuses such a start; ``run``'s page, which lives for the locks' sake, says it once."""
+    import logging
+
+    (site.root / "users.txt").unlink()
+    with caplog.at_level(logging.WARNING, logger="edge_agent.web.app"):
+        site.app()
+    said = [r.getMessage() for r in caplog.records if "nobody can sign in" in r.getMessage()]
+    assert said == [f"review page: no users in {site.root / 'users.txt'}: nobody can sign in; add one with "
+                    f"`edge-agent users add NAME --role admin --config {site.config_path}`"], caplog.text
+    caplog.clear()
+    UsersFile(site.root / "users.txt").set("admin", "a-long-password")
+    with caplog.at_level(logging.WARNING, logger="edge_agent.web.app"):
+        site.app()
+    assert "nobody can sign in" not in caplog.text

@@ -154,6 +154,41 @@ def test_the_login_after_the_session_ended_goes_back_to_the_violation_with_its_l
     assert site.log.get(int(link.split("/")[2].split("?")[0])).decision == "open"  # nothing done
 
 
+def _hidden(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the page's first form posting to ``action``, as a browser sends them."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S).group(0)
+    return {n: v.replace("&amp;", "&") for n, v in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+
+
+def test_a_form_sent_without_a_referer_after_the_session_ended_goes_back_to_its_own_page(site):
+    """A browser that sends no Referer (a strict referrer policy, a privacy extension) went to ``/violations`` after
+    the login: the violation and the list's filter and page were lost (probe newuser41). The form says its page."""
+    c = logged_in(site)
+    listed = c.get("/violations?bay=A2&page=2").text
+    link = re.search(r'href="(/violations/\d+\?list=[^"]+)"', listed).group(1).replace("&amp;", "&")
+    action = link.split("?")[0] + "/decide"
+    fields = _hidden(c.get(link).text, action)
+    c.post("/logout", data={"csrf": fields["csrf"]})
+    r = c.post(action, data={**fields, "decision": "dismissed", "reason": "已缴费"}, headers=HTML,
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("&unsaved=1"), r.headers
+    nxt = re.search(r'name="next" value="([^"]*)"', c.get(r.headers["location"]).text).group(1).replace("&amp;", "&")
+    back = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c, r.headers["location"]),
+                                  "next": nxt}, follow_redirects=False)
+    assert back.headers["location"] == link
+    assert site.log.get(int(link.split("/")[2].split("?")[0])).decision == "open"  # nothing done
+
+
+@pytest.mark.parametrize("nxt", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/", "violations"])
+def test_a_form_naming_another_site_after_the_session_ended_goes_to_the_list(site, nxt):
+    c = logged_in(site)
+    tok = token(c, "/violations/5")
+    c.post("/logout", data={"csrf": tok})
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok, "next": nxt}, headers=HTML,
+               follow_redirects=False)
+    assert r.headers["location"] == "/login?next=/violations&unsaved=1"
+
+
 @pytest.mark.parametrize("referer", ["http://testserver//evil.example/x", "http://testserver/\\evil.example/x"])
 def test_an_error_page_goes_back_only_to_a_page_of_this_site(site, referer):
     """The error page's "Go back" is the Referer's path when the Referer is this host: a page of ours at
@@ -228,6 +263,34 @@ def test_an_expired_page_in_chromium_leads_back_after_login(browser, server, sit
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
     page.wait_for_url(server.url + "/violations/5")
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_a_browser_sending_no_referer_comes_back_to_the_violation_and_its_list(browser, server, site):  # noqa: F811
+    """Chromium told to send no Referer (``no-referrer``, as a privacy setting or extension does): a dismissal sent
+    after the session ended in another tab leads to the login, and the login back to the violation with the list's
+    filter, not to the whole list (probe newuser41)."""
+    ctx, page = login(browser, server.url, "phone")
+    ctx.add_init_script("document.addEventListener('DOMContentLoaded', () => { const m = document.createElement('meta');"
+                        " m.name = 'referrer'; m.content = 'no-referrer'; document.head.append(m); });")
+    page.goto(server.url + "/violations?bay=A2&page=2")
+    with page.expect_navigation():
+        page.click("main a[href*='list=']")
+    came = page.url
+    other = ctx.new_page()
+    other.goto(server.url + "/violations")
+    with other.expect_navigation():
+        other.click("header.top button:has-text('退出')")
+    page.fill("#dismiss-reason", "已缴费")
+    with page.expect_request("**/decide") as sent, page.expect_navigation(url="**/login?**unsaved=1"):
+        page.click("#dismiss")
+    assert "referer" not in sent.value.headers  # the browser sent none: the form itself said where it was
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation(url=came):
+        page.press("input[name=password]", "Enter")
+    assert site.log.get(int(came.split("/violations/")[1].split("?")[0])).decision == "open"  # nothing done
     ctx.close()
 
 
