@@ -20,7 +20,7 @@ DIR = Path(__file__).resolve().parent
 
 # Version of the payload contract (semantic: minor = compatible additions, major = a field removed or changed).
 # Sent as the MQTT 5 user property ``schema-version`` on every publish and as ``info.version`` in docs/asyncapi.yaml.
-SCHEMA_VERSION = "1.18.0"
+SCHEMA_VERSION = "1.19.0"
 
 # topic kind -> schema file
 PAYLOAD_SCHEMAS = {
