@@ -396,6 +396,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lock_maintenance_by": ("维护模式（{since} 起，{by}）：地锁保持降下，不自动升降；维护完成后请关闭维护模式",
                             "maintenance mode since {since} ({by}): the arm is held down, no automatic moves; turn "
                             "maintenance off when the work is done"),
+    "lock_maintenance_from": ("（此维护记录来自已不在配置中的地锁 {lock}：改名后由本地锁继承；确认无误后关闭维护模式）",
+                              " (taken at the start from lock {lock}, no longer configured: renamed? turn maintenance "
+                              "off once checked)"),
     "lock_blind": ("车位传感器已 {min} 分钟没有检测到摄像头看到的车辆（{since} 起），不升起：请检查传感器朝向；它检测到车辆或复位后恢复",
                    "the presence sensor saw no car the camera saw for {min} min (since {since}): no raise; check its "
                    "aim; a car it sees, or a reset, ends it"),

@@ -294,3 +294,17 @@ def test_a_lowering_held_while_both_switches_read_active_says_why_it_waits(site)
         assert rig.arm.position == 0.0 and "lock-owed" not in logged_in(site).get("/bays").text
     finally:
         rig.close()
+
+
+def test_a_maintenance_taken_from_a_renamed_lock_names_that_lock(client_with_notes):
+    """A lock renamed while the agent was stopped starts held by the old name's maintenance (locks45): the page said
+    only "maintenance mode", and the operator of the new name could not tell why it was held or whose work it was."""
+    note = LockNote("L2", maintenance=True, maintenance_since="2026-03-02T09:00:00+08:00", maintenance_by="ops",
+                    maintenance_from="<b>L1</b>")
+    html = client_with_notes(note).get("/bays").text
+    said = re.search(r'class="warn lock-maintenance">(.*?)</dd>', html, re.S)
+    assert said and "维护模式" in said.group(1) and "&lt;b&gt;L1&lt;/b&gt;" in said.group(1), html
+    assert "已不在配置中" in said.group(1)
+    html = client_with_notes(LockNote("L2", maintenance=True, maintenance_since="2026-03-02T09:00:00+08:00")).get(
+        "/bays").text
+    assert "已不在配置中" not in html
