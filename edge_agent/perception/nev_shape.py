@@ -58,6 +58,11 @@ DOT_LATER = 0.2
 #: yellow plates at most 0.094 (under sodium; 0.072 under the green light); rendered yellow plates under green tubes
 #: at most 0.045; 422 dot-gap NEV frames of plates-dev's NEV plates with the type letter covered all above it.
 GRADIENT_MIN = 0.1
+#: How much wider (in pitches) a complete 7-character read's first step must be than its second for the read to have
+#: skipped the character after its province (``issuer_skipped``): a whole plate's first step is 0.4 narrower (1 vs 1.4
+#: across the dot), an NEV plate's read without its issuing letter 1.8 wider (2.8 vs 1). plates-dev in infrared: 195
+#: complete 7-character reads −1.2 … +0.33; 22 NEV plates' reads with the issuing letter's centre left out +1.5 … +2.5.
+ISSUER_GAP = 1.0
 #: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
 KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
 
@@ -91,6 +96,19 @@ def empty_slot(centres: Sequence[float], crop: np.ndarray | None) -> int | None:
         if misfit < NEV_MISFIT and wide >= (WIDE_DOT if gap <= 2 else WIDE_GAP) and energy < EMPTY_MAX:
             return gap
     return None
+
+
+def issuer_skipped(text: str, centres: Sequence[float]) -> bool:
+    """Whether a complete seven-character read skipped the character after its province and is then a small NEV plate
+    (``鲁F02599`` read from 鲁QF02599 in infrared rain): GA 36 puts the dot after a plate's issuing letter, so on a
+    whole plate the first step is the narrowest (1 pitch, then 1.4 across the dot), while a read that skipped the
+    issuing letter steps over it and the dot at once (2.8 pitches, then 1). The text alone is any fuel plate of an
+    issuer D or F; with no colour only the plate's spacing tells them apart."""
+    if len(text) != 7 or len(centres) != 7 or not fillable(text[:1] + MISSING + text[1:], "small_nev"):
+        return False
+    steps = np.diff(np.asarray(centres, float))
+    pitch = float(np.median(steps[2:]))
+    return pitch > 0 and (steps[0] - steps[1]) / pitch >= ISSUER_GAP
 
 
 def graded(crop: np.ndarray | None) -> bool:

@@ -22,7 +22,7 @@ from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.gradient import nev_toned
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.lowlight import brightened
-from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, empty_slot, nev_shaped
+from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, empty_slot, issuer_skipped, nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceCall, ProvinceReader
@@ -199,6 +199,8 @@ class Pipeline:
             # plate's 8 slots with one inside them empty are an NEV plate with a character covered and skipped
             # (plates-dev's 皖AD22939 under mud read ``皖AD2939``, "not NEV": an EV fined) — partial, the ``?`` there
             gap = empty_slot(char_centres(read), crop if read_crop is None else read_crop)
+            if gap is None and issuer_skipped(shape.text, char_centres(read)):
+                gap = 1  # the issuing letter skipped (its strokes there, no empty slot): 鲁QF02599 read 鲁F02599
             return (shape if gap is None else Shape(shape.text[:gap] + MISSING + shape.text[gap:], False)), read, False
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
             split = split_read(read)

@@ -230,7 +230,10 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             return Verdict(True, "format", code, kind, energy)
         if tail is not None:
             return Verdict(None, "format" if c == "white" and dark is not False else "conflict", code, kind, energy)
-        return _not_nev(t, c, "colour") if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
+        if info.valid:
+            return _not_nev(t, c, "colour")
+        # a partial read whose class character (警 on white, 港 / 澳 / 领 on black) was read has that class (GA 36)
+        return Verdict(None, "unread", *_CLASS[c].get(t[-1:] if partial else "", (info.type_code, info.kind)), None)
     # unknown colour (infrared night, monochrome camera): the format alone decides
     if nev_format:
         return Verdict(True, "format", code, kind, energy)
@@ -247,8 +250,13 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
 
 
 _COLOUR_TYPE = {"blue": "02", "yellow": "01"}
-#: The class characters that end a yellow plate (GA 36) and the type code and kind each names.
-_YELLOW_CLASS = {"学": ("16", "coach"), "挂": ("15", "trailer")}
+#: The class characters that end a plate of each colour (GA 36) and the type code and kind each names: read on a partial
+#: read, they still name its class (``京A12?4警`` is a police plate whatever its missing digit).
+_CLASS = {
+    "yellow": {"学": ("16", "coach"), "挂": ("15", "trailer")},
+    "white": {"警": ("23", "police")},
+    "black": {"港": ("26", "hk"), "澳": ("27", "macau"), "领": ("04", "consulate")},
+}
 
 
 def _not_nev(text: str, colour: str, reason: str, complete: bool = True) -> Verdict:
@@ -258,7 +266,7 @@ def _not_nev(text: str, colour: str, reason: str, complete: bool = True) -> Verd
     military_elsewhere = p.kind == "military" and colour not in ("white", "unknown")
     if p.valid and not p.is_nev_format and not military_elsewhere:
         return Verdict(False, reason, p.type_code, p.kind, None)
-    if not complete and colour == "yellow" and text[-1:] in _YELLOW_CLASS:
+    if not complete and text[-1:] in _CLASS.get(colour, {}):
         # a partial read whose class character was read: GA 36's 学 / 挂 name a coach / a trailer, not a large vehicle
-        return Verdict(False, reason, *_YELLOW_CLASS[text[-1]], None)
+        return Verdict(False, reason, *_CLASS[colour][text[-1]], None)
     return Verdict(False, reason, _COLOUR_TYPE.get(colour, "99"), "unknown", None)

@@ -19,7 +19,7 @@ from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.detector import Detection
 from edge_agent.perception.imageio import read_image
-from edge_agent.perception.nev_shape import empty_slot
+from edge_agent.perception.nev_shape import empty_slot, issuer_skipped
 from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.pitch import SLOTS
 from edge_agent.perception.recognizer import Read
@@ -109,6 +109,51 @@ def test_the_slots_are_measured_on_the_crop_the_read_came_from():
     ]
 
 
+def test_the_first_step_tells_a_skipped_issuing_letter_from_a_whole_plate():
+    """GA 36's slots: an NEV plate's 8 with its issuing letter's left out step 2.8 then 1 pitch; a fuel plate's 7 step
+    1 then 1.4. Only a text that is a small NEV plate with that letter put back counts."""
+    assert issuer_skipped("鲁F02599", _centres(8, 1))
+    assert not issuer_skipped("鲁F02599", _centres(7))
+    assert not issuer_skipped("鲁Q02599", _centres(8, 1))  # Q is no energy letter: no NEV plate either way
+    assert not issuer_skipped("鲁F0259", _centres(8, 1)[:6])
+
+
+@pytest.mark.parametrize("text", ["鲁QF02599", "皖AD22939", "粤BA12345"])
+def test_an_nev_plate_read_without_its_issuing_letter_under_infrared_is_not_fined(models_dir, text):
+    """review98: in infrared rain plates-dev's 鲁QF02599 read ``鲁F02599`` — the text of a fuel plate of 鲁F (19 of 540
+    covered-NEV frames fined). The text cannot tell them apart, the plate can (GA 36): the dot follows the issuing
+    letter, so a whole plate's first step is its narrowest (1 pitch, 1.4 across the dot next), while a read that
+    skipped the issuing letter steps over it and the dot at once (2.8 pitches, 1 next). The real recogniser's centres
+    on the infrared plate, the issuing letter's left out, as the rain's read left it out."""
+    from edge_agent.perception.recognizer import create_recognizer
+    from edge_agent.perception.sessions import SessionFactory
+
+    plate = cv2.resize(_ir(plate_crop(text, "small_nev")), (480, 140), interpolation=cv2.INTER_CUBIC)
+    frame = np.full((400, 800, 3), 90, np.uint8)
+    frame[130:270, 160:640] = plate
+    corners = np.float32([(160, 130), (640, 130), (640, 270), (160, 270)])
+    det = Detection(corners, (160.0, 130.0, 640.0, 270.0), 0.99)
+    cfg = PerceptionConfig(threads=1)
+    crop = rectify(frame, corners, pad_x=cfg.pad_x, pad_y=cfg.pad_y)
+    [full] = create_recognizer(cfg.recognizer, models_dir, SessionFactory(1)).read([crop])
+    assert full[0] == text and len(full.centres) == 8  # the premise: the plate reads whole
+    short = text[0] + text[2:]
+    skipped = Read(short, 0.9, (0.9,) * 7, centres=full.centres[:1] + full.centres[2:])
+
+    class Detector:
+        def detect(self, img, region=None):
+            return [det]
+
+    class Recognizer:
+        def read(self, crops):
+            return [skipped for _ in crops]
+
+    reads = Pipeline(Detector(), Recognizer(), cfg).process(frame)
+    assert [(r.text, r.complete, r.nev) for r in reads] == [(text[0] + "?" + text[2:], False, None)], [
+        (r.text, r.colour, r.nev, r.nev_reason) for r in reads
+    ]
+
+
 @pytest.mark.parametrize("text", ["皖AD22939", "粤BD12345"])
 @pytest.mark.parametrize("slot", range(3, 7))
 def test_a_covered_nev_plate_under_infrared_is_not_fined(pipeline, text, slot):
@@ -119,7 +164,10 @@ def test_a_covered_nev_plate_under_infrared_is_not_fined(pipeline, text, slot):
         assert r.nev is not False, (r.text, r.colour, r.nev_reason)
 
 
-@pytest.mark.parametrize("text,style", [("皖A22939", "yellow"), ("粤B12345", "blue"), ("湘A97971", "blue")])
+@pytest.mark.parametrize(
+    "text,style",
+    [("皖A22939", "yellow"), ("粤B12345", "blue"), ("湘A97971", "blue"), ("鲁F02599", "blue"), ("粤D12345", "blue")],
+)
 @pytest.mark.parametrize("mud", [None, 10, 430])
 def test_a_fuel_plate_under_infrared_stays_not_nev(pipeline, text, style, mud):
     """The price guarded: a whole 7-character plate, clean or with mud beside its characters, keeps "not NEV"."""

@@ -279,6 +279,9 @@ def test_a_white_plate_whose_only_hue_is_blue_is_no_nev_by_its_format():
         ("渝B358?学", "yellow", True, "16"),  # read, 学 names the class (a coach), also on a partial read
         ("渝B35?7挂", "yellow", True, "15"),  # a trailer
         ("京A1234?", "white", True, "99"),
+        ("京A12?4警", "white", True, "23"),  # another character missing: 警 read names a police plate (was 99)
+        ("粤Z12?4港", "black", False, "26"),  # 港 / 澳 / 领 name their black plates the same way
+        ("粤Z1?34澳", "black", False, "27"),
         ("粤Z1234?", "black", False, "99"),
         ("苏E1234?", "blue", False, "02"),  # blue plates carry no suffix
     ],
