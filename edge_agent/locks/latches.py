@@ -596,7 +596,9 @@ class LatchFile(Latches):
         _inherit(stale, heirs, faults, maintenance, blind)
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
-            self._maintenance = {k: v for k, v in maintenance.items() if k in known}
+            # a kept ``inherited_from`` naming a lock configured again says "no longer configured" no more
+            self._maintenance = {k: replace(v, inherited_from=None) if v.inherited_from in known else v
+                                 for k, v in maintenance.items() if k in known}
             self._rising = {k: v for k, v in rising.items() if k in known}
             self._lowering = {k: v for k, v in lowering.items() if k in known}
             self._doubted = doubted & known
@@ -655,7 +657,9 @@ def _mark(m: StartMark) -> dict[str, Any]:
 def _inherit(stale: list[str], heirs: list[str], faults: dict[str, SavedFault],
              maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind]) -> None:
     """A fault, maintenance mode or a blind sensor's hold saved for a lock no longer configured falls on every
-    configured lock with no record of its own (``heirs``; in place), each naming the lock it came from. A lock renamed in the
+    configured lock with no record of its own (``heirs``; in place), each naming the lock it came from: the id the
+    file held it under, never an earlier one kept from a rename before (probe review105: a rename undone named the
+    lock itself as "no longer configured"). A lock renamed in the
     config is the same arm under another id, among those: until probe locks43 its records were dropped, and a sensor
     known blind to parked cars was a witness again, the arm up 40 s after the start. The cost: a lock added beside
     the rename starts held too, until a reset (or maintenance turned off)."""
@@ -664,7 +668,7 @@ def _inherit(stale: list[str], heirs: list[str], faults: dict[str, SavedFault],
             if (f := faults.get(lock_id)) is not None and heir not in faults:
                 faults[heir] = replace(f, message=f"lock {lock_id}'s, no longer configured (renamed?): {f.message}")
             if (m := maintenance.get(lock_id)) is not None and heir not in maintenance:
-                maintenance[heir] = replace(m, inherited_from=m.inherited_from or lock_id)
+                maintenance[heir] = replace(m, inherited_from=lock_id)
             if (b := blind.get(lock_id)) is not None and heir not in blind:
                 blind[heir] = replace(b, reason=f"lock {lock_id}'s, no longer configured (renamed?): {b.reason}")
 
