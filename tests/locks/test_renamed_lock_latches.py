@@ -102,3 +102,20 @@ def test_an_inherited_maintenance_never_names_a_configured_lock(clock, tmp_path,
     assert kept is not None and kept.inherited_from is None, kept
     assert "no longer configured" not in caplog.text, caplog.text
 
+
+def test_the_warning_names_only_the_locks_that_took_each_hold(clock, tmp_path, caplog):  # noqa: ANN001
+    """L0 and L1 both faulted and removed, L2 added: L2 takes L0's fault (the first) and L1's maintenance, not L1's
+    fault (it has one now). Until probe review105 L1's warning said "its fault and maintenance taken by L2", and an
+    operator resetting L2 (L0's words) took L1's fault for cleared with it."""
+    path = tmp_path / "lock-latches.json"
+    lf = LatchFile.open(path, ["L0", "L1"], clock)
+    lf.set_fault("L0", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_fault("L1", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_maintenance("L1", True, "technician")
+    caplog.clear()
+    LatchFile.open(path, ["L2"], clock)
+    said = {r.getMessage().split()[1]: r.getMessage() for r in caplog.records
+            if "no longer configured: its saved" in r.getMessage()}
+    assert "its fault taken by L2 " in said["L0"], said["L0"]
+    assert "its maintenance taken by L2 " in said["L1"] and "fault and maintenance taken" not in said["L1"], said["L1"]
+    assert "its fault taken by no lock" in said["L1"], said["L1"]
