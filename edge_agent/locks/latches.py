@@ -578,25 +578,23 @@ class LatchFile(Latches):
         stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()
                         | rest.keys() | starts.keys()) - known)
         heirs = sorted(known - set().union(faults, maintenance, blind, rising, lowering, rest, starts))
+        took = _inherit(stale, heirs, faults, maintenance, blind)
         for lock_id in stale:
             what = _records(lock_id, faults, maintenance, rising, lowering, blind) or \
                 [w for k, w in ((rest, "rest position"), (starts, "motor starts")) if lock_id in k]
-            held = [w for k, w in ((faults, "fault"), (maintenance, "maintenance"), (blind, "blind sensor's hold"))
-                    if lock_id in k]
             # which locks took the holds, by name: an operator finding an arm held must know why (probe locks45)
-            taken = (f"; its {' and '.join(held)} taken by {', '.join(heirs)} (no record of their own: a lock renamed "
-                     "is among them), held until an operator clears each: check their arms") if held and heirs else \
-                (f"; its {' and '.join(held)} taken by no lock (each has a record of its own)" if held else "")
+            taken = _taken(took[lock_id])
             log.warning("lock %s is no longer configured: its saved %s dropped (configured: %s; a lock renamed "
                         "starts under its new id without them%s)", lock_id, ", ".join(what),
                         ", ".join(lock_ids) or "none", taken)
             moves = [w for w in what if w.startswith(("unfinished rise", "owed lowering"))]
             if moves:
                 self._orphaned_moves[lock_id] = " and ".join(moves)
-        _inherit(stale, heirs, faults, maintenance, blind)
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
-            self._maintenance = {k: v for k, v in maintenance.items() if k in known}
+            # a kept ``inherited_from`` naming a lock configured again says "no longer configured" no more
+            self._maintenance = {k: replace(v, inherited_from=None) if v.inherited_from in known else v
+                                 for k, v in maintenance.items() if k in known}
             self._rising = {k: v for k, v in rising.items() if k in known}
             self._lowering = {k: v for k, v in lowering.items() if k in known}
             self._doubted = doubted & known
@@ -653,20 +651,42 @@ def _mark(m: StartMark) -> dict[str, Any]:
 
 
 def _inherit(stale: list[str], heirs: list[str], faults: dict[str, SavedFault],
-             maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind]) -> None:
+             maintenance: dict[str, SavedMaintenance], blind: dict[str, SavedBlind]) -> dict[str, dict[str, list[str]]]:
     """A fault, maintenance mode or a blind sensor's hold saved for a lock no longer configured falls on every
-    configured lock with no record of its own (``heirs``; in place), each naming the lock it came from. A lock renamed in the
+    configured lock with no record of its own (``heirs``; in place), each naming the lock it came from: the id the
+    file held it under, never an earlier one kept from a rename before (probe review105: a rename undone named the
+    lock itself as "no longer configured"). A lock renamed in the
     config is the same arm under another id, among those: until probe locks43 its records were dropped, and a sensor
     known blind to parked cars was a witness again, the arm up 40 s after the start. The cost: a lock added beside
-    the rename starts held too, until a reset (or maintenance turned off)."""
+    the rename starts held too, until a reset (or maintenance turned off). Returns, for each stale lock, each hold
+    it had → the locks that took it: a lock takes one fault (or hold) only, the first stale lock's, so a second
+    one's is taken by none (until probe review105 its warning named them all the same)."""
+    took: dict[str, dict[str, list[str]]] = {}
     for lock_id in stale:
+        got = took[lock_id] = {w: [] for k, w in ((faults, "fault"), (maintenance, "maintenance"),
+                                                  (blind, "blind sensor's hold")) if lock_id in k}
         for heir in heirs:
             if (f := faults.get(lock_id)) is not None and heir not in faults:
                 faults[heir] = replace(f, message=f"lock {lock_id}'s, no longer configured (renamed?): {f.message}")
+                got["fault"].append(heir)
             if (m := maintenance.get(lock_id)) is not None and heir not in maintenance:
-                maintenance[heir] = replace(m, inherited_from=m.inherited_from or lock_id)
+                maintenance[heir] = replace(m, inherited_from=lock_id)
+                got["maintenance"].append(heir)
             if (b := blind.get(lock_id)) is not None and heir not in blind:
                 blind[heir] = replace(b, reason=f"lock {lock_id}'s, no longer configured (renamed?): {b.reason}")
+                got["blind sensor's hold"].append(heir)
+    return took
+
+
+def _taken(took: dict[str, list[str]]) -> str:
+    """The start's words for which locks took a removed lock's holds (``_inherit``), holds taken alike together."""
+    by: dict[tuple[str, ...], list[str]] = {}
+    for what, heirs in took.items():
+        by.setdefault(tuple(heirs), []).append(what)
+    return "".join(f"; its {' and '.join(what)} taken by " + (
+        f"{', '.join(heirs)} (no record of their own: a lock renamed is among them), held until an operator clears "
+        "each: check their arms" if heirs else "no lock (each has one of its own, or took another lock's first)")
+        for heirs, what in by.items())
 
 
 def _records(lock_id: str, faults: dict[str, SavedFault], maintenance: dict[str, SavedMaintenance],

@@ -252,7 +252,10 @@ def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: obje
                            VehicleEvidence(vision=partial(vision.vision, bays[lk.id])), latches)
             units.append(LockUnit(bays[lk.id], driver, il, LockController(lk, bays[lk.id], il, bus, clock)))
     except Exception:
-        for u in units:
-            u.driver.close()
+        for u in units:  # each on its own: one close raising skipped the rest, and hid the error said (review105)
+            try:
+                u.driver.close()
+            except Exception:  # noqa: BLE001 - the next lock's lines are still released; the build's error is said
+                log.exception("lock %s: closing it failed (its lines may still be claimed)", u.interlock.cfg.id)
         raise
     return LockManager(units, bus, vision)

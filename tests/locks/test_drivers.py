@@ -11,6 +11,7 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockTriggerPin
 
 from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock
+from edge_agent.config.load import parse_config
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import EventType
@@ -384,3 +385,41 @@ def test_jetson_close_switches_every_output_off_and_releases_every_line_when_one
     assert g.levels[37] == g.LOW, "the warning output was left on"
     assert g.levels[33] == g.HIGH  # the other motor line off (active-low relay)
     assert g.cleaned is not None and sorted(g.cleaned) == [29, 31, 32, 33, 37], "lines left claimed"
+
+
+def test_a_lock_that_cannot_be_built_still_closes_every_lock_built_before_it(factory, clock, monkeypatch):  # noqa: ANN001
+    """The start builds the locks in order and closes those built when one cannot be: the first's close raising (a
+    write failing on its warning line) skipped every lock after it, which kept its lines as outputs, and the error
+    said was that write's, not the one line naming the lock that could not be built (``run`` says it and exits 2).
+    Each is closed on its own now, the failure logged (probe review105; as ``LockManager.stop`` since review97)."""
+    import edge_agent.locks.manager as manager_mod
+
+    warn = factory.pin(WARN, pin_class=FailingPin)
+    second = {"up": 20, "down": 21, "sw_down": 22, "sw_up": 23}
+    cfg = parse_config({
+        "site": {"site_id": "s1", "device_id": "d1"},
+        "camera": {"source": "0"},
+        "bays": [{"id": b, "polygon": [[x, 0], [x + 90, 0], [x + 90, 100]]} for x, b in ((0, "A"), (100, "B"), (200, "C"))],
+        "occupancy": {"classify_every_s": 0.5},
+        "locks": [
+            {**gpio_lock(id="L1", bay="A"), "presence": None},
+            {**gpio_lock(id="L2", bay="B", warning=None, presence=None,
+                         motor={"kind": "relays", "up": {"pin": second["up"]}, "down": {"pin": second["down"]}},
+                         switches={"down": {"pin": second["sw_down"]}, "up": {"pin": second["sw_up"]}})},
+            {"id": "L3", "bay": "C", "driver": "simulator"},
+        ],
+    })
+    built = manager_mod.make_driver
+
+    def third_unavailable(lk: LockConfig, *args: object, **kw: object) -> object:
+        if lk.id == "L3":
+            warn.broken = True  # L1's warning line gone: its close raises
+            raise DriverUnavailable("no such driver here")
+        return built(lk, *args, **kw)
+
+    monkeypatch.setattr(manager_mod, "make_driver", third_unavailable)
+    feed = BayFeed()
+    with pytest.raises(DriverUnavailable, match=r"locks\[2\]\.driver"):
+        build_locks(cfg, EventBus(), clock, pin_factory=factory, vision=feed)
+    assert all(factory.pin(p).function == "input" for p in second.values()), "L2's lines were left claimed"
+    warn.broken = False

@@ -76,3 +76,46 @@ def test_an_inherited_maintenance_names_the_lock_it_came_from(make_rig, clock, t
         assert rig.manager.lock_notes()[BAY].maintenance_from == "L1"
         assert "saved before the restart for lock L1, no longer configured" in caplog.text
         rig.close()
+
+
+def _from(lf: LatchFile, lock_id: str) -> str | None:
+    m = lf.maintenance(lock_id)
+    assert m is not None, f"{lock_id} lost its maintenance"
+    return m.inherited_from
+
+
+def test_an_inherited_maintenance_never_names_a_configured_lock(clock, tmp_path, caplog):  # noqa: ANN001
+    """``inherited_from`` names the lock the file held the record under at this start, which is no longer
+    configured. Until probe review105 it kept the first name: a rename undone (L1 → L2 → L1) left L1 saying its
+    maintenance was saved "for lock L1, no longer configured", and a lock added back under the name kept left its
+    heir naming a configured lock; a second rename (L2 → L3) named L1, which the start's own warning did not (it names L2)."""
+    path = tmp_path / "lock-latches.json"
+    LatchFile.open(path, ["L1"], clock).set_maintenance("L1", True, "technician")
+    assert _from(LatchFile.open(path, ["L2"], clock), "L2") == "L1"
+    caplog.clear()
+    assert _from(LatchFile.open(path, ["L1"], clock), "L1") == "L2"  # the rename undone
+    assert "for lock L1, no longer configured" not in caplog.text, caplog.text
+    assert _from(LatchFile.open(path, ["L2"], clock), "L2") == "L1"
+    assert _from(LatchFile.open(path, ["L3"], clock), "L3") == "L2"  # renamed again: the record was L2's
+    caplog.clear()  # L3 kept, L2 added back beside it: L3's record names a configured lock no more
+    kept = LatchFile.open(path, ["L2", "L3"], clock).maintenance("L3")
+    assert kept is not None and kept.inherited_from is None, kept
+    assert "no longer configured" not in caplog.text, caplog.text
+
+
+def test_the_warning_names_only_the_locks_that_took_each_hold(clock, tmp_path, caplog):  # noqa: ANN001
+    """L0 and L1 both faulted and removed, L2 added: L2 takes L0's fault (the first) and L1's maintenance, not L1's
+    fault (it has one now). Until probe review105 L1's warning said "its fault and maintenance taken by L2", and an
+    operator resetting L2 (L0's words) took L1's fault for cleared with it."""
+    path = tmp_path / "lock-latches.json"
+    lf = LatchFile.open(path, ["L0", "L1"], clock)
+    lf.set_fault("L0", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_fault("L1", "motor_timeout", "the arm did not reach its end switch")
+    lf.set_maintenance("L1", True, "technician")
+    caplog.clear()
+    LatchFile.open(path, ["L2"], clock)
+    said = {r.getMessage().split()[1]: r.getMessage() for r in caplog.records
+            if "no longer configured: its saved" in r.getMessage()}
+    assert "its fault taken by L2 " in said["L0"], said["L0"]
+    assert "its maintenance taken by L2 " in said["L1"] and "fault and maintenance taken" not in said["L1"], said["L1"]
+    assert "its fault taken by no lock" in said["L1"], said["L1"]
