@@ -57,6 +57,7 @@ DENSE_FRAMES = 3  # this many frames in a row closer than 1 / MAX_FILE_FPS: the 
 # reads one more than 60 s below the file's first as wrapped and adds the period, so a clock that went back (two
 # recordings joined with cat) came out as a step 23.9 h forward (see ``sample``).
 PTS_WRAP_S = 2**33 / 90_000
+SNIFF_BYTES = 2048  # read to tell an MPEG stream: a maker's header before its first pack, ten 188-byte packets
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
@@ -502,15 +503,30 @@ def sample(cap: object, kind: str, fps: float, wrap_s: float | None = None) -> I
 
 def pts_wrap_s(source: str) -> float | None:
     """``PTS_WRAP_S`` for an MPEG transport stream (188- or 192-byte packets) or program stream file, else None
-    (other containers' timestamps do not wrap; a gap of hours in them is a gap)."""
+    (other containers' timestamps do not wrap; a gap of hours in them is a gap). Found as FFmpeg finds them, not
+    only at the first byte: a transport stream cut mid-packet (``tail -c``), a program stream after a camera
+    maker's header (Hikvision's 40-byte ``IMKH``) were taken for other containers."""
     try:  # without blocking: a FIFO named as the source waits for a writer
         with os.fdopen(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            head = f.read(3 * 192) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else b""
+            head = f.read(SNIFF_BYTES) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else b""
     except (OSError, ValueError):  # a pipeline's text, a name with a NUL
         return None
-    ts = any(len(head) > start + 2 * size and all(head[start + k * size] == 0x47 for k in range(3))
-             for size, start in ((188, 0), (192, 4)))
-    return PTS_WRAP_S if ts or head[:4] == b"\x00\x00\x01\xba" else None
+    ts = any(len(head) > start + 2 * size and all(head[k] == 0x47 for k in range(start, len(head), size))
+             for size in (188, 192) for start in range(size))  # the sync byte at every packet read
+    return PTS_WRAP_S if ts or _pack_header(head) else None
+
+
+def _pack_header(head: bytes) -> bool:
+    """An MPEG program stream's pack header (``00 00 01 BA`` and the marker bits of MPEG-2's or MPEG-1's layout) in
+    ``head``: the start code's four bytes alone are also an MP4 table's 442."""
+    at = head.find(b"\x00\x00\x01\xba")
+    while 0 <= at <= len(head) - 14:
+        b = head[at + 4:at + 14]
+        if (b[0] & 0xC4 == 0x44 and b[2] & b[4] & 0x04 and b[5] & 0x01 and b[8] & 0x03 == 0x03) or \
+                (b[0] & 0xF1 == 0x21 and b[2] & b[4] & b[7] & 0x01 and b[5] & 0x80):
+            return True
+        at = head.find(b"\x00\x00\x01\xba", at + 1)
+    return False
 
 
 def _frames_left(cap: object) -> int:

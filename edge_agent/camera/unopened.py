@@ -64,8 +64,8 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
     return f"{host} port {port} cannot be reached ({last.strerror if last is not None else 'no address'})"
 
 
-# Top-level boxes looked at in an MP4 / MOV: a recording has a handful (ftyp, moov, mdat, free); a fragmented one one
-# pair per fragment, its index first
+# Top-level boxes looked at in an MP4 / MOV before its index (moov): a recording has a handful (ftyp, mdat, free) there;
+# a fragmented one has its index first (then a pair per fragment, not read)
 MAX_BOXES = 4096
 
 
@@ -74,6 +74,8 @@ def _recording(path: str) -> str:
     Why: a camera or recorder that loses power while writing an MP4 leaves its frames without the index written
     at the end (the ``moov`` box); such a file opens nowhere, and "cannot open" sent its owner looking for a codec."""
     try:  # without blocking: a FIFO named as the source waits for a writer, and this runs in the reader's thread
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device: OpenCV's call, and not opened here (that
+            return ""  # woke a writer blocked until a reader came, and broke its stream at the close)
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):  # a FIFO or a device: OpenCV's call
@@ -85,7 +87,7 @@ def _recording(path: str) -> str:
         return ""
     except OSError as exc:
         return f"{path} cannot be read ({exc.strerror or exc})"
-    if boxes[:1] == [b"ftyp"] and b"moov" not in boxes:
+    if boxes[:1] == [b"ftyp"] and b"moov" not in boxes and len(boxes) < MAX_BOXES:  # at the limit: not known
         return (f"{path} is an MP4 / MOV recording without its index (no moov box): it was cut off before it was "
                 "closed (power lost, disk full, the recorder stopped); it plays nowhere as it is (a repair tool such "
                 "as untrunc rebuilds it from a whole recording of the same camera)")
@@ -93,7 +95,8 @@ def _recording(path: str) -> str:
 
 
 def _top_boxes(f: BinaryIO, size: int) -> list[bytes]:
-    """The types of an ISO media file's top-level boxes, read header by header (the data between is skipped)."""
+    """The types of an ISO media file's top-level boxes up to its index (``moov``), read header by header (the data
+    between is skipped); only the first when it is no file type (``ftyp``): not an MP4 / MOV."""
     types: list[bytes] = []
     at = 0
     while at + 8 <= size and len(types) < MAX_BOXES:
@@ -103,6 +106,8 @@ def _top_boxes(f: BinaryIO, size: int) -> list[bytes]:
         if length == 1 and len(head) == 16:  # a 64-bit size follows the type
             length = int.from_bytes(head[8:16], "big")
         types.append(kind)
+        if kind == b"moov" or types[0] != b"ftyp":  # all that is asked: is there an index after the file type
+            break
         if length == 0:  # the last box, to the end of the file
             break
         if length < 8:

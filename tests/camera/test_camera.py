@@ -454,12 +454,45 @@ def test_only_mpeg_streams_timestamps_are_read_as_wrapping(tmp_path):
     data = ts.read_bytes()
     m2ts.write_bytes(b"".join(bytes(4) + data[p:p + 188] for p in range(0, len(data), 188)))
     ps = tmp_path / "a.mpg"
-    ps.write_bytes(b"\x00\x00\x01\xba" + bytes(100))
+    ps.write_bytes(bytes.fromhex("000001ba4400040004010189c3f8") + bytes(100))  # a DVD's first pack header
     mp4 = tmp_path / "a.mp4"
     mp4.write_bytes(b"\x00\x00\x00\x10ftypisom" + bytes(600))
     assert [pts_wrap_s(str(p)) for p in (ts, m2ts, ps)] == [PTS_WRAP_S] * 3
     assert pts_wrap_s(str(mp4)) is None and pts_wrap_s(str(tmp_path / "gone.ts")) is None
     assert pts_wrap_s("videotestsrc ! appsink") is None
+
+
+def test_mpeg_streams_are_known_past_a_cut_packet_or_a_makers_header(tmp_path):
+    """FFmpeg reads a transport stream cut at any byte (``tail -c``, a capture begun mid-packet) and a program
+    stream after a camera maker's header (Hikvision's recordings open with a 40-byte ``IMKH`` block before the first
+    pack) with their 33-bit clock all the same: taken for other containers, two such recordings joined with the
+    second's clock 1000 s behind played 26.2 h. An MP4 whose sample-size table holds the pack code's four bytes
+    (a 442-byte frame) is no program stream."""
+    ts, ps = tmp_path / "a.ts", tmp_path / "a.mpg"
+    for path, api in ((ts, cv2.CAP_ANY), (ps, cv2.CAP_FFMPEG)):
+        w = cv2.VideoWriter(str(path), api, cv2.VideoWriter_fourcc(*"MPEG"), 5, (96, 64))
+        for i in range(5):
+            w.write(np.full((64, 96, 3), 40 * i, np.uint8))
+        w.release()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(ts.read_bytes()[100:])
+    maker = tmp_path / "maker.mp4"
+    maker.write_bytes(b"IMKH" + bytes(36) + ps.read_bytes())
+    for path in (cut, maker):
+        cap = cv2.VideoCapture(str(path))
+        try:
+            assert cap.isOpened() and cap.grab(), path  # FFmpeg plays it
+        finally:
+            cap.release()
+    assert [pts_wrap_s(str(p)) for p in (cut, maker)] == [PTS_WRAP_S] * 2
+
+    def box(kind: bytes, body: bytes) -> bytes:
+        return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+    sizes = b"".join(n.to_bytes(4, "big") for n in (442, 451, 438, 442, 460))  # 442 = 0x000001BA
+    mp4 = tmp_path / "b.mp4"
+    mp4.write_bytes(box(b"ftyp", b"isom" + bytes(4)) + box(b"moov", box(b"stsz", bytes(12) + sizes)) + bytes(600))
+    assert pts_wrap_s(str(mp4)) is None
 
 
 def test_looping_folder_follows_new_files_and_reconnects_once_emptied(tmp_path):

@@ -105,3 +105,57 @@ def test_a_video_file_that_is_there_says_what_is_wrong_with_it(tmp_path):
     fifo = tmp_path / "fifo.mp4"  # opened without waiting for a writer (this runs in the camera reader's thread)
     os.mkfifo(fifo)
     assert why_unopened(str(fifo), "file") == ""
+
+
+def _box(kind: bytes, body: bytes = b"") -> bytes:
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def _read_calls() -> int:
+    """Read system calls made so far by this thread (Linux's per-thread I/O accounting)."""
+    with open("/proc/thread-self/io", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("syscr:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/io"), reason="needs Linux's per-thread I/O accounting")
+def test_a_fragmented_recording_is_judged_by_its_first_boxes(tmp_path):
+    """A fragmented MP4 (its index first, then a moof + mdat pair per fragment: 900 an hour at 4 s) that OpenCV
+    refuses was read header by header up to 4,096 boxes, two thousand seeks on a USB disk at every retry of the
+    camera, to find the index it had found at the second. A file with more boxes than are read before its index is
+    not said to be cut off: that is not known."""
+    from edge_agent.camera.unopened import MAX_BOXES, why_unopened
+
+    fragmented = tmp_path / "fragmented.mp4"
+    with open(fragmented, "wb") as f:
+        f.write(_box(b"ftyp", b"isom" + bytes(4)) + _box(b"moov", bytes(8)))  # an index OpenCV cannot use
+        for _ in range(MAX_BOXES // 4):  # over an hour of 4 s fragments
+            f.write(_box(b"moof") + _box(b"mdat", bytes(4096)))
+    before = _read_calls()
+    assert why_unopened(str(fragmented), "file") == ""
+    assert _read_calls() - before < 20
+    many = tmp_path / "many.mp4"  # its index after more boxes than are looked at
+    many.write_bytes(_box(b"ftyp", b"isom" + bytes(4)) + _box(b"free") * MAX_BOXES + _box(b"moov", bytes(8)))
+    assert why_unopened(str(many), "file") == ""
+
+
+def test_a_fifo_named_as_a_recording_is_not_opened_to_say_why(tmp_path):
+    """Opening a FIFO, even without waiting, wakes a writer blocked until a reader comes: closed at once, that
+    writer's stream broke (EPIPE; a SIGPIPE kills an ``ffmpeg … > fifo`` restarted in a loop) after every failed
+    open of the camera. Asked of the file system instead (inotify sees every open)."""
+    import ctypes
+
+    from edge_agent.camera.unopened import why_unopened
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "inotify_init1"):
+        pytest.skip("needs inotify (Linux)")
+    fifo = tmp_path / "cam.ts"
+    os.mkfifo(fifo)
+    watch = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert watch >= 0 and libc.inotify_add_watch(watch, os.fsencode(fifo), 0x20) >= 0  # IN_OPEN
+    try:
+        assert why_unopened(str(fifo), "file") == ""
+        with pytest.raises(BlockingIOError):
+            os.read(watch, 4096)  # no event: it was not opened
+    finally:
+        os.close(watch)
