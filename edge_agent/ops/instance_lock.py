@@ -44,14 +44,14 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
     return note
 
 
-def hold_outbox(outbox: Path, data_dir: Path, command: str) -> None:
-    """Take ``{outbox}.lock`` when ``mqtt.outbox.path`` lies outside ``data_dir`` (inside, the data folder's lock
-    covers it), or raise ``DataDirBusy`` naming the holder. Why: two agents on their own data folders but one
-    outbox (a config copied with only ``data_dir`` changed, the outbox on a partition of its own) both ran and both
-    sent its rows: 6 event_ids twice in 400, and each stop's count of the rows left went wrong (probe chaos43)."""
-    outbox, data_dir = Path(outbox).resolve(), Path(data_dir).resolve()
-    if outbox.parent == data_dir:
-        return
+def hold_outbox(outbox: Path, command: str) -> None:
+    """Take ``{outbox}.lock`` for the outbox this agent uses, wherever it lies, or raise ``DataDirBusy`` naming the
+    holder. Why: two agents on their own data folders but one outbox (a config copied with only ``data_dir``
+    changed, the outbox on a partition of its own) both ran and both sent its rows: 6 event_ids twice in 400, and
+    each stop's count of the rows left went wrong (probe chaos43). An outbox in the agent's own ``data_dir`` is
+    locked too: left to the data folder's lock, a second agent whose ``mqtt.outbox.path`` named that file found
+    no lock on it and ran (probe review107)."""
+    outbox = Path(outbox).resolve()
     path = outbox.with_name(outbox.name + ".lock")
     if path not in _held:
         outbox.parent.mkdir(parents=True, exist_ok=True)
