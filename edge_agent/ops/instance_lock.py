@@ -54,9 +54,12 @@ def hold_outbox(outbox: Path, command: str) -> None:
     outbox = Path(outbox).resolve()
     path = outbox.with_name(outbox.name + ".lock")
     if path not in _held:
-        outbox.parent.mkdir(parents=True, exist_ok=True)
-        _held[path] = _lock(path, outbox.parent, command, f"mqtt.outbox.path {outbox}",
-                            "; one agent per outbox: stop it, or give this one its own mqtt.outbox.path")
+        try:  # an unusable path stays the config error the outbox's own open says (exit 2), not "cannot start"
+            outbox.parent.mkdir(parents=True, exist_ok=True)
+            _held[path] = _lock(path, outbox.parent, command, f"mqtt.outbox.path {outbox}",
+                                "; one agent per outbox: stop it, or give this one its own mqtt.outbox.path")
+        except OSError as exc:
+            raise DataDirBusy(f"mqtt.outbox.path: cannot open {outbox}: {exc}") from None
 
 
 def _lock(path: Path, folder: Path, command: str, what: str, advice: str) -> IO[str]:

@@ -240,3 +240,21 @@ def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_ref
     finally:
         first.kill()
         first.wait(10)
+
+
+def test_an_outbox_path_that_cannot_be_a_file_stays_a_config_error_exit_2(tmp_path, models_dir):
+    """``mqtt.outbox.path`` under a file (no folder can be made there): the outbox's lock, taken first, stopped the
+    start with "cannot start: File exists: …", exit 1, naming no setting, where the link's open said which setting
+    and exit 2 (probe review107)."""
+    import yaml
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = _config(tmp_path, models_dir, tmp_path / "data")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"], "outbox": {"path": str(blocker / "o.sqlite")}}
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(path), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"mqtt.outbox.path: cannot open {blocker / 'o.sqlite'}" in proc.stderr
