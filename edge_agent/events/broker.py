@@ -7,6 +7,8 @@ persistence folder, waited on and reaped).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -35,6 +37,28 @@ def _reserve_port() -> socket.socket:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", 0))
     return s
+
+
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds a socket listening on TCP ``port`` (Linux's /proc), None where it cannot be
+    told. A connection that succeeds may be another listener's, bound over our hold with SO_REUSEADDR; this asks
+    the kernel, whatever the mosquitto version or wherever its config sends its log."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table, encoding="ascii") as f:
+                for row in f.readlines()[1:]:
+                    cols = row.split()
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                        inodes.add(f"socket:[{cols[9]}]")
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except (OSError, ValueError, IndexError):
+        return None
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
 
 
 def mosquitto_path() -> str | None:
@@ -129,14 +153,15 @@ class LocalBroker:
                 return self
             # the port was taken before mosquitto bound it (a port given by the caller, or a listener that
             # bound over the hold with SO_REUSEADDR): a broker whose port no client knows yet takes another
-            if self._came_up or self._held is None:
+            if self._came_up or self._held is None or self.config is not None:  # a whole config names its port
                 break
             self._hold_new_port()
         raise BrokerError(f"mosquitto could not listen on port {self.port} (address in use); see {log_path}")
 
     def _start_once(self, exe: str, log_path: Path, timeout: float) -> bool:
-        """True once our mosquitto listens; False when it exited on a port in use. Up means our process said
-        ``running`` (generated config) and accepts a connection: a connection alone may be another listener's."""
+        """True once our mosquitto listens; False when it exited on a port in use. Up means a connection is
+        accepted and our process holds the listening socket (``_listens``; without /proc: it said ``running``,
+        generated config): a connection alone may be another listener's."""
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config if self.config is not None else self.config_text())
         start_at = log_path.stat().st_size if log_path.exists() else 0
@@ -156,12 +181,17 @@ class LocalBroker:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     pass
-                if self.config is not None:
-                    return True
-                with open(log_path, "rb") as f:
-                    f.seek(start_at)
-                    if b" running" in f.read():
+                ours = _listens(self._proc.pid, self.port)
+                if ours is not None:  # asked of the kernel: another listener's answer never counts us up
+                    if ours:
                         return True
+                elif self.config is not None:
+                    return True
+                else:
+                    with open(log_path, "rb") as f:
+                        f.seek(start_at)
+                        if b" running" in f.read():
+                            return True
             except OSError:
                 pass
             time.sleep(0.02)  # waiting on a real process's port, not on time-based behaviour

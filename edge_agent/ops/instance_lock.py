@@ -44,19 +44,22 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
     return note
 
 
-def hold_outbox(outbox: Path, data_dir: Path, command: str) -> None:
-    """Take ``{outbox}.lock`` when ``mqtt.outbox.path`` lies outside ``data_dir`` (inside, the data folder's lock
-    covers it), or raise ``DataDirBusy`` naming the holder. Why: two agents on their own data folders but one
-    outbox (a config copied with only ``data_dir`` changed, the outbox on a partition of its own) both ran and both
-    sent its rows: 6 event_ids twice in 400, and each stop's count of the rows left went wrong (probe chaos43)."""
-    outbox, data_dir = Path(outbox).resolve(), Path(data_dir).resolve()
-    if outbox.parent == data_dir:
-        return
+def hold_outbox(outbox: Path, command: str) -> None:
+    """Take ``{outbox}.lock`` for the outbox this agent uses, wherever it lies, or raise ``DataDirBusy`` naming the
+    holder. Why: two agents on their own data folders but one outbox (a config copied with only ``data_dir``
+    changed, the outbox on a partition of its own) both ran and both sent its rows: 6 event_ids twice in 400, and
+    each stop's count of the rows left went wrong (probe chaos43). An outbox in the agent's own ``data_dir`` is
+    locked too: left to the data folder's lock, a second agent whose ``mqtt.outbox.path`` named that file found
+    no lock on it and ran (probe review107)."""
+    outbox = Path(outbox).resolve()
     path = outbox.with_name(outbox.name + ".lock")
     if path not in _held:
-        outbox.parent.mkdir(parents=True, exist_ok=True)
-        _held[path] = _lock(path, outbox.parent, command, f"mqtt.outbox.path {outbox}",
-                            "; one agent per outbox: stop it, or give this one its own mqtt.outbox.path")
+        try:  # an unusable path stays the config error the outbox's own open says (exit 2), not "cannot start"
+            outbox.parent.mkdir(parents=True, exist_ok=True)
+            _held[path] = _lock(path, outbox.parent, command, f"mqtt.outbox.path {outbox}",
+                                "; one agent per outbox: stop it, or give this one its own mqtt.outbox.path")
+        except OSError as exc:
+            raise DataDirBusy(f"mqtt.outbox.path: cannot open {outbox}: {exc}") from None
 
 
 def _lock(path: Path, folder: Path, command: str, what: str, advice: str) -> IO[str]:

@@ -183,8 +183,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     check_data_dir(cfg)
     try:  # before anything opens a file in data_dir: a second agent there would share them all
         open_to_others = hold_data_dir(Path(cfg.data_dir), "run")
-        if cfg.mqtt.enabled and cfg.mqtt.outbox.path:  # one kept elsewhere: two agents sent its rows twice
-            hold_outbox(Path(cfg.mqtt.outbox.path), Path(cfg.data_dir), "run")
+        if cfg.mqtt.enabled:  # one outbox shared by two agents on their own data folders: rows sent twice
+            hold_outbox(Path(cfg.mqtt.outbox.path or Path(cfg.data_dir) / "mqtt-outbox.sqlite"), "run")
     except DataDirBusy as exc:
         raise StartupError(str(exc), 2) from None
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)

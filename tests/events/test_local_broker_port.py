@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from edge_agent.events.broker import LocalBroker, mosquitto_path
+from edge_agent.events.broker import BrokerError, LocalBroker, mosquitto_path
 from tests.events.helpers import Subscriber, wait_until
 
 pytestmark = pytest.mark.broker
@@ -57,3 +57,23 @@ def test_a_picked_port_is_held_until_the_broker_is_gone(tmp_path):
     broker.stop()
     with socket.socket() as s, pytest.raises(OSError):
         s.bind(("127.0.0.1", broker.port))
+
+
+def test_a_whole_config_on_a_taken_port_is_refused_not_counted_up_on_the_other_listener(tmp_path):
+    """A whole ``mosquitto.conf`` (the deploy tests') names its port: before, another listener on it answered the
+    start's connection and the start said up while mosquitto had exited on "Address already in use" (its log was
+    not read for such a config), or the port was picked again under a config that still named the old one. Our
+    process's own listening socket counts it up; a taken port is refused, naming it (probe review107)."""
+    if mosquitto_path() is None:
+        pytest.skip("mosquitto is not installed")
+    broker = LocalBroker(tmp_path / "broker")
+    picked = broker.port
+    broker.config = broker.config_text()  # a whole config naming the port
+    other = _listen_on(picked)
+    try:
+        with pytest.raises(BrokerError, match=f"port {picked} "):
+            broker.start()
+        assert not broker.running
+    finally:
+        broker.stop()
+        other.close()

@@ -203,3 +203,58 @@ def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_pat
     finally:
         first.kill()
         first.wait(10)
+
+
+def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_refused(tmp_path, models_dir):
+    """The first agent keeps its outbox where ``data_dir`` puts it (no ``mqtt.outbox.path``); a copy of its config
+    with ``data_dir`` changed and ``mqtt.outbox.path`` naming that file (or set to it from the start) ran beside it:
+    only an outbox outside the agent's own data_dir was locked, so the first took no lock the second looked at,
+    and both sent the rows (probe review107). Every run locks the outbox it uses."""
+    import yaml
+
+    from edge_agent.events.broker import free_port
+    from tests.events.helpers import wait_until
+
+    box = tmp_path / "first" / "data" / "mqtt-outbox.sqlite"  # the first agent's default outbox
+    configs = []
+    for name, outbox in (("first", None), ("second", str(box))):
+        (tmp_path / name).mkdir()
+        path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
+        cfg = yaml.safe_load(path.read_text())
+        cfg["camera"]["loop"] = True  # runs until killed
+        cfg["mqtt"] = {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{free_port()}"]}
+        if outbox:
+            cfg["mqtt"]["outbox"] = {"path": outbox}
+        path.write_text(yaml.safe_dump(cfg))
+        configs.append(path)
+    first = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[0]), "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: box.exists() or first.poll() is not None, what="the first agent's outbox")
+        assert first.poll() is None
+        proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[1]), "--quiet"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        line = _one_line(proc)
+        assert f"mqtt.outbox.path {box} is in use by another edge-agent" in line and f"pid {first.pid} run" in line
+    finally:
+        first.kill()
+        first.wait(10)
+
+
+def test_an_outbox_path_that_cannot_be_a_file_stays_a_config_error_exit_2(tmp_path, models_dir):
+    """``mqtt.outbox.path`` under a file (no folder can be made there): the outbox's lock, taken first, stopped the
+    start with "cannot start: File exists: …", exit 1, naming no setting, where the link's open said which setting
+    and exit 2 (probe review107)."""
+    import yaml
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = _config(tmp_path, models_dir, tmp_path / "data")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"], "outbox": {"path": str(blocker / "o.sqlite")}}
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(path), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"mqtt.outbox.path: cannot open {blocker / 'o.sqlite'}" in proc.stderr

@@ -558,3 +558,19 @@ def test_a_photo_retention_deletes_between_the_page_and_the_picture_is_said_gone
     page.wait_for_selector("#photo-gone")
     assert page.locator("#frame").count() == 0 and "设备上没有这张照片" in page.inner_text("#photo-gone")
     ctx.close()
+
+
+def test_a_photo_refused_for_the_rate_is_not_said_gone(browser, server, site):
+    """The picture's request refused for the rate (429: reviewers behind one address, the live page's pictures
+    every 15 s), not missing: before, the page replaced it with "not on the device (deleted by retention …)", and
+    a reviewer deciding on the violation was told its evidence was gone (probe review107). It stays a broken
+    picture, the status kept on it; a 404 still says gone (the retention test above)."""
+    ctx, page = login(browser, server.url)
+    v = site.log.get(1)
+    assert v is not None and v.evidence_id
+    page.route(f"**/evidence/{v.evidence_id}/frame.jpg",
+               lambda route: route.fulfill(status=429, body="too many requests"))  # fmt: skip
+    page.goto(server.url + "/violations/1")
+    page.wait_for_selector('#frame[data-load-failed="429"]')
+    assert page.locator("#photo-gone").count() == 0
+    ctx.close()

@@ -7,7 +7,10 @@
     if (img.complete && img.naturalWidth === 0) hide(); else img.addEventListener("error", hide);
   });
   // A photo the page named but that failed to load (retention deleted it between the page and the picture: a
-  // race no check on the server can close) is replaced by the line saying so, not left a broken picture.
+  // race no check on the server can close) is replaced by the line saying so, not left a broken picture. Only when
+  // the server says it is not there (404): a picture refused for the rate (429, reviewers behind one address), a
+  // session that ended or a dropped connection was said "not on the device" to a reviewer deciding on it (probe
+  // review107); those stay a broken picture, the status kept on the image (data-load-failed).
   document.querySelectorAll("img[data-gone-text]").forEach(function (img) {
     function gone() {
       var line = document.createElement("p");
@@ -16,7 +19,12 @@
       line.textContent = img.dataset.goneText;
       (img.closest("a") || img).replaceWith(line);
     }
-    if (img.complete && img.naturalWidth === 0) gone(); else img.addEventListener("error", gone);
+    function failed() {
+      fetch(img.src, {credentials: "same-origin", redirect: "manual"}).then(function (r) {
+        if (r.status === 404) gone(); else img.dataset.loadFailed = String(r.status);
+      }, function () { img.dataset.loadFailed = "network"; });
+    }
+    if (img.complete && img.naturalWidth === 0) failed(); else img.addEventListener("error", failed);
   });
 
   // A page that asks for it (<body data-refresh-s="15">: the live bays) reloads that often while nobody is using
