@@ -196,6 +196,24 @@ def test_a_login_refused_for_its_stale_token_keeps_its_own_page_without_a_refere
     assert re.search(r'name="next" value="([^"]*)"', again.text).group(1).replace("&amp;", "&") == page
 
 
+def test_a_page_too_long_for_the_login_to_carry_leads_to_the_list_not_to_a_refused_login(site):
+    """A ``next`` past the login form's 2,048 characters was put in the form, and the password typed into it was
+    answered "next: String should have at most 2048 characters", nobody signed in (probe review108: a long link, or
+    a form's ``next``). The login takes the list instead; a page within the limit still comes back."""
+    c = logged_in(site)
+    tok = token(c, "/violations/5")
+    c.post("/logout", data={"csrf": tok})
+    long = "/violations?plate=" + "B" * 2100
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok, "next": long}, headers=HTML,
+               follow_redirects=False)
+    for to in (r.headers["location"], f"/login?next={quote(long)}"):
+        nxt = re.search(r'name="next" value="([^"]*)"', c.get(to).text).group(1)
+        back = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c, to), "next": nxt},
+                      follow_redirects=False)
+        assert back.status_code == 303 and back.headers["location"] == "/violations", back.text[:300]
+        c.post("/logout", data={"csrf": token(c, "/violations")})
+
+
 @pytest.mark.parametrize("nxt", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/", "violations"])
 def test_a_form_naming_another_site_after_the_session_ended_goes_to_the_list(site, nxt):
     c = logged_in(site)
