@@ -209,3 +209,12 @@ def test_a_city_under_the_wrong_region_is_told_its_zone(tmp_path):
     """``Europe/Shanghai`` was told 'Europe/San_Marino' (the nearest whole text): the place is matched by its name."""
     (problem,) = _problems(tmp_path, "timezone: Asia/Urumqi", "timezone: Europe/Shanghai")
     assert problem.endswith("did you mean 'Asia/Shanghai'?"), problem
+
+
+def test_an_event_type_with_control_characters_is_shown_escaped(tmp_path):
+    """The unknown event type was printed as written: an escape sequence in the YAML (``\\e[2J``) cleared the
+    operator's terminal under check-config's line (probe review108). Keys were shown safely already; the name is now
+    shown as Python writes it, the guess after it."""
+    (problem,) = _problems(tmp_path, "events: [violation_started]", 'events: ["violation_st\\e[2Jarted"]')
+    assert "\x1b" not in problem and "'violation_st\\x1b[2Jarted': no such event type" in problem, problem
+    assert problem.endswith("did you mean 'violation_started'?"), problem
