@@ -70,7 +70,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         found = _INVALID_CHOICE.search(message)
-        if found:
+        # a word only (argparse quotes a text, not a number): `--rotate 100` was told '180', nearest by its digits,
+        # where 90 is the nearest angle (probe review108)
+        if found and found["value"].startswith("'"):
             from edge_agent.config.suggest import suggest_value
 
             choices = [c.strip().strip("'") for c in found["choices"].split(",")]

@@ -228,3 +228,13 @@ def test_a_choice_like_none_on_the_command_line_is_not_given_a_guess(capsys):
     with pytest.raises(SystemExit):
         cli.main(["users", "add", "bob", "--role", "root", "--config", "x.yaml"])
     assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("degrees", ["100", "9", "27"])
+def test_a_number_on_the_command_line_is_not_guessed_by_its_spelling(degrees, capsys):
+    """``--rotate 100`` was told "did you mean '180'?" and ``9`` '90' (probe review108): digits alike are no slip of
+    the keys (100° is nearest 90°), and a guessed angle turns every photo the wrong way. Words are still guessed."""
+    with pytest.raises(SystemExit):
+        cli.main(["recognize", "--rotate", degrees, "photo.jpg"])
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "did you mean" not in err, err

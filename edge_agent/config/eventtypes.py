@@ -33,4 +33,6 @@ def unknown_types(names: list[str], known: frozenset[str]) -> str | None:
         return None
     meant = [m for m in (suggest_value(n, known) for n in unknown) if m]
     guess = f": did you mean {', '.join(map(repr, meant))}?" if meant else ""
-    return f"{', '.join(unknown)}: no such event type (known: {', '.join(sorted(known))}){guess}"
+    # a name with a control character as Python writes it: an escape sequence in the YAML reached the terminal
+    shown = [n if n.isprintable() else repr(n) for n in unknown]
+    return f"{', '.join(shown)}: no such event type (known: {', '.join(sorted(known))}){guess}"

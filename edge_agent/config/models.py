@@ -27,7 +27,7 @@ from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.notify import NotifyConfig
 from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
-from edge_agent.config.suggest import suggest_value
+from edge_agent.config.suggest import suggest_zone
 from edge_agent.config.web import WebConfig
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class SiteConfig(StrictModel):
             if not available_timezones():  # a slim image without /usr/share/zoneinfo: no name is known
                 raise ValueError(f"cannot check time zone {v!r}: this host has no time zone database "
                                  "(install the tzdata package)") from None
-            meant = suggest_value(v, available_timezones())
+            meant = suggest_zone(v, available_timezones())
             raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)"
                              + (f": did you mean {meant!r}?" if meant else "")) from None
         m = _ETC_GMT.match(v)

@@ -34,7 +34,7 @@ def suggest_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     return found[0] if found else None
 
 
-def suggest_value(value: object, choices: Iterable[str]) -> str | None:
+def suggest_value(value: object, choices: Iterable[str], cutoff: float = VALUE_CUTOFF) -> str | None:
     """The choice ``value`` was probably meant to be (``gpiozer`` → ``gpiozero``, ``GPIOZero`` → ``gpiozero``), or
     None. Why: "Input should be 'gpiozero', 'jetson' or 'simulator'" left the operator to spot the slip (probe
     newuser41). Only a choice is ever named, never the text written."""
@@ -47,8 +47,31 @@ def suggest_value(value: object, choices: Iterable[str]) -> str | None:
     swapped = [c for c in by_folded if _one_swap(folded, c)]  # `rtps`: difflib rates `rtsps` (0.89) over `rtsp`
     if len(swapped) == 1:
         return by_folded[swapped[0]]
-    found = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=VALUE_CUTOFF)
+    found = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=cutoff)
     return by_folded[found[0]] if found else None
+
+
+def suggest_zone(value: object, zones: Iterable[str]) -> str | None:
+    """The zone a misspelt ``site.timezone`` was meant to be (``Asia/Shanghia``, ``Europe/Shanghai`` →
+    ``Asia/Shanghai``): its place matched by the place's own name, at the keys' cutoff; none for a name with a digit.
+    Why: the whole text's nearest was another clock: ``UTC+8`` was told 'UTC', ``GMT+8`` 'GMT+0', ``CST`` 'UCT',
+    ``Europe/Shanghai`` 'Europe/San_Marino' (probe review108). An offset or an abbreviation is no slip of the keys,
+    and a hint followed is a valid config whose quiet hours and daily statistics are hours off."""
+    if not isinstance(value, str) or any(ch.isdigit() for ch in value):
+        return None
+    places: dict[str, list[str]] = {}
+    for zone in sorted(zones):
+        places.setdefault(zone.rsplit("/", 1)[-1].casefold(), []).append(zone)
+    written = value.strip().rsplit("/", 1)[-1].casefold()
+    place = suggest_value(written, places, cutoff=CUTOFF)
+    if place is None:
+        return None
+    # of the zones of the place (`utc`: `Etc/UTC`, `UTC`), or of the places as near (`hong kong`: `Hongkong`,
+    # `Asia/Hong_Kong`), the one nearest the whole text
+    near = [place] if place == written else [place, *difflib.get_close_matches(written, places, n=3, cutoff=CUTOFF)]
+    whole = value.strip().casefold()
+    return max((z for p in dict.fromkeys(near) for z in places[p]),
+               key=lambda z: difflib.SequenceMatcher(None, whole, z.casefold()).ratio())
 
 
 def _one_swap(a: str, b: str) -> bool:

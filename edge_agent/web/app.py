@@ -354,7 +354,8 @@ def create_app(
         if request.url.path == "/login":  # a login page left open past the session's age: the form again
             t = translator(lang_of(request))
             ref = urlsplit(same_site_referer(request) or "")
-            nxt = safe_next((parse_qs(ref.query).get("next") or [""])[0])
+            # the form's own ``next`` first: without a Referer (no-referrer) it went to the list (probe review108)
+            nxt = await form_next(request) or safe_next((parse_qs(ref.query).get("next") or [""])[0])
             return render(request, "login.html", status_code=403, next=nxt, error=t("err_csrf_login"))
         return error_page(request, 403, text, kind="err_csrf")
 

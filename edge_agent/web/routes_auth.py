@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from edge_agent.web.auth import KnownDevices
 from edge_agent.web.context import (
+    NEXT_MAX,
     WebContext,
     audit,
     client_ip,
@@ -35,7 +36,7 @@ def login_form(request: Request, next: str | None = None, unsaved: str | None = 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])
 def login(request: Request, username: str = Form("", max_length=64), password: str = Form("", max_length=1024),
-          next: str = Form("", max_length=2048)):
+          next: str = Form("", max_length=NEXT_MAX)):
     ctx = ctx_of(request)
     ip = client_ip(request)
     name = username.strip()
@@ -153,7 +154,7 @@ def logout(request: Request):
 
 
 @router.post("/lang", dependencies=[Depends(require_csrf)])
-def set_lang(request: Request, lang: str = Form("zh", max_length=8), next: str = Form("", max_length=2048)):
+def set_lang(request: Request, lang: str = Form("zh", max_length=8), next: str = Form("", max_length=NEXT_MAX)):
     if lang in LANGUAGES:
         request.session["lang"] = lang
     return RedirectResponse(safe_next(next), status_code=303)

@@ -194,3 +194,27 @@ def test_a_misspelt_choice_is_told_the_value_it_was_probably_meant_to_be(tmp_pat
 def test_a_choice_like_none_of_the_values_is_not_given_a_guess(tmp_path):
     (problem,) = _problems(tmp_path, "driver: gpiozero", "driver: arduino")
     assert problem == "locks[0].driver: Input should be 'gpiozero', 'jetson' or 'simulator'", problem
+
+
+@pytest.mark.parametrize("zone", ["UTC+8", "GMT+8", "UTC8", "Etc/UTC+8", "CST", "Asia/Beijing"])
+def test_a_time_zone_is_never_guessed_into_another_clock(tmp_path, zone):
+    """``UTC+8`` was told "did you mean 'UTC'?", ``GMT+8`` 'GMT+0', ``CST`` (China Standard Time) 'UCT' and
+    ``Asia/Beijing`` 'Asia/Harbin' (probe review108): a hint followed is a valid config whose quiet hours and daily
+    statistics run 8 hours off. An offset written is no slip of the keyboard, nor is another place's name."""
+    (problem,) = _problems(tmp_path, "timezone: Asia/Urumqi", f"timezone: '{zone}'")
+    assert problem.startswith("site.timezone: ") and "did you mean" not in problem, problem
+
+
+def test_a_city_under_the_wrong_region_is_told_its_zone(tmp_path):
+    """``Europe/Shanghai`` was told 'Europe/San_Marino' (the nearest whole text): the place is matched by its name."""
+    (problem,) = _problems(tmp_path, "timezone: Asia/Urumqi", "timezone: Europe/Shanghai")
+    assert problem.endswith("did you mean 'Asia/Shanghai'?"), problem
+
+
+def test_an_event_type_with_control_characters_is_shown_escaped(tmp_path):
+    """The unknown event type was printed as written: an escape sequence in the YAML (``\\e[2J``) cleared the
+    operator's terminal under check-config's line (probe review108). Keys were shown safely already; the name is now
+    shown as Python writes it, the guess after it."""
+    (problem,) = _problems(tmp_path, "events: [violation_started]", 'events: ["violation_st\\e[2Jarted"]')
+    assert "\x1b" not in problem and "'violation_st\\x1b[2Jarted': no such event type" in problem, problem
+    assert problem.endswith("did you mean 'violation_started'?"), problem

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -177,6 +178,40 @@ def test_a_form_sent_without_a_referer_after_the_session_ended_goes_back_to_its_
                                   "next": nxt}, follow_redirects=False)
     assert back.headers["location"] == link
     assert site.log.get(int(link.split("/")[2].split("?")[0])).decision == "open"  # nothing done
+
+
+def test_a_login_refused_for_its_stale_token_keeps_its_own_page_without_a_referer(site):
+    """Two tabs whose session ended lead to two logins; the first signs in (a fresh token), the second's token is then
+    stale and its login comes again. That page took its ``next`` from the Referer only: a browser that sends none
+    came back to the whole list, the violation and its list's filter lost (probe review108). The form says it."""
+    c = TestClient(site.app())
+    page = "/violations/5?list=bay%3DA2%26page%3D2"
+    form = c.get(f"/login?next={quote(page)}&unsaved=1").text
+    stale = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": stale},
+                  follow_redirects=False).status_code == 303  # the other tab: a new session, a new token
+    again = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": stale, "next": page},
+                   headers=HTML, follow_redirects=False)
+    assert again.status_code == 403
+    assert re.search(r'name="next" value="([^"]*)"', again.text).group(1).replace("&amp;", "&") == page
+
+
+def test_a_page_too_long_for_the_login_to_carry_leads_to_the_list_not_to_a_refused_login(site):
+    """A ``next`` past the login form's 2,048 characters was put in the form, and the password typed into it was
+    answered "next: String should have at most 2048 characters", nobody signed in (probe review108: a long link, or
+    a form's ``next``). The login takes the list instead; a page within the limit still comes back."""
+    c = logged_in(site)
+    tok = token(c, "/violations/5")
+    c.post("/logout", data={"csrf": tok})
+    long = "/violations?plate=" + "B" * 2100
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok, "next": long}, headers=HTML,
+               follow_redirects=False)
+    for to in (r.headers["location"], f"/login?next={quote(long)}"):
+        nxt = re.search(r'name="next" value="([^"]*)"', c.get(to).text).group(1)
+        back = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c, to), "next": nxt},
+                      follow_redirects=False)
+        assert back.status_code == 303 and back.headers["location"] == "/violations", back.text[:300]
+        c.post("/logout", data={"csrf": token(c, "/violations")})
 
 
 @pytest.mark.parametrize("nxt", ["//evil.example/x", "/\\evil.example/x", "https://evil.example/", "violations"])
