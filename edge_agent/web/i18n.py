@@ -550,6 +550,11 @@ _TEXT: dict[str, tuple[str, str]] = {
                         "reaches the bays (a window, a door, a skylight), that is the only way. Only a garage no daylight "
                         "reaches, under lamps always on, may be declared so in the config (occupancy.steady_light, set by "
                         "whoever manages it)."),
+    "teach_one_day": ("标注的画面都拍摄于 {apart} 小时之内（同一天）：留出的画面是同一天的天气、同样停着的车，看不出另一天会不会把有车判为空闲，不提供使用。请在另一天（距第一张至少 {min} 小时）再添加画面，最好换一种天气。",
+                      "The labelled pictures were all taken within {apart} h of each other (one day): the frames held "
+                      "out show that day's weather and the same parked cars, and cannot show whether it calls cars "
+                      "empty on another day. Not offered: add pictures on another day (at least {min} h after the "
+                      "first), in other weather if you can."),
     "teach_swapped": ("这些画面的标注看起来是反的（当前模型很有把握地否定了其中四分之一以上车位的标注）：{frames}。不提供使用：请检查这些画面的标注，或清除已标注画面重新开始。",
                       "The labels of {frames} look swapped (the shipped model surely contradicts a quarter or more of "
                       "that picture's bays): not offered. Check those pictures' labels, or forget the labelled "

@@ -332,7 +332,7 @@ class Teacher:
     def _fit(self, job: int, labels: Path, model: Path, steady_light: bool = False) -> None:
         """``steady_light``: the config says the bays see one light at every hour: the span of hours is not asked."""
         from edge_agent.occupancy.dataset import LabelError
-        from edge_agent.occupancy.site import LIGHT_SPAN_H, fit_site, verdict
+        from edge_agent.occupancy.site import LIGHT_SPAN_H, MIN_APART_H, fit_site, verdict
 
         result: dict[str, Any] = {"job": job, "state": "refused"}
         made = None
@@ -343,13 +343,15 @@ class Teacher:
                 result.update(message=str(fit.error), code=getattr(fit.error, "code", ""),
                               values=getattr(fit.error, "values", {}))
             else:
-                judged = verdict(cal, None if steady_light else fit.span_h, fit.swapped)
+                judged = verdict(cal, None if steady_light else fit.span_h, fit.swapped,
+                                 None if steady_light else fit.apart_h)
                 result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,
                               before=cal.cv_accuracy_before, after=cal.cv_accuracy_after,
                               recall_before=cal.cv_occupied_recall_before, recall_after=cal.cv_occupied_recall_after,
                               worse=judged.worse, fewer_cars=judged.fewer_cars, one_light=judged.one_light,
                               swapped=[Path(f).stem for f in judged.swapped],
-                              span_h=fit.span_h, min_span_h=LIGHT_SPAN_H, usable=judged.usable,
+                              span_h=fit.span_h, min_span_h=LIGHT_SPAN_H, one_day=judged.one_day,
+                              apart_h=fit.apart_h, min_apart_h=MIN_APART_H, usable=judged.usable,
                               skipped=fit.labels - len(fit.kept))
                 made = cal if judged.usable else None
         except (LabelError, FileNotFoundError, ValueError) as exc:

@@ -120,6 +120,7 @@
     const why = res.swapped && res.swapped.length ? fmt(T.swapped, {frames: res.swapped.join(", ")})
       : res.worse ? T.worse : res.fewer_cars ? T.fewer_cars
       : res.one_light ? fmt(T.one_light, {span: (res.span_h || 0).toFixed(1), min: res.min_span_h})
+      : res.one_day ? fmt(T.one_day, {apart: (res.apart_h || 0).toFixed(1), min: res.min_apart_h})
       : better ? T.usable : T.usable_same;
     resultOut.className = res.usable ? "flash ok" : "flash error";
     resultOut.textContent = `${numbers} ${why}`;
