@@ -299,11 +299,13 @@ class CommandHandler:
         )
 
     def _parse(self, cmd: Command) -> dict[str, Any]:
-        if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
-            raise Refused("malformed_json", "payload is not JSON: nested too deeply")
+        # values first: the depth check walks the brackets outside strings in Python, and behind the value cap it
+        # walks at most that many (24 MiB of '{},' were 16 million brackets walked, 1.2 s, review106)
         if too_many_values(cmd.payload, COMMAND_MAX_VALUES):  # [{},{},…: refused before it is parsed (jsondepth)
             raise Refused("too_large", f"more than {COMMAND_MAX_VALUES} values (array elements, object members): no "
                           "command holds that many; nothing done")
+        if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
+            raise Refused("malformed_json", "payload is not JSON: nested too deeply")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
                               object_pairs_hook=unique_names)

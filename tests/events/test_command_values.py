@@ -63,3 +63,61 @@ def test_a_long_list_quoted_in_a_refusal_is_counted_in_items():
 
     said = first_error("cmd-set-lists.json", {"ts": "2026-12-08T00:00:00Z", "allow": ["A"] * 100_001})
     assert said is not None and "(100001 items) is too long" in said
+
+
+def test_a_payload_of_too_many_values_is_refused_before_its_brackets_are_walked():
+    """The depth check ran first and walked every bracket outside strings in Python: 24 MiB of ``{},`` (16 million
+    brackets) held the command thread 1.2 s before the value count refused it (review106). Counted first, the walk
+    never sees more brackets than the value cap. Counted in lines run, not seconds."""
+    import sys
+
+    from edge_agent import jsondepth
+    from edge_agent.clock import FakeClock
+    from edge_agent.events.command_handler import Command, CommandHandler, Refused
+    from edge_agent.events.topics import Topics
+
+    handler = CommandHandler(None, Topics("edge/s1/d1"), "d1", FakeClock(), 60, None, None)  # type: ignore[arg-type]
+    payload = b"[" + b"{}," * (COMMAND_MAX_VALUES + 1) + b"{}]"
+    lines = 0
+
+    def count(frame, event, arg):  # noqa: ANN001, ANN202
+        nonlocal lines
+        if frame.f_code is jsondepth.too_deep.__code__:
+            if event == "line":
+                lines += 1
+            return count
+        return None
+
+    sys.settrace(count)
+    try:
+        with pytest.raises(Refused) as refused:
+            handler._parse(Command("set-lists", payload))
+    finally:
+        sys.settrace(None)
+    assert refused.value.code == "too_large" and lines < 200, (refused.value.code, lines)
+
+
+def test_a_refusal_reads_a_few_of_its_errors_not_one_per_value(monkeypatch):
+    """Within the value cap, a 0.4 MiB ``set-lists`` of 2 × 100,000 zeros held the command thread 11–16 s (the
+    largest valid one 2.5 s): the schema check made one error per item (about 60 µs each), all sorted to say the
+    first (review106). Only the first few are read; the one said is still the first of them by its path. Counted in
+    errors made, not seconds."""
+    from edge_agent.events import schemas
+
+    made = 0
+    real = schemas.validator
+
+    class Counted:
+        def __init__(self, inner):  # noqa: ANN001
+            self.inner = inner
+
+        def iter_errors(self, instance):  # noqa: ANN001, ANN202
+            nonlocal made
+            for e in self.inner.iter_errors(instance):
+                made += 1
+                yield e
+
+    monkeypatch.setattr(schemas, "validator", lambda name: Counted(real(name)))
+    body = {"ts": "2026-12-08T00:00:00Z", "allow": [0] * 100_000, "deny": [0] * 100_000}
+    said = schemas.first_error("cmd-set-lists.json", body)
+    assert said == "allow/0: 0 is not of type 'string'" and made <= 100, (said, made)
