@@ -141,7 +141,8 @@ class Pipeline:
                     shape = plate_shape(read[0])
             yellowed = False
             if shape.complete and not double:
-                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr, read_crop)
+                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr, read_crop,
+                                                             getattr(self.recognizer, "first_placed", True))
                 shape = self._nev_on_blue(crop, shape)
                 shape = self._military_off_white(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
@@ -178,7 +179,7 @@ class Pipeline:
 
     @staticmethod
     def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult, frame: np.ndarray | None = None,
-                        read_crop: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
+                        read_crop: np.ndarray | None = None, first_placed: bool = True) -> tuple[Shape, ReadResult, bool]:
         """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
         green one with dark characters has 8. When the colour chosen for the read (the pixels'
         ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
@@ -190,7 +191,9 @@ class Pipeline:
         light is cold and the plate, corrected for it, is yellow (``cast.cold_yellow``): a yellow plate a cold white
         balance turned green has its 7 characters, the read stays whole and the third value says the plate is yellow.
         With no colour at all the plate's geometry speaks instead (``nev_shape.empty_slot``), on ``read_crop``: the
-        crop the read's centres are on (a retry's widened one), ``crop`` when None."""
+        crop the read's centres are on (a retry's widened one), ``crop`` when None. ``first_placed``: whether the
+        recogniser's frames put the first character where it is (``OnnxCtcRecognizer.first_placed``): the skipped
+        issuing letter is measured from it."""
         if parse_plate(shape.text).kind not in ("small", "large"):
             return shape, read, False
         res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
@@ -199,7 +202,7 @@ class Pipeline:
             # plate's 8 slots with one inside them empty are an NEV plate with a character covered and skipped
             # (plates-dev's 皖AD22939 under mud read ``皖AD2939``, "not NEV": an EV fined) — partial, the ``?`` there
             gap = empty_slot(char_centres(read), crop if read_crop is None else read_crop)
-            if gap is None and issuer_skipped(shape.text, char_centres(read)):
+            if gap is None and first_placed and issuer_skipped(shape.text, char_centres(read)):
                 gap = 1  # the issuing letter skipped (its strokes there, no empty slot): 鲁QF02599 read 鲁F02599
             return (shape if gap is None else Shape(shape.text[:gap] + MISSING + shape.text[gap:], False)), read, False
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:

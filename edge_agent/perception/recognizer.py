@@ -390,9 +390,13 @@ class OnnxCtcRecognizer:
 
     def __init__(self, session, classes: Sequence[str], height: int, width: int,
                  vocab: str = PLATE_VOCAB, batch: int = 8, pad_to: int | None = None,
-                 constrained: bool = True) -> None:
+                 constrained: bool = True, first_placed: bool = True) -> None:
         self.session = session
         self.height, self.width, self.pad_to = height, width, pad_to
+        # whether the first character's frames lie over it: clp_crnn emits it in its first frames whatever the plate
+        # (plates-dev in infrared: all 601 reads 0.11–0.25 of a pitch from the crop's edge, ppocr_v4's median 0.6),
+        # so a step measured from it is none (``nev_shape.issuer_skipped``)
+        self.first_placed = first_placed
         self.decoder = CtcPlateDecoder(classes, vocab=vocab, constrained=constrained)
         self.batch = batch
         self._input = session.get_inputs()[0].name
@@ -475,7 +479,7 @@ def ppocr_v4_naive(models_dir: Path, sessions) -> OnnxCtcRecognizer:
 def _clp_crnn(models_dir: Path, sessions, width: int = 112, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
     s = sessions.get(models_dir / "clp_v2_c_rec.onnx")
     chars = (models_dir / "clp_dict.txt").read_text(encoding="utf-8").splitlines()
-    return OnnxCtcRecognizer(s, ["", *chars], 32, width, vocab=vocab)
+    return OnnxCtcRecognizer(s, ["", *chars], 32, width, vocab=vocab, first_placed=False)
 
 
 register_recognizer("ppocr_v4", _ppocr_v4)
