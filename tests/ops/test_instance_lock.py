@@ -177,7 +177,6 @@ def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_pat
     real mosquitto (probe chaos43). The second is refused in one line, exit 2, as on a shared data_dir."""
     import yaml
 
-    from edge_agent.events.broker import free_port
     from tests.events.helpers import wait_until
 
     box = tmp_path / "outboxes" / "outbox.sqlite"
@@ -187,7 +186,8 @@ def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_pat
         path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
         cfg = yaml.safe_load(path.read_text())
         cfg["camera"]["loop"] = True  # runs until killed
-        cfg["mqtt"] = {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{free_port()}"], "outbox": {"path": str(box)}}
+        # port 1: nothing listens; a free_port() closed at once may be another worker's broker when the agent connects
+        cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"], "outbox": {"path": str(box)}}
         path.write_text(yaml.safe_dump(cfg))
         configs.append(path)
     first = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[0]), "--quiet"],
@@ -212,7 +212,6 @@ def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_ref
     and both sent the rows (probe review107). Every run locks the outbox it uses."""
     import yaml
 
-    from edge_agent.events.broker import free_port
     from tests.events.helpers import wait_until
 
     box = tmp_path / "first" / "data" / "mqtt-outbox.sqlite"  # the first agent's default outbox
@@ -222,7 +221,7 @@ def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_ref
         path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
         cfg = yaml.safe_load(path.read_text())
         cfg["camera"]["loop"] = True  # runs until killed
-        cfg["mqtt"] = {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{free_port()}"]}
+        cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"]}
         if outbox:
             cfg["mqtt"]["outbox"] = {"path": outbox}
         path.write_text(yaml.safe_dump(cfg))
