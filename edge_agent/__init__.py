@@ -5,7 +5,7 @@ camera → perception → bays → locks / events (MQTT) / evidence (web review)
 
 import os
 
-__version__ = "0.32.0"
+__version__ = "0.33.0"
 
 # onnxruntime's Linux wheels (1DS telemetry, on by default) queue usage events for Microsoft with a device id
 # and the interpreter's path, kept in $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime/ — under the
