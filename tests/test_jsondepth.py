@@ -63,26 +63,11 @@ def test_brackets_inside_a_string_are_stepped_over_not_walked_byte_by_byte():
     string of ``[`` took that walk 2.6 s, and an ``unlock`` sent after it, with no key needed, waited 29.8 s for its
     reply in a real run (probe attacker40; 0.05 s without it). Strings are now skipped whole by the regular
     expression engine, and only the brackets outside them are walked. Counted in lines run, not seconds."""
-    import sys
-
     from edge_agent import jsondepth
+    from tests.linecount import lines_run
 
     payload = b'{"ts": "x", "allow": ["' + b"[{" * 50_000 + b'\\"' + b"]" * 1000 + b'"]}'
-    lines = 0
-
-    def count(frame, event, arg):  # noqa: ANN001, ANN202
-        nonlocal lines
-        if frame.f_code is jsondepth.too_deep.__code__:
-            if event == "line":
-                lines += 1
-            return count
-        return None
-
-    sys.settrace(count)
-    try:
-        deep = too_deep(payload)
-    finally:
-        sys.settrace(None)
+    deep, lines = lines_run(jsondepth.too_deep.__code__, lambda: too_deep(payload))
     assert not deep and lines < 200, lines
     assert too_deep(b'"' + b"[" * 100 + b'"' + b"[" * 65)  # what follows a string still counts
     assert not too_deep(b'"abc\\"' + b"[" * 100)  # an unterminated string runs to the end, as the parser reads it

@@ -362,9 +362,9 @@ def test_video_file_is_sampled_at_camera_fps_by_its_timestamps(tmp_path):
     assert times[-1] <= 2.0 and idx[-1] >= 50
 
 
-def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
-    """Two MPEG-TS recordings joined with ``cat`` (an NVR's export): the second restarts at 0 s.
-    It was skipped whole, without a word, until its media time passed the first's end."""
+def _ts_parts(tmp_path: Path) -> list[bytes]:
+    """Two 2 s MPEG-TS recordings at 5 fps (grey levels 20 + 8 i, then 120 + 8 i), as two runs of a recorder write
+    them; each one's clock starts at 0."""
     parts = []
     for k in range(2):
         part = tmp_path / f"part{k}.ts"
@@ -373,6 +373,13 @@ def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
             w.write(np.full((64, 96, 3), 20 + 100 * k + 8 * i, np.uint8))
         w.release()
         parts.append(part.read_bytes())
+    return parts
+
+
+def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
+    """Two MPEG-TS recordings joined with ``cat`` (an NVR's export): the second restarts at 0 s.
+    It was skipped whole, without a word, until its media time passed the first's end."""
+    parts = _ts_parts(tmp_path)
     joined = tmp_path / "joined.ts"
     joined.write_bytes(b"".join(parts))
     cap = cv2.VideoCapture(str(joined))
@@ -422,14 +429,7 @@ def test_joined_recordings_whose_clock_went_back_over_a_minute_are_played_whole(
     """Two MPEG-TS recordings joined with ``cat``, the second's clock 1000 s behind the first's (the recorder
     restarted): FFmpeg takes a timestamp over 60 s below the file's first for a 33-bit wrap and adds 26.5 h, so
     4 s of clip played as 26.2 h — a day of ``camera_lost``, the second part's events a day late."""
-    parts = []
-    for k in range(2):
-        part = tmp_path / f"part{k}.ts"
-        w = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"MPEG"), 5, (96, 64))
-        for i in range(10):
-            w.write(np.full((64, 96, 3), 20 + 100 * k + 8 * i, np.uint8))
-        w.release()
-        parts.append(part.read_bytes())
+    parts = _ts_parts(tmp_path)
     joined = tmp_path / "joined.ts"
     joined.write_bytes(_ts_clock_moved(parts[0], 1000.0) + parts[1])
     cap = cv2.VideoCapture(str(joined))

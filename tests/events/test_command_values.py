@@ -69,32 +69,22 @@ def test_a_payload_of_too_many_values_is_refused_before_its_brackets_are_walked(
     """The depth check ran first and walked every bracket outside strings in Python: 24 MiB of ``{},`` (16 million
     brackets) held the command thread 1.2 s before the value count refused it (review106). Counted first, the walk
     never sees more brackets than the value cap. Counted in lines run, not seconds."""
-    import sys
-
     from edge_agent import jsondepth
     from edge_agent.clock import FakeClock
     from edge_agent.events.command_handler import Command, CommandHandler, Refused
     from edge_agent.events.topics import Topics
+    from tests.linecount import lines_run
 
     handler = CommandHandler(None, Topics("edge/s1/d1"), "d1", FakeClock(), 60, None, None)  # type: ignore[arg-type]
     payload = b"[" + b"{}," * (COMMAND_MAX_VALUES + 1) + b"{}]"
-    lines = 0
 
-    def count(frame, event, arg):  # noqa: ANN001, ANN202
-        nonlocal lines
-        if frame.f_code is jsondepth.too_deep.__code__:
-            if event == "line":
-                lines += 1
-            return count
-        return None
-
-    sys.settrace(count)
-    try:
+    def parse() -> str:
         with pytest.raises(Refused) as refused:
             handler._parse(Command("set-lists", payload))
-    finally:
-        sys.settrace(None)
-    assert refused.value.code == "too_large" and lines < 200, (refused.value.code, lines)
+        return refused.value.code
+
+    code, lines = lines_run(jsondepth.too_deep.__code__, parse)
+    assert code == "too_large" and lines < 200, (code, lines)
 
 
 def test_a_refusal_reads_a_few_of_its_errors_not_one_per_value(monkeypatch):

@@ -171,59 +171,23 @@ def test_run_on_a_folder_with_other_files_logs_the_line_and_keeps_its_mode(tmp_p
     assert "WARNING" in said[0].upper() and oct(project.stat().st_mode & 0o777) == oct(0o755)
 
 
-def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_path, models_dir):
-    """Two agents on their own data folders with one ``mqtt.outbox.path`` (a config copied with only ``data_dir``
-    changed, the outbox on a partition of its own) both ran and both sent its rows: 6 event_ids twice in 400 over a
-    real mosquitto (probe chaos43). The second is refused in one line, exit 2, as on a shared data_dir."""
+def _second_run_on_the_first_outbox(tmp_path, models_dir, box, outboxes):  # noqa: ANN001, ANN202
+    """Start a looping agent on ``first`` (``outboxes[0]``: its ``mqtt.outbox.path``, None for the default), wait for
+    ``box``, run a second on ``second`` (``outboxes[1]``) beside it, and check that it is refused naming the first."""
     import yaml
 
     from tests.events.helpers import wait_until
 
-    box = tmp_path / "outboxes" / "outbox.sqlite"
     configs = []
-    for name in ("first", "second"):
+    for name, outbox in zip(("first", "second"), outboxes, strict=True):
         (tmp_path / name).mkdir()
         path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
         cfg = yaml.safe_load(path.read_text())
         cfg["camera"]["loop"] = True  # runs until killed
         # port 1: nothing listens; a free_port() closed at once may be another worker's broker when the agent connects
-        cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"], "outbox": {"path": str(box)}}
-        path.write_text(yaml.safe_dump(cfg))
-        configs.append(path)
-    first = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[0]), "--quiet"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: box.exists() or first.poll() is not None, what="the first agent's outbox")
-        assert first.poll() is None
-        proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[1]), "--quiet"],
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 2
-        line = _one_line(proc)
-        assert f"mqtt.outbox.path {box} is in use by another edge-agent" in line and f"pid {first.pid} run" in line
-    finally:
-        first.kill()
-        first.wait(10)
-
-
-def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_refused(tmp_path, models_dir):
-    """The first agent keeps its outbox where ``data_dir`` puts it (no ``mqtt.outbox.path``); a copy of its config
-    with ``data_dir`` changed and ``mqtt.outbox.path`` naming that file (or set to it from the start) ran beside it:
-    only an outbox outside the agent's own data_dir was locked, so the first took no lock the second looked at,
-    and both sent the rows (probe review107). Every run locks the outbox it uses."""
-    import yaml
-
-    from tests.events.helpers import wait_until
-
-    box = tmp_path / "first" / "data" / "mqtt-outbox.sqlite"  # the first agent's default outbox
-    configs = []
-    for name, outbox in (("first", None), ("second", str(box))):
-        (tmp_path / name).mkdir()
-        path = _config(tmp_path / name, models_dir, tmp_path / name / "data")
-        cfg = yaml.safe_load(path.read_text())
-        cfg["camera"]["loop"] = True  # runs until killed
         cfg["mqtt"] = {"enabled": True, "brokers": ["mqtt://127.0.0.1:1"]}
         if outbox:
-            cfg["mqtt"]["outbox"] = {"path": outbox}
+            cfg["mqtt"]["outbox"] = {"path": str(outbox)}
         path.write_text(yaml.safe_dump(cfg))
         configs.append(path)
     first = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(configs[0]), "--quiet"],
@@ -239,6 +203,23 @@ def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_ref
     finally:
         first.kill()
         first.wait(10)
+
+
+def test_a_second_run_on_its_own_data_dir_but_the_same_outbox_is_refused(tmp_path, models_dir):
+    """Two agents on their own data folders with one ``mqtt.outbox.path`` (a config copied with only ``data_dir``
+    changed, the outbox on a partition of its own) both ran and both sent its rows: 6 event_ids twice in 400 over a
+    real mosquitto (probe chaos43). The second is refused in one line, exit 2, as on a shared data_dir."""
+    box = tmp_path / "outboxes" / "outbox.sqlite"
+    _second_run_on_the_first_outbox(tmp_path, models_dir, box, (box, box))
+
+
+def test_a_second_run_whose_outbox_is_the_first_agents_own_default_outbox_is_refused(tmp_path, models_dir):
+    """The first agent keeps its outbox where ``data_dir`` puts it (no ``mqtt.outbox.path``); a copy of its config
+    with ``data_dir`` changed and ``mqtt.outbox.path`` naming that file (or set to it from the start) ran beside it:
+    only an outbox outside the agent's own data_dir was locked, so the first took no lock the second looked at,
+    and both sent the rows (probe review107). Every run locks the outbox it uses."""
+    box = tmp_path / "first" / "data" / "mqtt-outbox.sqlite"  # the first agent's default outbox
+    _second_run_on_the_first_outbox(tmp_path, models_dir, box, (None, box))
 
 
 def test_an_outbox_path_that_cannot_be_a_file_stays_a_config_error_exit_2(tmp_path, models_dir):
